@@ -1,0 +1,60 @@
+"""The one place that builds the pipeline's file paths (relative to the project root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+FEATURES = Path("features")
+MODELS = Path("models")
+METRICS = Path("metrics")
+
+DEMO_DIR = DATA / "demo"
+DEMO_BA_DIR = DEMO_DIR / "ba"
+DEMO_LABELS = DEMO_DIR / "labels.csv"
+DEMO_TRUTH = DEMO_DIR / "truth.json"
+
+
+def train_table(name: str) -> Path:
+    """Formatted training table written by the ``format`` stage."""
+    return DATA / f"{name}_train_data.csv"
+
+
+def test_table(name: str) -> Path:
+    """Formatted test table written by the ``format`` stage."""
+    return DATA / f"{name}_test_data.csv"
+
+
+def full_table(name: str) -> Path:
+    """Formatted table without a split (``data.split: 0``)."""
+    return DATA / f"{name}_data.csv"
+
+
+def features_file(label: str, method: str) -> Path:
+    """Selected BAs for one label and one method (``common``: the intersection)."""
+    return FEATURES / f"{label}_{method}_features.csv"
+
+
+def common_file(output: str) -> Path:
+    """Intersection of selections, named by the ``selection.common`` output name."""
+    return FEATURES / f"{output}_features.csv"
+
+
+def selection_stats(label: str, method: str) -> Path:
+    """Per-method detail table in ``metrics/`` (e.g. the full BA x class bayes table)."""
+    return METRICS / "selection" / f"{label}_{method}_table.csv"
+
+
+SELECTION_METRICS = METRICS / "selection.json"
+
+MODEL_FILE = MODELS / "model.joblib"
+TRAIN_METRICS = METRICS / "train.json"
+
+TEST_METRICS = METRICS / "test.json"
+CLASSIFICATION_REPORT = METRICS / "classification_report.csv"
+PREDICTIONS = METRICS / "predictions.csv"
+CONFUSION_PNG = METRICS / "confusion_matrix.png"
+
+EXPLAIN_METRICS = METRICS / "explain.json"
+EXPLAIN_DIR = METRICS / "explain"
+EXPLAIN_TOP = METRICS / "explain_top20.csv"

@@ -1,0 +1,104 @@
+"""Reading the formatted tables and the per-label class filter, shared by every later step."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from smp_balr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+ID_COLUMNS = ("FileName", "Speaker", "Group")
+_BA_RE = re.compile(r"^BA(\d+)$")
+
+
+def ba_columns(df: pd.DataFrame) -> list[str]:
+    """Names of the BA columns (``BA0``, ``BA1``, ...) in numeric order."""
+    cols = [c for c in df.columns if isinstance(c, str) and _BA_RE.match(c)]
+    return sorted(cols, key=lambda c: int(c[2:]))
+
+
+def read_table(path: str | Path, made_by: str = "format") -> pd.DataFrame:
+    """Read a formatted table written by the ``format`` stage.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with ``FileName``, ``Speaker``, label columns and ``BA0..BA<D-1>``.
+    made_by : str
+        Stage that writes the file, named in the error when it is missing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        BA columns as ``int8``, every other column as string.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"table {path} not found; run `dvc repro {made_by}` first")
+    header = pd.read_csv(path, nrows=0).columns
+    dtypes = {c: ("int8" if _BA_RE.match(c) else "string") for c in header}
+    try:
+        df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    except (ValueError, pd.errors.ParserError) as err:
+        raise UserError(f"table {path} is not a formatted BA table ({err}); rerun `dvc repro {made_by}`") from None
+    for col in ("FileName", "Speaker"):
+        if col not in df.columns:
+            raise UserError(f"table {path} has no '{col}' column; rerun `dvc repro {made_by}`")
+    if not ba_columns(df):
+        raise UserError(f"table {path} has no BA columns (BA0, BA1, ...); rerun `dvc repro {made_by}`")
+    return df
+
+
+def require_label(df: pd.DataFrame, label: str, where: str | Path) -> None:
+    """Raise a :class:`UserError` naming the available labels if ``label`` is not a column."""
+    if label not in df.columns:
+        candidates = [c for c in df.columns if c not in ID_COLUMNS and not _BA_RE.match(str(c))]
+        raise UserError(
+            f"label '{label}' is not a column of {where}; labels there: {', '.join(map(str, candidates)) or 'none'}"
+        )
+
+
+def filter_classes(
+    df: pd.DataFrame, label: str, keep: Sequence[str] | None, where: str | Path = "the table"
+) -> tuple[pd.DataFrame, int]:
+    """Keep the rows whose ``label`` is one of ``keep`` (all non-empty rows when ``keep`` is None).
+
+    Rows with an empty label are always dropped.
+
+    Returns
+    -------
+    (pandas.DataFrame, int)
+        The filtered rows (index reset) and how many rows were dropped.
+    """
+    require_label(df, label, where)
+    values = df[label]
+    mask = values.notna().to_numpy()
+    if keep is not None:
+        keep = [str(k) for k in keep]
+        present = set(values.dropna().unique())
+        missing = [k for k in keep if k not in present]
+        if missing:
+            log.warning("classes %s of '%s' have no rows in %s", missing, label, where)
+        mask &= values.isin(keep).fillna(False).to_numpy()
+    out = df.loc[mask].reset_index(drop=True)
+    return out, int(len(df) - len(out))
+
+
+def class_filter(params: dict, label: str) -> list[str] | None:
+    """The class list configured for ``label`` under ``classes`` in params, or None."""
+    classes = params.get("classes") or {}
+    keep = classes.get(label)
+    return None if keep is None else [str(k) for k in keep]
+
+
+def ba_matrix(df: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
+    """The BA columns as a float64 array of shape (rows, BAs)."""
+    cols = list(columns) if columns is not None else ba_columns(df)
+    return df[cols].to_numpy(dtype=np.float64)
