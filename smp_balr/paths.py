@@ -45,6 +45,16 @@ def selection_stats(label: str, method: str) -> Path:
     return METRICS / "selection" / f"{label}_{method}_table.csv"
 
 
+SELECTION_DIR = METRICS / "selection"
+
+
+def selection_info(label: str, method: str) -> Path:
+    """Run summary of one select stage (unit used, rows, count selected) in ``metrics/selection/``."""
+    return SELECTION_DIR / f"{label}_{method}_info.json"
+
+
+COMMON_DIR = METRICS / "common"  # run summaries of the common stages
+
 SELECTION_METRICS = METRICS / "selection.json"
 
 MODEL_FILE = MODELS / "model.joblib"

@@ -79,7 +79,7 @@ def filter_classes(
     """
     require_label(df, label, where)
     values = df[label]
-    mask = values.notna().to_numpy()
+    mask = np.array(values.notna(), dtype=bool)  # writable copy (pandas 3 returns read-only views)
     if keep is not None:
         keep = [str(k) for k in keep]
         present = set(values.dropna().unique())

@@ -1,0 +1,348 @@
+"""Reading BALR binary-attribute (BA) files and matching them to the labels' FileName column.
+
+balr writes one vector per audio file as ``<stem>_ba.txt`` (numpy text), ``<stem>_ba.pkl``
+(a pickled numpy array) or ``<stem>_ba.npy``. A vector has shape ``(D,)`` (1 = attribute
+present) or ``(D, 2)`` (column 0 the attribute, column 1 its complement). Values may be
+stored as floats ``0.0``/``1.0``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from smp_balr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BA_SUFFIX = "_ba"
+BA_EXTENSIONS = (".txt", ".pkl", ".npy")
+_BA_NAME_RE = re.compile(r"^(?P<stem>.+)_ba\.(?P<ext>txt|pkl|npy)$")
+
+
+# ---------------------------------------------------------------------------------------
+# reading one file
+# ---------------------------------------------------------------------------------------
+def _parse_text(path: Path) -> np.ndarray:
+    """Parse a numpy text file (whitespace or comma separated) into a float array."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"BA file {path} cannot be read ({err.strerror}); check its permissions") from None
+    if b"#" in raw or b"," in raw:  # comments or comma delimiter: normalise first (rare)
+        raw = b"\n".join(ln.split(b"#", 1)[0] for ln in raw.splitlines()).replace(b",", b" ")
+    body = raw.strip()
+    if not body:
+        raise UserError(f"BA file {path} is empty; re-extract it with balr or remove it")
+    tokens = body.split()
+    first_nl = body.find(b"\n")
+    ncols = len(body[:first_nl].split()) if first_nl >= 0 else len(tokens)
+    nrows = body.count(b"\n") + 1
+    if nrows * ncols != len(tokens) or b"\n\n" in body.replace(b"\r", b""):
+        rows = [ln.split() for ln in body.splitlines() if ln.strip()]
+        bad = next((i for i, r in enumerate(rows) if len(r) != ncols), None)
+        if bad is not None:
+            raise UserError(
+                f"BA file {path} is truncated or ragged (line {bad + 1} has {len(rows[bad])} values, "
+                f"line 1 has {ncols}); re-extract it with balr or remove it"
+            )
+        nrows = len(rows)
+    digits = body.translate(None, b" \t\r\n")
+    flat: np.ndarray | None = None
+    if len(digits) == len(tokens):  # every value one character: the common "0"/"1" files
+        codes = np.frombuffer(digits, dtype=np.uint8) - np.uint8(48)
+        if codes.max() <= 9:
+            flat = codes.astype(np.float64)
+    if flat is None:
+        try:
+            flat = np.array(tokens).astype(np.float64)
+        except ValueError:
+            bad_tok = next(t for t in tokens if not _is_float(t))
+            raise UserError(
+                f"BA file {path} holds a non-numeric value {bad_tok.decode(errors='replace')!r}; "
+                "it is not a balr BA text file — re-extract it or remove it"
+            ) from None
+    if nrows == 1 or ncols == 1:
+        return flat
+    return flat.reshape(nrows, ncols)
+
+
+def _is_float(token: bytes) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_pickle(path: Path) -> np.ndarray:
+    try:
+        with path.open("rb") as fh:
+            obj = pickle.load(fh)
+    except OSError as err:
+        raise UserError(f"BA file {path} cannot be read ({err.strerror}); check its permissions") from None
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a broken file
+        raise UserError(
+            f"BA file {path} is unreadable or truncated ({type(err).__name__}); re-extract it with balr or remove it"
+        ) from None
+    return _as_numeric(obj, path)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        obj = np.load(path, allow_pickle=False)
+    except OSError as err:
+        raise UserError(f"BA file {path} cannot be read ({err}); check its permissions") from None
+    except Exception as err:  # noqa: BLE001 - bad header, truncated data
+        raise UserError(
+            f"BA file {path} is unreadable or truncated ({type(err).__name__}); re-extract it with balr or remove it"
+        ) from None
+    return _as_numeric(obj, path)
+
+
+def _as_numeric(obj: object, path: Path) -> np.ndarray:
+    try:
+        arr = np.asarray(obj, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"BA file {path} does not hold a numeric array (found {type(obj).__name__}); "
+            "it is not a balr BA file — re-extract it or remove it"
+        ) from None
+    return arr
+
+
+def _to_vector(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Check shape, complement and values; return the attribute vector as float64 (D,)."""
+    if arr.ndim == 2 and 1 in arr.shape and arr.shape != (1, 2) and arr.shape != (2, 1):
+        arr = arr.reshape(-1)
+    if arr.ndim == 2 and arr.shape[1] == 2:
+        vec, comp = arr[:, 0], arr[:, 1]
+        if np.isnan(arr).any():
+            raise UserError(f"BA file {path} contains NaN values; re-extract it with balr or remove it")
+        if not np.array_equal(comp, 1.0 - vec):
+            row = int(np.flatnonzero(comp != 1.0 - vec)[0])
+            raise UserError(
+                f"BA file {path}: column 1 is not the complement of column 0 (row {row}: {vec[row]:g}, {comp[row]:g}); "
+                "a (D, 2) BA file must hold the attribute and 1 - attribute"
+            )
+    elif arr.ndim == 1:
+        vec = arr
+    else:
+        raise UserError(
+            f"BA file {path} has shape {arr.shape}; expected (D,) or (D, 2) — re-extract it with balr or remove it"
+        )
+    if vec.size == 0:
+        raise UserError(f"BA file {path} is empty; re-extract it with balr or remove it")
+    if np.isnan(vec).any():
+        raise UserError(f"BA file {path} contains NaN values; re-extract it with balr or remove it")
+    ok = (vec == 0.0) | (vec == 1.0)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise UserError(
+            f"BA file {path} holds value {vec[i]:g} at position {i}; BA values must be 0 or 1 — "
+            "binarise the vectors (balr writes 0/1) or remove the file"
+        )
+    return vec
+
+
+def read_ba_file(path: str | Path, invert: bool = False) -> np.ndarray:
+    """Read one BA file into a 0/1 vector.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``<stem>_ba.txt``, ``<stem>_ba.pkl`` or ``<stem>_ba.npy``.
+    invert : bool
+        Flip 0 and 1 (for old files where 0 means the attribute is present).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int8`` vector of shape ``(D,)`` with values 0/1 (1 = present).
+
+    Raises
+    ------
+    UserError
+        Unreadable or truncated file, wrong shape, a (D, 2) file whose column 1 is not
+        the complement, NaN, or values other than 0/1.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext == ".txt":
+        arr = _parse_text(path)
+    elif ext == ".pkl":
+        arr = _load_pickle(path)
+    elif ext == ".npy":
+        arr = _load_npy(path)
+    else:
+        raise UserError(f"{path} is not a BA file; expected <stem>_ba.txt, <stem>_ba.pkl or <stem>_ba.npy")
+    vec = _to_vector(arr, path).astype(np.int8)
+    if invert:
+        vec = 1 - vec
+    return vec
+
+
+def read_ba_files(paths: Sequence[Path], invert: bool = False, progress: bool = True) -> np.ndarray:
+    """Read many BA files into one ``int8`` matrix of shape (files, D).
+
+    Raises
+    ------
+    UserError
+        Any per-file error of :func:`read_ba_file`, or vectors of different dimensions
+        (naming one file of each dimension).
+    """
+    if not paths:
+        return np.zeros((0, 0), dtype=np.int8)
+    it: Iterable[Path] = paths
+    if progress and len(paths) >= 2000:
+        from tqdm import tqdm
+
+        it = tqdm(paths, desc="reading BA files", unit="file", mininterval=1.0)
+    first = read_ba_file(paths[0], invert)
+    dim = first.size
+    out = np.empty((len(paths), dim), dtype=np.int8)
+    out[0] = first
+    for i, p in enumerate(it):
+        if i == 0:
+            continue
+        vec = read_ba_file(p, invert)
+        if vec.size != dim:
+            raise UserError(
+                f"BA vectors have different dimensions: {paths[0]} has {dim}, {p} has {vec.size}; "
+                "all files must come from the same balr model — re-extract or remove the odd ones"
+            )
+        out[i] = vec
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# finding files and matching them to FileName
+# ---------------------------------------------------------------------------------------
+@dataclass
+class BAIndex:
+    """BA files found under a folder, keyed by stem (the audio file name without extension)."""
+
+    root: Path
+    by_stem: dict[str, list[Path]] = field(default_factory=dict)
+
+    @property
+    def n_files(self) -> int:
+        return sum(len(v) for v in self.by_stem.values())
+
+
+def find_ba_files(ba_dir: str | Path) -> BAIndex:
+    """Find ``*_ba.txt``, ``*_ba.pkl`` and ``*_ba.npy`` recursively under ``ba_dir``.
+
+    Raises
+    ------
+    UserError
+        When ``ba_dir`` does not exist or holds no BA file.
+    """
+    root = Path(ba_dir)
+    if not root.is_dir():
+        raise UserError(f"BA folder {root} (data.ba_dir) does not exist; set data.ba_dir to the folder of balr's output")
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    for path in _walk(root):
+        m = _BA_NAME_RE.match(path.name)
+        if m:
+            by_stem[m.group("stem")].append(path)
+    if not by_stem:
+        raise UserError(
+            f"no BA file (<stem>_ba.txt, _ba.pkl or _ba.npy) found under {root} (data.ba_dir); "
+            "point data.ba_dir at balr's output folder"
+        )
+    for paths in by_stem.values():
+        paths.sort()
+    return BAIndex(root=root, by_stem=dict(by_stem))
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    """All files under ``root`` (os.walk-based: much faster than rglob on large trees)."""
+    import os
+
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in filenames:
+            if name.endswith(("_ba.txt", "_ba.pkl", "_ba.npy")):
+                yield base / name
+
+
+def _name_parts(file_name: str) -> tuple[list[str], str, str]:
+    """Folder parts, base name and stem (base name without its extension) of a FileName."""
+    p = PurePosixPath(file_name.replace("\\", "/"))
+    folders = [part for part in p.parent.parts if part not in ("/", ".", "")]
+    return folders, p.name, p.stem if p.suffix else p.name
+
+
+def _common_suffix(a: Sequence[str], b: Sequence[str]) -> int:
+    n = 0
+    while n < len(a) and n < len(b) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
+
+
+@dataclass
+class MatchResult:
+    """Outcome of matching label rows to BA files."""
+
+    files: list[Path | None]  # per label row, its BA file or None
+    unmatched_labels: list[str]  # FileNames without a vector
+    unused_files: list[Path]  # BA files no label row points to
+
+    @property
+    def n_matched(self) -> int:
+        return sum(f is not None for f in self.files)
+
+
+def match_files(file_names: Sequence[str], index: BAIndex) -> MatchResult:
+    """Match each ``FileName`` to its BA file.
+
+    ``spk1/utt3.wav`` (any extension, with or without folders) matches ``utt3_ba.txt``,
+    ``utt3_ba.pkl`` or ``utt3_ba.npy`` anywhere under the BA folder. When several BA files
+    share the stem, the one whose folder path agrees best with the FileName's folders
+    (longest common trailing folders) is taken; a tie is an error naming two of them.
+
+    Raises
+    ------
+    UserError
+        An ambiguous stem, or two label rows resolving to the same BA file.
+    """
+    files: list[Path | None] = []
+    unmatched: list[str] = []
+    used: dict[Path, str] = {}
+    for name in file_names:
+        folders, base, stem = _name_parts(name)
+        cands = index.by_stem.get(stem) or index.by_stem.get(base)
+        if not cands:
+            files.append(None)
+            unmatched.append(name)
+            continue
+        if len(cands) == 1:
+            chosen = cands[0]
+        else:
+            scores = [_common_suffix(folders, c.parent.relative_to(index.root).parts) for c in cands]
+            best = max(scores)
+            winners = [c for c, s in zip(cands, scores) if s == best]
+            if len(winners) > 1:
+                raise UserError(
+                    f"FileName '{name}' matches several BA files, e.g. {winners[0]} and {winners[1]}; "
+                    "give FileName the folder that tells them apart, or remove the duplicate"
+                )
+            chosen = winners[0]
+        if chosen in used:
+            raise UserError(
+                f"FileNames '{used[chosen]}' and '{name}' both match BA file {chosen}; "
+                "make FileName folders agree with the BA folders or remove one row"
+            )
+        used[chosen] = name
+        files.append(chosen)
+    unused = sorted(p for paths in index.by_stem.values() for p in paths if p not in used)
+    return MatchResult(files=files, unmatched_labels=unmatched, unused_files=unused)

@@ -1,0 +1,324 @@
+"""A synthetic corpus in balr's on-disk formats with planted ground truth.
+
+Every BA ``j`` of utterance ``i`` by speaker ``k`` is drawn as a Bernoulli with logit
+
+    base[j] + speaker[k, j] + Language[lang(k), j] + Modality[mod(i), j] + EmoClass[emo(i), j]
+
+* ``base`` gives widely varied activation rates (Beta(0.6, 0.6) on the probability scale);
+  a few BAs are constant (always 0 or always 1).
+* ``speaker`` is each speaker's own profile (normal, BA-specific spread): BAs are
+  speaker-discriminative, as real BALR attributes are.
+* The label terms are zero except on the label's *planted* BAs (disjoint sets):
+  ``Language`` (speaker level, 4 unbalanced classes) shifts a speaker's profile;
+  ``Modality`` (Speech/Sing) and ``EmoClass`` (A/H/N/S, plus rare X/U with no effect)
+  shift single utterances.
+* Each speaker's class mix is skewed (Dirichlet/Beta draws) and some speakers lack some
+  classes entirely, so BAs that merely mark speakers correlate with the utterance labels
+  across utterances: the speaker confound later stages must handle.
+
+Files: FileName ``spk07/spk07_utt0003.wav`` (folder speakers) or ``spk07_utt0003.flac``;
+BA files ``<stem>_ba.txt`` / ``<stem>_ba.pkl`` in shapes (D,) and (D, 2), some as floats.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from smp_balr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("English", "French", "Mandarin", "Spanish")
+LANGUAGE_P = (0.40, 0.30, 0.20, 0.10)
+MODALITIES = ("Speech", "Sing")
+EMOTIONS = ("A", "H", "N", "S", "X", "U")
+EMOTION_P = (0.13, 0.22, 0.42, 0.15, 0.04, 0.04)
+MAIN_EMOTIONS = ("A", "H", "N", "S")
+LABELS = ("Language", "Modality", "EmoClass")
+
+# file variants: (extension, shape, dtype); chosen per file from the seed
+VARIANTS = (
+    ("txt", "D", "int"),  # one value per line: 0 / 1
+    ("txt", "D", "float"),  # np.savetxt default: 1.000000000000000000e+00
+    ("txt", "D2", "int"),  # "1 0" per line: attribute, complement
+    ("pkl", "D", "float"),
+    ("pkl", "D", "int"),
+    ("pkl", "D2", "float"),
+)
+
+
+@dataclass
+class DemoSettings:
+    """Generating settings (the ``demo`` section of params.yaml plus ``seed``)."""
+
+    seed: int = 42
+    n_speakers: int = 60
+    n_test_speakers: int = 16
+    utterances_per_speaker: int = 200
+    n_ba: int = 512
+    planted: dict[str, int] = field(default_factory=lambda: {"Language": 10, "Modality": 12, "EmoClass": 20})
+    n_constant: int = 12
+    speaker_sd: float = 1.0  # spread of speaker profiles (logit)
+    language_effect: float = 2.5  # scale of the Language shifts (logit, speaker level)
+    utterance_effect: float = 1.2  # scale of the Modality / EmoClass shifts (logit)
+    missing_class_fraction: float = 0.25  # speakers lacking one main EmoClass / never singing
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "DemoSettings":
+        """Build from the parsed params (``seed`` and the ``demo`` section), validating values."""
+        demo = dict(params.get("demo") or {})
+        known = {f for f in cls.__dataclass_fields__ if f != "seed"}
+        unknown = sorted(set(demo) - known)
+        if unknown:
+            raise UserError(f"params.yaml: unknown demo key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        s = cls(seed=int(params.get("seed", 42)), **demo)
+        s.planted = {**cls().planted, **(s.planted or {})}
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        """Raise a :class:`UserError` for settings that cannot make a usable corpus."""
+        if self.n_speakers < 8:
+            raise UserError(f"params.yaml: demo.n_speakers must be at least 8, got {self.n_speakers}")
+        if not 4 <= self.n_test_speakers <= self.n_speakers - 4:
+            raise UserError(
+                f"params.yaml: demo.n_test_speakers must be between 4 and n_speakers - 4, got {self.n_test_speakers}"
+            )
+        if self.utterances_per_speaker < 10:
+            raise UserError(f"params.yaml: demo.utterances_per_speaker must be at least 10, got {self.utterances_per_speaker}")
+        unknown = sorted(set(self.planted) - set(LABELS))
+        if unknown:
+            raise UserError(f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(LABELS)}")
+        need = sum(int(v) for v in self.planted.values()) + self.n_constant
+        if self.n_ba < 8 or need > self.n_ba // 2:
+            raise UserError(
+                f"params.yaml: demo.n_ba ({self.n_ba}) must be at least twice the planted + constant BAs ({need})"
+            )
+
+
+@dataclass
+class DemoCorpus:
+    """The generated corpus in memory."""
+
+    labels: pd.DataFrame  # FileName, Speaker, Group, Language, Modality, EmoClass
+    ba: np.ndarray  # int8 (utterances, D), row-aligned with labels
+    truth: dict[str, Any]  # {label: [BA names], ..., "settings": {...}}
+
+
+def _split_counts(total: int, probs: tuple[float, ...], minimum: int) -> np.ndarray:
+    """Integer counts summing to ``total``, proportional to ``probs``, each at least ``minimum``."""
+    counts = np.maximum(np.floor(np.asarray(probs) * total).astype(int), minimum)
+    while counts.sum() > total:
+        counts[np.argmax(counts)] -= 1
+    i = 0
+    while counts.sum() < total:
+        counts[i % len(counts)] += 1
+        i += 1
+    return counts
+
+
+def generate(settings: DemoSettings) -> DemoCorpus:
+    """Generate the demo corpus deterministically from ``settings``.
+
+    Parameters
+    ----------
+    settings : DemoSettings
+        Sizes, effect scales and seed.
+
+    Returns
+    -------
+    DemoCorpus
+        Labels table (rows sorted by FileName), BA matrix and planted truth.
+    """
+    s = settings
+    rng = np.random.default_rng(s.seed)
+    D, K, U = s.n_ba, s.n_speakers, s.utterances_per_speaker
+
+    # --- BA base rates, constant BAs, planted sets -----------------------------------
+    rate = np.clip(rng.beta(0.6, 0.6, size=D), 0.01, 0.99)
+    base = np.log(rate / (1 - rate))
+    mid = np.flatnonzero((rate > 0.2) & (rate < 0.8))  # planted BAs: rates where a shift shows
+    n_planted = {lab: int(s.planted.get(lab, 0)) for lab in LABELS}
+    if sum(n_planted.values()) > mid.size:
+        raise UserError(f"params.yaml: too many planted BAs for demo.n_ba {D}; lower demo.planted")
+    pool = rng.permutation(mid)
+    planted: dict[str, np.ndarray] = {}
+    start = 0
+    for lab in LABELS:
+        planted[lab] = np.sort(pool[start : start + n_planted[lab]])
+        start += n_planted[lab]
+    taken = np.concatenate(list(planted.values()))
+    rest = np.setdiff1d(np.arange(D), taken)
+    constant = np.sort(rng.choice(rest, size=s.n_constant, replace=False))
+    constant_value = (np.arange(s.n_constant) % 2).astype(np.int8)  # half always 0, half always 1
+
+    # --- speakers: profile, language, test group ----------------------------------------
+    width = max(2, len(str(K - 1)))
+    speakers = np.array([f"spk{k:0{width}d}" for k in range(K)])
+    lang_of = rng.permutation(np.repeat(np.arange(4), _split_counts(K, LANGUAGE_P, 2)))
+    is_test = np.zeros(K, dtype=bool)
+    test_counts = _split_counts(s.n_test_speakers, LANGUAGE_P, 1)
+    for c in range(4):
+        members = np.flatnonzero(lang_of == c)
+        n_take = min(test_counts[c], members.size - 1)
+        is_test[rng.choice(members, size=n_take, replace=False)] = True
+    short = s.n_test_speakers - int(is_test.sum())  # rounding: top up from the largest classes
+    for k in rng.permutation(np.flatnonzero(~is_test))[: max(short, 0)]:
+        is_test[k] = True
+    spk_sd = s.speaker_sd * rng.uniform(0.5, 1.5, size=D)
+    profile = rng.normal(0.0, 1.0, size=(K, D)) * spk_sd
+
+    # --- label effects on planted BAs (logit shifts) ------------------------------------
+    lang_shift = np.zeros((4, D))
+    raw = rng.normal(size=(4, planted["Language"].size))
+    raw -= raw.mean(axis=0)
+    raw /= np.abs(raw).max(axis=0)  # largest |shift| per BA = language_effect
+    lang_shift[:, planted["Language"]] = s.language_effect * raw
+
+    mod_shift = np.zeros((2, D))
+    sign = rng.choice([-1.0, 1.0], size=planted["Modality"].size)
+    mag = s.utterance_effect * rng.uniform(1.0, 1.4, size=planted["Modality"].size)
+    mod_shift[1, planted["Modality"]] = sign * mag  # Sing vs Speech
+
+    emo_shift = np.zeros((len(EMOTIONS), D))
+    for i, j in enumerate(planted["EmoClass"]):
+        marked = i % 4  # each main class gets its own BAs (A, H, N, S in turn)
+        emo_shift[marked, j] = rng.choice([-1.0, 1.0]) * s.utterance_effect * rng.uniform(1.0, 1.4)
+
+    # --- utterances: per-speaker skewed class mixes ----------------------------------------
+    rows_spk = np.repeat(np.arange(K), U)
+    n_miss = int(round(s.missing_class_fraction * K))
+    lacks_emo = np.full(K, -1)
+    lacks_emo[rng.choice(K, size=n_miss, replace=False)] = rng.choice([0, 1, 3], size=n_miss)  # A, H or S
+    speech_only = np.zeros(K, dtype=bool)
+    speech_only[rng.choice(K, size=n_miss, replace=False)] = True
+    emo = np.empty(K * U, dtype=int)
+    mod = np.empty(K * U, dtype=int)
+    for k in range(K):
+        p_emo = rng.dirichlet(4.0 * np.asarray(EMOTION_P))
+        if lacks_emo[k] >= 0:
+            p_emo[lacks_emo[k]] = 0.0
+        p_emo /= p_emo.sum()
+        emo[k * U : (k + 1) * U] = rng.choice(len(EMOTIONS), size=U, p=p_emo)
+        p_sing = 0.0 if speech_only[k] else rng.beta(1.2, 2.0)
+        mod[k * U : (k + 1) * U] = (rng.random(U) < p_sing).astype(int)
+
+    logit = base + profile[rows_spk] + lang_shift[lang_of[rows_spk]] + mod_shift[mod] + emo_shift[emo]
+    ba = (rng.random(logit.shape) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
+    ba[:, constant] = constant_value
+
+    # --- names -------------------------------------------------------------------------
+    utt_width = max(4, len(str(U - 1)))
+    in_folder = np.arange(K) % 2 == 0  # even speakers: FileName with a speaker folder
+    ext = np.where(rng.random(K * U) < 0.85, ".wav", ".flac")
+    names = []
+    for r in range(K * U):
+        k = rows_spk[r]
+        stem = f"{speakers[k]}_utt{r - k * U:0{utt_width}d}"
+        names.append(f"{speakers[k]}/{stem}{ext[r]}" if in_folder[k] else f"{stem}{ext[r]}")
+    labels = pd.DataFrame(
+        {
+            "FileName": names,
+            "Speaker": speakers[rows_spk],
+            "Group": np.where(is_test[rows_spk], "Test", "Train"),
+            "Language": np.asarray(LANGUAGES)[lang_of[rows_spk]],
+            "Modality": np.asarray(MODALITIES)[mod],
+            "EmoClass": np.asarray(EMOTIONS)[emo],
+        }
+    )
+    order = np.argsort(labels["FileName"].to_numpy(dtype=object), kind="stable")
+    labels = labels.iloc[order].reset_index(drop=True)
+    ba = ba[order]
+
+    settings_out = asdict(s)
+    settings_out.update(
+        {
+            "label_level": {"Language": "speaker", "Modality": "utterance", "EmoClass": "utterance"},
+            "classes": {"Language": list(LANGUAGES), "Modality": list(MODALITIES), "EmoClass": list(EMOTIONS)},
+            "no_effect_classes": {"EmoClass": ["X", "U"]},
+            "constant": [f"BA{j}" for j in constant],
+            "n_utterances": int(K * U),
+        }
+    )
+    truth: dict[str, Any] = {lab: [f"BA{j}" for j in planted[lab]] for lab in LABELS}
+    truth["settings"] = settings_out
+    return DemoCorpus(labels=labels, ba=ba, truth=truth)
+
+
+def load_truth(path: str | Path) -> dict[str, list[str]] | None:
+    """Planted BA names per label from a truth file, or None when the file does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return {k: list(v) for k, v in data.items() if isinstance(v, list)}
+
+
+# ---------------------------------------------------------------------------------------
+# writing in balr's formats
+# ---------------------------------------------------------------------------------------
+_TXT_INT = np.array([b"0\n", b"1\n"])
+_TXT_FLOAT = np.array([b"%.18e\n" % 0.0, b"%.18e\n" % 1.0])
+_TXT_PAIR = np.array([b"0 1\n", b"1 0\n"])
+
+
+def _encode(vec: np.ndarray, variant: tuple[str, str, str]) -> bytes:
+    ext, shape, kind = variant
+    if ext == "txt":
+        table = {("D", "int"): _TXT_INT, ("D", "float"): _TXT_FLOAT, ("D2", "int"): _TXT_PAIR}[(shape, kind)]
+        return table[vec].tobytes()
+    dtype = np.float64 if kind == "float" else np.int64
+    arr = vec.astype(dtype)
+    if shape == "D2":
+        arr = np.stack([arr, 1 - arr], axis=1).astype(np.float32)
+    return pickle.dumps(arr, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def write_corpus(corpus: DemoCorpus, ba_dir: str | Path, labels_path: str | Path, truth_path: str | Path, seed: int) -> None:
+    """Write the BA files, labels CSV and truth JSON.
+
+    The BA folder is built beside ``ba_dir`` and swapped in at the end, so a failure
+    leaves any previous corpus in place.
+    """
+    from smp_balr.outputs import write_csv, write_json
+
+    ba_dir = Path(ba_dir)
+    ba_dir.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 1])
+    variant_of = rng.integers(0, len(VARIANTS), size=len(corpus.labels))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{ba_dir.name}.", dir=ba_dir.parent))
+    try:
+        made: set[Path] = set()
+        for r, name in enumerate(corpus.labels["FileName"]):
+            p = Path(name)
+            folder = tmp / p.parent
+            if folder not in made:
+                folder.mkdir(parents=True, exist_ok=True)
+                made.add(folder)
+            variant = VARIANTS[variant_of[r]]
+            (folder / f"{p.stem}_ba.{variant[0]}").write_bytes(_encode(corpus.ba[r], variant))
+        old = None
+        if ba_dir.exists():
+            old = ba_dir.parent / f".{ba_dir.name}.old"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(ba_dir, old)
+        os.replace(tmp, ba_dir)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    write_csv(corpus.labels, labels_path)
+    write_json(corpus.truth, truth_path)

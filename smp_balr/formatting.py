@@ -1,0 +1,302 @@
+"""Step 1: join a labels CSV with BALR BA files into the formatted table(s).
+
+The formatted table has the columns ``FileName, Speaker, Group, <other label columns in
+the CSV's order>, BA0..BA<D-1>`` (BA values as integers 0/1), one row per matched file,
+rows sorted by ``FileName``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from smp_balr.bafiles import find_ba_files, match_files, read_ba_files
+from smp_balr.errors import UserError
+from smp_balr.outputs import atomic_path
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("Train", "Test")
+_BA_RE = re.compile(r"^BA\d+$")
+N_EXAMPLES = 5
+
+
+@dataclass
+class FormattedTable:
+    """A formatted table held as its label part and its BA matrix.
+
+    Attributes
+    ----------
+    meta : pandas.DataFrame
+        ``FileName``, ``Speaker``, ``Group`` (when present) and the other label columns, as strings.
+    ba : numpy.ndarray
+        ``int8`` matrix (rows, D) of 0/1 values, row-aligned with ``meta``.
+    """
+
+    meta: pd.DataFrame
+    ba: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    @property
+    def ba_names(self) -> list[str]:
+        return [f"BA{i}" for i in range(self.ba.shape[1])]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as one DataFrame (BA columns as ``int8``)."""
+        ba = pd.DataFrame(self.ba, columns=self.ba_names, index=self.meta.index)
+        return pd.concat([self.meta, ba], axis=1)
+
+    def subset(self, mask: np.ndarray) -> "FormattedTable":
+        return FormattedTable(self.meta.loc[mask].reset_index(drop=True), self.ba[mask])
+
+
+@dataclass
+class FormatReport:
+    """Counts reported by :func:`format_corpus`."""
+
+    n_labels: int
+    n_files: int
+    n_matched: int
+    labels_without_vectors: list[str]
+    vectors_without_labels: list[str]
+    n_ba: int
+
+
+def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
+    """Read and validate the labels CSV.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with at least ``FileName`` and ``Speaker`` (and ``Group`` when splitting).
+    require_group : bool
+        Whether ``Group`` is required (``data.split: 1``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        All columns as strings (empty cells as ``""``), column names stripped.
+
+    Raises
+    ------
+    UserError
+        Missing file, unparseable CSV, missing required columns, empty FileName or Speaker,
+        duplicate FileName, label columns named like BA columns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"labels file {path} (data.labels) not found; set data.labels to your labels CSV")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        msg = " ".join(str(err).split())
+        raise UserError(f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a header row") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    required = ["FileName", "Speaker"] + (["Group"] if require_group else [])
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        hint = " (or set data.split: 0)" if missing == ["Group"] else ""
+        raise UserError(
+            f"labels file {path} lacks required column(s) {', '.join(missing)}; it has: {', '.join(df.columns)}"
+            f" — add them{hint}"
+        )
+    dup_cols = df.columns[df.columns.duplicated()].tolist()
+    if dup_cols:
+        raise UserError(f"labels file {path} has duplicate column(s) {', '.join(dup_cols)}; rename them")
+    clash = [c for c in df.columns if _BA_RE.match(c)]
+    if clash:
+        raise UserError(f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename them")
+    for col in ("FileName", "Speaker", "Group"):
+        if col in df.columns:
+            df[col] = df[col].str.strip()
+    for col in ("FileName", "Speaker"):
+        empty = np.flatnonzero((df[col] == "").to_numpy())
+        if empty.size:
+            raise UserError(
+                f"labels file {path}: column {col} is empty on line {empty[0] + 2} ({empty.size} rows); fill it or drop the rows"
+            )
+    dup = df["FileName"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        name = df["FileName"][dup].iloc[0]
+        lines = (np.flatnonzero((df["FileName"] == name).to_numpy()) + 2).tolist()
+        raise UserError(
+            f"labels file {path}: FileName '{name}' appears more than once (lines {', '.join(map(str, lines))}, "
+            f"{int(df['FileName'].duplicated().sum())} duplicates in all); keep one row per file"
+        )
+    return df
+
+
+def _ordered_columns(columns: Sequence[str]) -> list[str]:
+    ids = [c for c in ("FileName", "Speaker", "Group") if c in columns]
+    return ids + [c for c in columns if c not in ids]
+
+
+def format_corpus(
+    labels_path: str | Path,
+    ba_dir: str | Path,
+    split: bool = True,
+    invert: bool = False,
+    progress: bool = True,
+) -> tuple[dict[str, FormattedTable], FormatReport]:
+    """Join the labels CSV with the BA files.
+
+    Parameters
+    ----------
+    labels_path : str or Path
+        Labels CSV (``data.labels``).
+    ba_dir : str or Path
+        Folder searched recursively for BA files (``data.ba_dir``).
+    split : bool
+        True: return ``{"train": ..., "test": ...}`` split by ``Group``; False: ``{"all": ...}``.
+    invert : bool
+        Flip 0/1 (old files where 0 means present).
+    progress : bool
+        Show a progress bar while reading many files.
+
+    Returns
+    -------
+    (dict, FormatReport)
+        The table(s), rows sorted by FileName, and the matching counts.
+
+    Raises
+    ------
+    UserError
+        Any validation failure (see :func:`read_labels`, :func:`smp_balr.bafiles.read_ba_file`),
+        no file matched, ``Group`` values other than Train/Test when splitting, or an empty
+        Train or Test part.
+    """
+    labels = read_labels(labels_path, require_group=split)
+    index = find_ba_files(ba_dir)
+    match = match_files(labels["FileName"].tolist(), index)
+    if match.n_matched == 0:
+        example_name = labels["FileName"].iloc[0] if len(labels) else "(none)"
+        example_file = next(iter(index.by_stem.values()))[0].name
+        raise UserError(
+            f"no FileName in {labels_path} matched a BA file under {ba_dir}: e.g. FileName '{example_name}' "
+            f"vs file '{example_file}'; FileName 'x.wav' needs a file x_ba.txt, x_ba.pkl or x_ba.npy"
+        )
+    matched = np.array([f is not None for f in match.files])
+    meta = labels.loc[matched, _ordered_columns(list(labels.columns))]
+    files = [f for f in match.files if f is not None]
+    order = np.argsort(meta["FileName"].to_numpy(dtype=object), kind="stable")
+    meta = meta.iloc[order].reset_index(drop=True)
+    files = [files[i] for i in order]
+
+    if split:
+        groups = meta["Group"]
+        bad = ~groups.isin(GROUPS).to_numpy()
+        if bad.any():
+            values = sorted(set(groups[bad]))
+            first = meta["FileName"][bad].iloc[0]
+            raise UserError(
+                f"labels file {labels_path}: Group must be Train or Test when data.split is 1, found "
+                f"{', '.join(repr(v) for v in values[:5])} (e.g. FileName '{first}', {int(bad.sum())} rows); "
+                "fix the Group column or set data.split: 0"
+            )
+        for g in GROUPS:
+            if not (groups == g).any():
+                raise UserError(
+                    f"labels file {labels_path}: no matched row has Group '{g}'; every split needs Train and Test rows"
+                )
+
+    ba = read_ba_files(files, invert=invert, progress=progress)
+    table = FormattedTable(meta, ba)
+
+    report = FormatReport(
+        n_labels=len(labels),
+        n_files=index.n_files,
+        n_matched=match.n_matched,
+        labels_without_vectors=match.unmatched_labels,
+        vectors_without_labels=[str(p.relative_to(index.root)) for p in match.unused_files],
+        n_ba=int(ba.shape[1]),
+    )
+    log_report(report)
+
+    if not split:
+        return {"all": table}, report
+    is_train = (meta["Group"] == "Train").to_numpy()
+    out = {"train": table.subset(is_train), "test": table.subset(~is_train)}
+    shared = set(out["train"].meta["Speaker"]) & set(out["test"].meta["Speaker"])
+    if shared:
+        log.warning(
+            "%d speaker(s) appear in both Train and Test (e.g. %s): test results will be optimistic",
+            len(shared),
+            ", ".join(sorted(shared)[:N_EXAMPLES]),
+        )
+    for part, tab in out.items():
+        log.info("%s: %d rows, %d speakers", part, len(tab), tab.meta["Speaker"].nunique())
+    return out, report
+
+
+def log_report(report: FormatReport) -> None:
+    """Log the matching counts with the first few names of each kind."""
+    log.info(
+        "labels: %d rows; BA files found: %d; matched: %d (D = %d)",
+        report.n_labels,
+        report.n_files,
+        report.n_matched,
+        report.n_ba,
+    )
+    for what, names in (
+        ("labels without vectors", report.labels_without_vectors),
+        ("vectors without labels", report.vectors_without_labels),
+    ):
+        if names:
+            log.warning("%s: %d (first: %s)", what, len(names), ", ".join(names[:N_EXAMPLES]))
+        else:
+            log.info("%s: 0", what)
+
+
+def _csv_field(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    s = str(value)
+    if any(ch in s for ch in ',"\n\r') or s != s.strip():
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def write_table(table: FormattedTable, path: str | Path) -> None:
+    """Write a formatted table as CSV (fast path for the 0/1 BA block), not atomically.
+
+    Use :func:`write_tables` for atomic writes.
+    """
+    n, d = table.ba.shape
+    header = ",".join(_csv_field(c) for c in list(table.meta.columns) + table.ba_names)
+    # each row's BA block as bytes ",0,1,1,..." built in one vectorised step
+    block = np.empty((n, 2 * d), dtype=np.uint8)
+    block[:, 0::2] = ord(",")
+    block[:, 1::2] = table.ba.astype(np.uint8) + ord("0")
+    meta_rows = table.meta.to_numpy(dtype=object)
+    with open(path, "wb") as fh:
+        fh.write(header.encode() + b"\n")
+        chunk: list[bytes] = []
+        for i in range(n):
+            chunk.append(",".join(_csv_field(v) for v in meta_rows[i]).encode())
+            chunk.append(block[i].tobytes())
+            chunk.append(b"\n")
+            if len(chunk) >= 3000:
+                fh.write(b"".join(chunk))
+                chunk.clear()
+        fh.write(b"".join(chunk))
+
+
+def write_tables(tables: Mapping[str | Path, FormattedTable]) -> None:
+    """Write several tables so that either all are replaced or none is.
+
+    Each table is written to a temporary file beside its target; only when every one
+    is complete are they moved into place.
+    """
+    with ExitStack() as stack:
+        for path, table in tables.items():
+            tmp = stack.enter_context(atomic_path(path))
+            write_table(table, tmp)

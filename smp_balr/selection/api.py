@@ -1,0 +1,138 @@
+"""One entry point for every selection method: :func:`select`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from smp_balr.errors import UserError
+from smp_balr.selection import units
+from smp_balr.selection.allsel import all_features
+from smp_balr.selection.bayes import bayes_select
+from smp_balr.selection.slda import forward_stepwise
+from smp_balr.tables import ba_columns, require_label
+
+log = logging.getLogger(__name__)
+
+METHODS = ("all", "slda", "bayes")
+
+
+@dataclass
+class SelectionOutput:
+    """What a method produced.
+
+    Attributes
+    ----------
+    features : pandas.DataFrame
+        ``Feature`` first, in rank order, plus the method's statistics columns.
+    table : pandas.DataFrame or None
+        Detail table (bayes: every BA x non-reference class), else None.
+    unit : str
+        Unit of analysis used (``-`` for ``all``).
+    n_units : int
+        Rows the method analysed (speakers, or speaker x class cells, for unit ``speaker``).
+    """
+
+    features: pd.DataFrame
+    table: pd.DataFrame | None
+    unit: str
+    n_units: int
+
+
+def check_classes(y: pd.Series, label: str, where: str = "the training rows") -> None:
+    """At least 2 classes, each with at least 2 rows; else one clear error line."""
+    counts = y.value_counts()
+    if len(counts) < 2:
+        raise UserError(
+            f"label '{label}' has {len(counts)} class(es) in {where} after the class filter "
+            f"({', '.join(map(str, counts.index)) or 'none'}); selection needs at least 2 — fix `classes.{label}` in params.yaml"
+        )
+    small = counts[counts < 2]
+    if len(small):
+        raise UserError(
+            f"label '{label}': class(es) {', '.join(f'{k} ({v} row)' for k, v in small.items())} in {where} "
+            f"have fewer than 2 rows; drop them with `classes.{label}` in params.yaml"
+        )
+
+
+def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str, Any], seed: int) -> SelectionOutput:
+    """Select BAs for ``label`` with ``method``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Training rows (already class-filtered): ``Speaker``, ``label`` and ``BA*`` columns.
+    label : str
+        Label column.
+    method : str
+        ``all``, ``slda`` or ``bayes``.
+    settings : dict
+        The ``selection`` parameters: ``unit``, ``correction``, ``slda: {p_enter, p_remove,
+        max_features}``, ``bayes: {method, prior_sigma, intercept_sigma, p_direction, hdi_prob,
+        max_rows, vi_iterations, draws}``.
+    seed : int
+        Seed for random steps (bayes subsample and inference).
+
+    Returns
+    -------
+    SelectionOutput
+    """
+    if method not in METHODS:
+        raise UserError(f"unknown selection method '{method}'; use one of {', '.join(METHODS)} (selection.selectors)")
+    require_label(df, label, "the training table")
+    names = ba_columns(df)
+    y_series = df[label].astype(str)
+    check_classes(y_series, label)
+    X = df[names].to_numpy(dtype=np.float64)
+    if method == "all":
+        return SelectionOutput(all_features(X, names), None, "-", len(X))
+    if "Speaker" not in df.columns:
+        raise UserError("the training table has no 'Speaker' column; rerun `dvc repro format`")
+    data = units.prepare(X, y_series.to_numpy(), df["Speaker"].astype(str).to_numpy(), str(settings.get("unit", "auto")))
+    correction = str(settings.get("correction", "bonferroni"))
+    if data.unit == "speaker":
+        check_classes(pd.Series(data.y), label, "the speaker-level rows")
+    if method == "slda":
+        cfg = settings.get("slda") or {}
+        max_f = cfg.get("max_features")
+        res = forward_stepwise(
+            data.X,
+            data.y,
+            names=names,
+            p_enter=float(cfg.get("p_enter", 0.05)),
+            p_remove=None if cfg.get("p_remove") is None else float(cfg["p_remove"]),
+            correction=correction,
+            max_features=None if max_f is None else int(max_f),
+            absorbed_dof=data.absorbed_dof,
+            groups=data.groups,
+        )
+        log.info("slda: %d of %d candidate BAs selected, final Wilks' lambda %.6f (%s)",
+                 len(res.table), res.n_candidates, res.wilks_lambda, res.history[-1] if res.history else "")
+        return SelectionOutput(res.table, None, data.unit, len(data.y))
+    cfg = settings.get("bayes") or {}
+    max_rows = cfg.get("max_rows", 8000)
+    res_b = bayes_select(
+        data.matrix(),
+        data.y,
+        names,
+        method=str(cfg.get("method", "laplace")),
+        prior_sigma=float(cfg.get("prior_sigma", 1.0)),
+        intercept_sigma=float(cfg.get("intercept_sigma", 5.0)),
+        p_direction=float(cfg.get("p_direction", 0.95)),
+        correction=correction,
+        hdi_prob=float(cfg.get("hdi_prob", 0.95)),
+        max_rows=None if max_rows is None else int(max_rows),
+        vi_iterations=int(cfg.get("vi_iterations", 20000)),
+        draws=int(cfg.get("draws", 1000)),
+        seed=int(seed),
+    )
+    return SelectionOutput(res_b.selected, res_b.table, data.unit, len(data.y))
+
+
+def select(df: pd.DataFrame, label: str, method: str, settings: dict[str, Any], seed: int) -> pd.DataFrame:
+    """Selected BAs (``Feature`` first, in rank order, plus statistics columns); see :func:`run_selection`."""
+    return run_selection(df, label, method, settings, seed).features

@@ -1,0 +1,291 @@
+"""Bayesian logistic selection with bambi: all BAs as one matrix-valued term.
+
+The model is ``y ~ ba(row)`` where ``ba`` returns the rows of the BA matrix, so the BAs
+enter as one term with a (BAs x classes) coefficient block (one term per BA makes a
+512-term formula that takes many minutes to build and fit). The family is
+``categorical`` for K > 2 classes (first class in sorted order is the reference) and
+``bernoulli`` for K = 2. Coefficients and intercepts have Normal(0, sigma) priors.
+
+Inference (``method``):
+
+``laplace`` (default)
+    MAP of bambi's PyMC model (``pymc.find_MAP``) and the exact Hessian of the
+    log-posterior of this model at the MAP, computed in numpy; the posterior is the
+    Gaussian N(MAP, H^-1). bambi's own ``inference_method="laplace"`` cannot handle a
+    matrix-valued term (it concatenates 1-D and 2-D modes), hence the Hessian here.
+``vi``
+    bambi's ADVI (``fit(inference_method="vi")``, mean-field), ``vi_iterations`` steps.
+``mcmc``
+    bambi's NUTS sampler (slow; small problems only).
+
+For every BA and non-reference class the posterior mean, sd, P(beta > 0), P(beta < 0)
+(from the Gaussian marginal: exact for laplace and mean-field ADVI) and the central
+``hdi_prob`` interval are reported. A BA is selected when for some class the probability
+of its effect's sign reaches the threshold: ``p_direction`` per BA and class with
+correction ``none``; with ``bonferroni``/``holm`` the error ``1 - p_direction`` is
+divided by the number of (BA, class) tests (Holm step-down over the sorted tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from smp_balr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("laplace", "vi", "mcmc")
+TERM = "ba(row)"
+
+
+@dataclass
+class BayesResult:
+    """Outcome of :func:`bayes_select`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per (BA, non-reference class): ``Feature, Class, Reference, Mean, SD,
+        P_Positive, P_Negative, HDI_Low, HDI_High, Selected``.
+    selected : pandas.DataFrame
+        Selected BAs in rank order: ``Feature, Class, Mean, SD, P_Direction``.
+    threshold : float
+        The P(direction) a (BA, class) had to reach (for holm: the least strict one used).
+    n_rows : int
+        Rows the model was fitted on.
+    """
+
+    table: pd.DataFrame
+    selected: pd.DataFrame
+    threshold: float
+    n_rows: int
+
+
+def _model(X: np.ndarray, y: np.ndarray, classes: list[str], prior_sigma: float, intercept_sigma: float):
+    import bambi as bmb
+
+    if len(classes) == 2:
+        data = pd.DataFrame({"y": (y == classes[1]).astype(int), "row": np.arange(len(y))})
+        family = "bernoulli"
+    else:
+        data = pd.DataFrame({"y": pd.Categorical(y, categories=classes), "row": np.arange(len(y))})
+        family = "categorical"
+    priors = {
+        TERM: bmb.Prior("Normal", mu=0.0, sigma=prior_sigma),
+        "Intercept": bmb.Prior("Normal", mu=0.0, sigma=intercept_sigma),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = bmb.Model(
+            "y ~ ba(row)",
+            data,
+            family=family,
+            priors=priors,
+            extra_namespace={"ba": lambda r: X[np.asarray(r, dtype=int)]},
+            auto_scale=False,
+            center_predictors=False,
+        )
+        model.build()
+    return model
+
+
+def _laplace(model, X: np.ndarray, intercept_sigma: float, prior_sigma: float, progress: bool):
+    """MAP plus the exact Gaussian approximation of the multinomial-logistic posterior."""
+    import pymc as pm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with model.backend.model:
+            mode = pm.find_MAP(progressbar=progress)
+    beta = np.asarray(mode[TERM], dtype=np.float64).reshape(X.shape[1], -1)
+    alpha = np.atleast_1d(np.asarray(mode["Intercept"], dtype=np.float64))
+    km = beta.shape[1]
+    eta = np.column_stack([np.zeros(len(X)), alpha + X @ beta])
+    eta -= eta.max(axis=1, keepdims=True)
+    prob = np.exp(eta)
+    prob = (prob / prob.sum(axis=1, keepdims=True))[:, 1:]
+    Z = np.column_stack([np.ones(len(X)), X])
+    q = Z.shape[1]
+    H = np.zeros((km * q, km * q))
+    for i in range(km):
+        for j in range(i, km):
+            w = prob[:, i] * ((1.0 if i == j else 0.0) - prob[:, j])
+            block = (Z * w[:, None]).T @ Z
+            H[i * q : (i + 1) * q, j * q : (j + 1) * q] = block
+            H[j * q : (j + 1) * q, i * q : (i + 1) * q] = block.T
+    prior_prec = np.tile(np.r_[1.0 / intercept_sigma**2, np.full(q - 1, 1.0 / prior_sigma**2)], km)
+    H[np.diag_indices_from(H)] += prior_prec
+    cov_diag = np.diag(np.linalg.inv(H)).reshape(km, q)[:, 1:].T
+    return beta, np.sqrt(np.maximum(cov_diag, 0.0))
+
+
+def _from_draws(post, n_ba: int) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and sd (BAs x non-reference classes) from draws.
+
+    bambi orders the dimensions differently for ADVI and MCMC results, so they are
+    arranged by name: (chain, draw, BA, class).
+    """
+    da = post[TERM].transpose("chain", "draw", f"{TERM}_dim", ...)
+    arr = np.asarray(da.values, dtype=np.float64)
+    arr = arr.reshape(arr.shape[0] * arr.shape[1], n_ba, -1)
+    return arr.mean(axis=0), arr.std(axis=0, ddof=1)
+
+
+def bayes_select(
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    method: str = "laplace",
+    prior_sigma: float = 1.0,
+    intercept_sigma: float = 5.0,
+    p_direction: float = 0.95,
+    correction: str = "bonferroni",
+    hdi_prob: float = 0.95,
+    max_rows: int | None = 8000,
+    vi_iterations: int = 20000,
+    draws: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+) -> BayesResult:
+    """Fit the Bayesian logistic model and select BAs by the posterior sign probability.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Rows x BAs in the chosen unit (e.g. centred within speakers).
+    y : numpy.ndarray
+        Class per row (>= 2 classes).
+    names : list of str
+        BA names.
+    method : str
+        ``laplace``, ``vi`` or ``mcmc`` (see module docstring).
+    prior_sigma, intercept_sigma : float
+        Scales of the Normal(0, sigma) priors on BA coefficients and intercepts.
+    p_direction : float
+        Probability of the effect's sign a (BA, class) must reach (before correction).
+    correction : str
+        ``bonferroni``, ``holm`` or ``none`` over the (BA, class) tests.
+    hdi_prob : float
+        Mass of the reported interval.
+    max_rows : int, optional
+        Fit on a random subsample of this many rows (seeded) when there are more.
+    vi_iterations, draws : int
+        ADVI steps; posterior draws for ``vi`` / ``mcmc``.
+    seed : int
+        Seed for the subsample and the inference.
+    progress : bool
+        Show the fitting progress bar.
+
+    Returns
+    -------
+    BayesResult
+    """
+    if method not in METHODS:
+        raise UserError(f"selection.bayes.method is '{method}'; use one of {', '.join(METHODS)}")
+    if not 0.5 < p_direction < 1.0:
+        raise UserError(f"selection.bayes.p_direction is {p_direction}; use a probability in (0.5, 1)")
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y).astype(str)
+    classes = sorted(set(y))
+    if len(classes) < 2:
+        raise UserError("bayes selection needs at least 2 classes")
+    rng = np.random.default_rng(seed)
+    if max_rows is not None and len(y) > max_rows:
+        keep = np.sort(rng.choice(len(y), size=int(max_rows), replace=False))
+        log.info("bayes: fitting on a random %d of %d rows (selection.bayes.max_rows)", len(keep), len(y))
+        X, y = X[keep], y[keep]
+    varying = X.std(axis=0) > 1e-12
+    if not varying.all():
+        log.info("bayes: %d constant BAs left out of the model", int((~varying).sum()))
+    Xv = np.ascontiguousarray(X[:, varying])
+    names_v = [n for n, v in zip(names, varying) if v]
+    if Xv.shape[1] == 0:
+        return _empty(classes, len(y), p_direction)
+    model = _model(Xv, y, classes, prior_sigma, intercept_sigma)
+    log.info(
+        "bayes: %s model, %d rows, %d BAs, %d classes (reference %s), inference %s",
+        "bernoulli" if len(classes) == 2 else "categorical", len(y), Xv.shape[1], len(classes), classes[0], method,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if method == "laplace":
+            mean, sd = _laplace(model, Xv, intercept_sigma, prior_sigma, progress)
+        elif method == "vi":
+            approx = model.fit(inference_method="vi", n=int(vi_iterations), random_seed=seed, progressbar=progress)
+            mean, sd = _from_draws(approx.sample(int(draws), random_seed=seed).posterior, Xv.shape[1])
+        else:
+            idata = model.fit(draws=int(draws), tune=int(draws), chains=2, cores=1, random_seed=seed, progressbar=progress)
+            mean, sd = _from_draws(idata.posterior, Xv.shape[1])
+    return _summarise(mean, sd, names_v, classes, p_direction, correction, hdi_prob, len(y))
+
+
+def _empty(classes: list[str], n_rows: int, p_direction: float) -> BayesResult:
+    table = pd.DataFrame(columns=["Feature", "Class", "Reference", "Mean", "SD", "P_Positive", "P_Negative",
+                                  "HDI_Low", "HDI_High", "Selected"])
+    selected = pd.DataFrame(columns=["Feature", "Class", "Mean", "SD", "P_Direction"])
+    return BayesResult(table, selected, p_direction, n_rows)
+
+
+def _summarise(mean, sd, names, classes, p_direction, correction, hdi_prob, n_rows) -> BayesResult:
+    sd = np.maximum(sd, 1e-300)
+    z = mean / sd
+    p_pos = stats.norm.cdf(z)
+    p_neg = stats.norm.sf(z)
+    p_dir_err = stats.norm.sf(np.abs(z))  # 1 - P(direction), without rounding at 1
+    half = stats.norm.ppf(0.5 + hdi_prob / 2.0) * sd
+    n_tests = p_dir_err.size
+    alpha = 1.0 - p_direction
+    if correction == "bonferroni":
+        passed = p_dir_err <= alpha / n_tests
+        threshold = 1.0 - alpha / n_tests
+    elif correction == "holm":
+        flat = p_dir_err.ravel()
+        order = np.argsort(flat)
+        limits = alpha / (n_tests - np.arange(n_tests))
+        ok = flat[order] <= limits
+        n_pass = int(np.argmin(ok)) if not ok.all() else n_tests
+        passed_flat = np.zeros(n_tests, dtype=bool)
+        passed_flat[order[:n_pass]] = True
+        passed = passed_flat.reshape(p_dir_err.shape)
+        threshold = 1.0 - float(limits[min(n_pass, n_tests - 1)])
+    elif correction == "none":
+        passed = p_dir_err <= alpha
+        threshold = p_direction
+    else:
+        raise UserError(f"selection.correction is '{correction}'; use one of bonferroni, holm, none")
+    km = mean.shape[1]
+    ref = classes[0]
+    cls = classes[1:] if km == len(classes) - 1 else classes[-km:]
+    table = pd.DataFrame({
+        "Feature": np.repeat(names, km),
+        "Class": np.tile(cls, len(names)),
+        "Reference": ref,
+        "Mean": mean.ravel(),
+        "SD": sd.ravel(),
+        "P_Positive": p_pos.ravel(),
+        "P_Negative": p_neg.ravel(),
+        "HDI_Low": (mean - half).ravel(),
+        "HDI_High": (mean + half).ravel(),
+        "Selected": passed.ravel(),
+    })
+    best = np.argmax(np.abs(z), axis=1)
+    rows = np.arange(len(names))
+    sel = passed.any(axis=1)
+    strength = np.abs(z[rows, best])
+    order = [i for i in np.argsort(-strength, kind="stable") if sel[i]]
+    selected = pd.DataFrame({
+        "Feature": [names[i] for i in order],
+        "Class": [cls[best[i]] for i in order],
+        "Mean": [mean[i, best[i]] for i in order],
+        "SD": [sd[i, best[i]] for i in order],
+        "P_Direction": [1.0 - p_dir_err[i, best[i]] for i in order],
+    })
+    log.info("bayes: %d of %d BAs selected (P(direction) >= %.6g per BA and class, correction %s)",
+             len(selected), len(names), threshold, correction)
+    return BayesResult(table, selected, threshold, n_rows)

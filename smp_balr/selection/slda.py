@@ -1,0 +1,334 @@
+"""Forward stepwise discriminant analysis with partial Wilks' lambda and F-to-enter.
+
+Only the diagonals of the within-class (W) and total (T) scatter matrices are needed for
+all candidates, plus one column of W and T per BA that enters; each entry is a rank-one
+(Cholesky / Gram-Schmidt) update of the conditional diagonals, O(n p) for the new column
+and O(p q) for the update, never a determinant from scratch (the full p x p cross-product
+is formed once only if more than ``_Scatter.FULL_AFTER`` BAs enter). After the entries S, ``W_jj.S`` and ``T_jj.S`` are candidate j's
+within-class and total sums of squares given S; its partial Wilks' lambda is
+``W_jj.S / T_jj.S`` and
+
+    F_to_enter = (1 - lambda_j) / lambda_j * (n - K - q - a) / (K - 1)
+
+with q = |S| and a the degrees of freedom absorbed by the unit (speaker centring).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+
+from smp_balr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CORRECTIONS = ("bonferroni", "holm", "none")
+COLUMNS = ["Feature", "Step", "Wilks_Lambda", "F_to_enter", "P_Value", "P_Threshold"]
+
+
+@dataclass
+class StepwiseResult:
+    """Outcome of :func:`forward_stepwise`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        The final set in entry order: ``Feature, Step, Wilks_Lambda`` (after the step),
+        ``F_to_enter, P_Value, P_Threshold``.
+    wilks_lambda : float
+        Wilks' lambda of the final set (1.0 when empty).
+    selected : list of int
+        Column indices of the final set, in entry order.
+    history : list of str
+        One line per step (entries and removals).
+    n_candidates : int
+        Columns eligible at the start (non-constant within classes).
+    """
+
+    table: pd.DataFrame
+    wilks_lambda: float
+    selected: list[int]
+    history: list[str] = field(default_factory=list)
+    n_candidates: int = 0
+
+
+def _group_sums(codes: np.ndarray, n_groups: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column sums of ``X`` per group code and the group sizes (sparse one-hot product)."""
+    n = len(codes)
+    onehot = sparse.csr_matrix((np.ones(n, dtype=X.dtype), (codes, np.arange(n))), shape=(n_groups, n))
+    return np.asarray(onehot @ X, dtype=np.float64), np.bincount(codes, minlength=n_groups).astype(np.float64)
+
+
+def scatter_matrices(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Within-class and total scatter (sums of squares and cross-products) of ``X``.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Rows x columns.
+    y : numpy.ndarray
+        Class of each row.
+    groups : numpy.ndarray, optional
+        If given, the scatter is that of ``X`` centred within each group (speaker),
+        computed from the raw cross-products without building the centred matrix.
+
+    Returns
+    -------
+    (W, T, K)
+        Within-class scatter, total scatter, number of classes.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    codes, uniq = pd.factorize(pd.Series(y), sort=True)
+    K = len(uniq)
+    G = X.T @ X
+    if groups is None:
+        sums, counts = _group_sums(codes, K, X)
+        grand = X.sum(axis=0)
+        T = G - np.outer(grand, grand) / len(X)
+        centred_sums = sums - counts[:, None] * (grand / len(X))
+    else:
+        gcodes, guniq = pd.factorize(pd.Series(groups), sort=False)
+        gsums, gcounts = _group_sums(gcodes, len(guniq), X)
+        T = G - (gsums / gcounts[:, None]).T @ gsums
+        # class sums of the centred matrix: class sums minus each row's speaker mean
+        sums, counts = _group_sums(codes, K, X)
+        cross = sparse.csr_matrix((np.ones(len(X)), (codes, gcodes)), shape=(K, len(guniq)))
+        centred_sums = sums - np.asarray(cross @ (gsums / gcounts[:, None]))
+        centred_sums = centred_sums - counts[:, None] * (centred_sums.sum(axis=0) / len(X))
+    B = (centred_sums / counts[:, None]).T @ centred_sums
+    W = T - B
+    return (W + W.T) / 2.0, (T + T.T) / 2.0, K
+
+
+class _Scatter:
+    """Diagonals and single columns of W and T, computed on demand from the rows.
+
+    With ``groups`` the rows are treated as centred within each group, without building
+    the centred matrix.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> None:
+        X = np.asarray(X)
+        n = len(X)
+        # 0/1 data: float32 holds every cross-product count exactly (n < 2**24) and halves
+        # the memory traffic of the per-step column product
+        binary = n < 2**24 and bool(((X == 0) | (X == 1)).all())
+        dtype = np.float32 if binary else np.float64
+        Xc = np.ascontiguousarray(X, dtype=dtype)  # row-major for the sparse group sums
+        self.X = np.asfortranarray(Xc)  # column-major: X.T @ X[:, k] reads contiguous columns
+        codes, uniq = pd.factorize(pd.Series(y), sort=True)
+        self.K = len(uniq)
+        sums, counts = _group_sums(codes, self.K, Xc)
+        sumsq = (np.asarray(sums.sum(axis=0), dtype=np.float64) if binary
+                 else np.einsum("ij,ij->j", Xc, Xc))
+        if groups is None:
+            grand = sums.sum(axis=0)
+            # T = X'X - s s' / n ; (low-rank part kept as factors L' R)
+            self._tl = (grand / n)[None, :]
+            self._tr = grand[None, :]
+            centred = sums - counts[:, None] * (grand / n)
+        else:
+            gcodes, guniq = pd.factorize(pd.Series(groups), sort=False)
+            gsums, gcounts = _group_sums(gcodes, len(guniq), Xc)
+            self._tl = gsums / gcounts[:, None]
+            self._tr = gsums
+            cross = sparse.csr_matrix((np.ones(n), (codes, gcodes)), shape=(self.K, len(guniq)))
+            centred = sums - np.asarray(cross @ self._tl)
+            centred = centred - counts[:, None] * (centred.sum(axis=0) / n)
+        self._bl = centred / counts[:, None]
+        self._br = centred
+        self.t_diag = sumsq - np.einsum("ij,ij->j", self._tl, self._tr)
+        self.w_diag = self.t_diag - np.einsum("ij,ij->j", self._bl, self._br)
+
+    # after this many single columns, one full cross-product is cheaper than more
+    FULL_AFTER = 40
+
+    def columns(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column ``k`` of W and of T."""
+        self._calls = getattr(self, "_calls", 0) + 1
+        if self._calls > self.FULL_AFTER and getattr(self, "_gram", None) is None:
+            self._gram = np.asarray(self.X.T @ self.X, dtype=np.float64)
+        gram = getattr(self, "_gram", None)
+        g = gram[:, k] if gram is not None else np.asarray(self.X.T @ self.X[:, k], dtype=np.float64)
+        t = g - self._tl.T @ self._tr[:, k]
+        w = t - self._bl.T @ self._br[:, k]
+        return w, t
+
+
+class _Conditional:
+    """Conditional diagonals given the entered set, by rank-one Cholesky updates."""
+
+    def __init__(self, diag: np.ndarray, capacity: int) -> None:
+        self.base = diag.copy()
+        self.diag = diag.copy()
+        self.U = np.zeros((len(diag), max(capacity, 1)))
+        self.q = 0
+
+    def enter(self, col: np.ndarray, k: int) -> None:
+        c = col - self.U[:, : self.q] @ self.U[k, : self.q]
+        if self.q == self.U.shape[1]:
+            self.U = np.hstack([self.U, np.zeros_like(self.U)])
+        u = c / np.sqrt(c[k])
+        self.U[:, self.q] = u
+        self.q += 1
+        self.diag -= u * u
+
+    def rebuild(self, cols: list[np.ndarray], order: list[int]) -> None:
+        self.diag = self.base.copy()
+        self.q = 0
+        for col, k in zip(cols, order):
+            self.enter(col, k)
+
+
+def _threshold(p: float, correction: str, m: int, q: int) -> float:
+    if correction == "bonferroni":
+        return p / max(m, 1)
+    if correction == "holm":
+        return p / max(m - q, 1)
+    return p
+
+
+def forward_stepwise(
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str] | None = None,
+    p_enter: float = 0.05,
+    p_remove: float | None = None,
+    correction: str = "bonferroni",
+    max_features: int | None = None,
+    absorbed_dof: int = 0,
+    tolerance: float = 1e-6,
+    groups: np.ndarray | None = None,
+) -> StepwiseResult:
+    """Classical forward stepwise discriminant analysis.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Rows x candidates (float).
+    y : numpy.ndarray
+        Class of each row; at least 2 classes.
+    names : list of str, optional
+        Candidate names (default ``x0, x1, ...``).
+    p_enter : float
+        Family-wise entry level before correction.
+    p_remove : float, optional
+        Removal level (same correction); None disables removal. Must exceed ``p_enter``.
+    correction : str
+        ``bonferroni`` (``p_enter / m``, m eligible candidates), ``holm`` (``p_enter / (m - q)``
+        at q BAs in) or ``none``.
+    max_features : int, optional
+        Cap on the number of BAs in the final set.
+    absorbed_dof : int
+        Error degrees of freedom already used (e.g. speakers - 1 after speaker centring).
+    groups : numpy.ndarray, optional
+        Centre ``X`` within these groups (speakers) first; pass ``absorbed_dof`` accordingly.
+    tolerance : float
+        A candidate whose within-class variance given the set falls below ``tolerance``
+        times its own is collinear and never enters.
+
+    Returns
+    -------
+    StepwiseResult
+    """
+    if correction not in CORRECTIONS:
+        raise UserError(f"selection.correction is '{correction}'; use one of {', '.join(CORRECTIONS)}")
+    if p_remove is not None and p_remove <= p_enter:
+        raise UserError(f"selection.slda.p_remove ({p_remove}) must exceed p_enter ({p_enter}), or be null")
+    X = np.asarray(X, dtype=np.float64)
+    n, p = X.shape
+    names = names if names is not None else [f"x{j}" for j in range(p)]
+    sc = _Scatter(X, y, groups)
+    K = sc.K
+    if K < 2:
+        raise UserError("stepwise discriminant analysis needs at least 2 classes")
+    w0, t0 = sc.w_diag, sc.t_diag
+    scale = max(float(t0.max(initial=0.0)), 1e-300)
+    eligible = (t0 > 1e-12 * scale) & (w0 > 1e-12 * scale)
+    m = int(eligible.sum())
+    cap = p if max_features is None else int(max_features)
+    cw = _Conditional(w0, min(cap, 64))
+    ct = _Conditional(t0, min(cap, 64))
+    raw: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    df1 = K - 1
+    in_set: list[int] = []
+    info: dict[int, tuple[int, float, float, float, float]] = {}
+    wilks = 1.0
+    history: list[str] = []
+    step = 0
+    max_steps = 3 * p + 10
+    while len(in_set) < cap and step < max_steps:
+        q = len(in_set)
+        df2 = n - K - q - absorbed_dof
+        if df2 <= 0:
+            history.append(f"stop: no error degrees of freedom left (n={n}, K={K}, q={q}, absorbed={absorbed_dof})")
+            break
+        wd, td = cw.diag, ct.diag
+        ok = eligible.copy()
+        ok[in_set] = False
+        ok &= (wd > tolerance * w0) & (td > 0)
+        if not ok.any():
+            history.append("stop: no eligible candidate left")
+            break
+        lam = np.ones(p)
+        lam[ok] = wd[ok] / td[ok]
+        lam = np.clip(lam, 1e-300, 1.0)
+        F = np.where(ok, (1.0 - lam) / lam * df2 / df1, -np.inf)
+        j = int(np.argmax(F))
+        p_val = float(stats.f.sf(F[j], df1, df2))
+        thr = _threshold(p_enter, correction, m, q)
+        if not p_val <= thr:
+            history.append(f"stop: best candidate {names[j]} F={F[j]:.3f} p={p_val:.3g} > {thr:.3g}")
+            break
+        step += 1
+        raw[j] = sc.columns(j)
+        cw.enter(raw[j][0], j)
+        ct.enter(raw[j][1], j)
+        wilks *= float(lam[j])
+        in_set.append(j)
+        info[j] = (step, wilks, float(F[j]), p_val, thr)
+        line = f"step {step}: enter {names[j]} F={F[j]:.3f} (df {df1}, {df2}) p={p_val:.3g} <= {thr:.3g}, Wilks' lambda {wilks:.6f}"
+        history.append(line)
+        log.info(line)
+        if p_remove is not None and len(in_set) > 1:
+            q_after = len(in_set)
+            df2r = n - K - (q_after - 1) - absorbed_dof
+            Wss = np.array([[raw[a][0][b] for b in in_set] for a in in_set])
+            Tss = np.array([[raw[a][1][b] for b in in_set] for a in in_set])
+            # partial lambda of k given the rest: (1 / inv(W)_kk) / (1 / inv(T)_kk)
+            lam_all = np.diag(np.linalg.inv(Tss)) / np.diag(np.linalg.inv(Wss))
+            cands = [i for i, k in enumerate(in_set) if k != j]
+            lam_r = np.clip(lam_all[cands], 1e-300, 1.0)
+            F_r = (1.0 - lam_r) / lam_r * df2r / df1
+            i = int(np.argmin(F_r))
+            p_r = float(stats.f.sf(F_r[i], df1, df2r))
+            thr_r = _threshold(p_remove, correction, m, q_after - 1)
+            if p_r > thr_r:
+                k = in_set[cands[i]]
+                step += 1
+                wilks /= float(lam_r[i])
+                in_set.remove(k)
+                del info[k]
+                cw.rebuild([raw[a][0] for a in in_set], in_set)
+                ct.rebuild([raw[a][1] for a in in_set], in_set)
+                line = f"step {step}: remove {names[k]} F={F_r[i]:.3f} p={p_r:.3g} > {thr_r:.3g}, Wilks' lambda {wilks:.6f}"
+                history.append(line)
+                log.info(line)
+    rows = [(names[k], *info[k]) for k in in_set]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["Step"] = table["Step"].astype(int)
+    return StepwiseResult(table=table, wilks_lambda=wilks, selected=in_set, history=history, n_candidates=m)
+
+
+def wilks_lambda(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> float:
+    """Wilks' lambda ``det(W) / det(T)`` of all columns of ``X`` (from scratch, for checks)."""
+    W, T, _ = scatter_matrices(np.asarray(X, dtype=np.float64), y, groups)
+    sw, lw = np.linalg.slogdet(W)
+    st, lt = np.linalg.slogdet(T)
+    return float(np.exp(lw - lt)) if sw > 0 and st > 0 else float("nan")

@@ -1,0 +1,84 @@
+"""Stage `test`: evaluate the trained model on the test table, against chance."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from smp_balr import evaluation, paths
+from smp_balr.cli import run
+from smp_balr.errors import UserError
+from smp_balr.modeling import load_model, require_columns
+from smp_balr.outputs import write_csv, write_json
+from smp_balr.params import get, load_params
+from smp_balr.tables import ba_matrix, class_filter, filter_classes, read_table
+
+log = logging.getLogger("test")
+
+
+def main() -> None:
+    params = load_params()
+    label = str(get(params, "label"))
+    seed = int(get(params, "seed"))
+    n_perm = int(get(params, "test.n_permutations"))
+    n_boot = int(get(params, "test.n_bootstrap"))
+    if n_perm < 1 or n_boot < 1:
+        raise UserError("test.n_permutations and test.n_bootstrap must be >= 1 (1000 recommended); fix params.yaml")
+
+    art = load_model(paths.MODEL_FILE)
+    if art["label"] != label:
+        raise UserError(
+            f"{paths.MODEL_FILE} was trained for label '{art['label']}', params has '{label}'; run `dvc repro train`"
+        )
+    classes = art["classes"]
+    table = paths.test_table(str(get(params, "data.name")))
+    df = read_table(table)
+    df, dropped = filter_classes(df, label, class_filter(params, label), where=table)
+    unseen = ~df[label].astype(str).isin(classes).to_numpy()
+    if unseen.any():
+        counts = df.loc[unseen, label].value_counts().to_dict()
+        log.warning("%d test rows of classes never seen in training excluded: %s", int(unseen.sum()), counts)
+        df = df.loc[~unseen].reset_index(drop=True)
+    if df.empty:
+        raise UserError(f"no rows of the model's classes ({', '.join(classes)}) in {table}; check `classes` and label")
+    require_columns(df.columns, art["features"], table, "test and train tables must come from the same `format` run")
+    n_spk = df["Speaker"].nunique()
+    log.info("%s: %d rows, %d speakers (%d dropped by the class filter)", table, len(df), n_spk, dropped)
+
+    shared = sorted(set(df["Speaker"].astype(str)) & set(art["meta"].get("train_speakers", [])))
+    if shared:
+        log.warning("!" * 72)
+        log.warning("%d TEST SPEAKER(S) ALSO IN TRAINING: %s", len(shared), ", ".join(shared[:10]))
+        log.warning("the scores below are NOT speaker-independent; fix the Train/Test split of the data")
+        log.warning("!" * 72)
+
+    proba = art["model"].predict_proba(ba_matrix(df, art["features"]))
+    col_classes = art["encoder"].inverse_transform(art["model"].classes_)
+    y_pred = col_classes[np.argmax(proba, axis=1)].astype(str)
+    y_true = df[label].astype(str).to_numpy()
+    speakers = df["Speaker"].astype(str).to_numpy()
+
+    metrics = evaluation.evaluate(y_true, y_pred, classes, speakers, n_perm, n_boot, seed)
+    metrics["n_excluded_unseen_class"] = int(unseen.sum())
+    metrics["n_excluded_class_filter"] = int(dropped)
+    metrics["n_shared_speakers"] = len(shared)
+    log.info("%s", evaluation.verdict(metrics))
+
+    predictions = pd.DataFrame({"FileName": df["FileName"].astype(str), "Speaker": speakers,
+                                "true": y_true, "predicted": y_pred})
+    for j, cls in enumerate(col_classes):
+        predictions[f"prob_{cls}"] = proba[:, j]
+    counts = evaluation.confusion(y_true, y_pred, classes)
+    title = f"{label}: {art['meta'].get('model_method', '')} (row-normalised)"
+    evaluation.plot_confusion(counts, classes, paths.CONFUSION_PNG, title=title)
+    write_csv(evaluation.report_frame(y_true, y_pred, classes), paths.CLASSIFICATION_REPORT, index=True)
+    write_csv(predictions, paths.PREDICTIONS)
+    write_json(metrics, paths.TEST_METRICS)
+    outputs = (paths.TEST_METRICS, paths.CLASSIFICATION_REPORT, paths.PREDICTIONS, paths.CONFUSION_PNG)
+    log.info("wrote %s", ", ".join(map(str, outputs)))
+
+
+if __name__ == "__main__":
+    run(main, "test")

@@ -1,0 +1,29 @@
+"""Stage `selection_report`: metrics/selection.json (count selected; precision/recall on the demo)."""
+
+from __future__ import annotations
+
+import logging
+
+from smp_balr import paths
+from smp_balr.cli import run
+from smp_balr.outputs import write_json
+from smp_balr.params import get, load_params
+from smp_balr.selection.report import build_report, load_truth
+
+log = logging.getLogger("selection_report")
+
+
+def main() -> None:
+    params = load_params()
+    truth = load_truth(paths.DEMO_TRUTH) if str(get(params, "data.name")) == "demo" else None
+    if truth is None:
+        log.info("no planted truth (data.name is not demo or %s is missing): counts only", paths.DEMO_TRUTH)
+    report = build_report(get(params, "labels"), get(params, "selection.selectors"), get(params, "selection.common") or [], truth)
+    write_json(report, paths.SELECTION_METRICS)
+    for label, per in report.items():
+        for method, entry in per.items():
+            log.info("%s %s: %s", label, method, entry)
+
+
+if __name__ == "__main__":
+    run(main, "selection_report")

@@ -1,0 +1,235 @@
+"""Step 1 formatting: joining labels and BA files, every error case, atomic outputs, the stage."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT, SMALL_DEMO, run_cmd
+from smp_balr.errors import UserError
+from smp_balr.formatting import FormattedTable, format_corpus, read_labels, write_tables
+from smp_balr.tables import ba_columns, read_table
+
+D = 6
+
+
+def _vec(i: int) -> np.ndarray:
+    return np.array([(i >> b) & 1 for b in range(D)], dtype=np.int8)
+
+
+def make_corpus(tmp: Path, rows: list[dict], skip: tuple[str, ...] = (), extra_files: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """Labels CSV from ``rows`` and one BA file per row (formats cycle), except ``skip``."""
+    ba = tmp / "ba"
+    ba.mkdir(parents=True, exist_ok=True)
+    for i, row in enumerate(rows):
+        name = row["FileName"]
+        if name in skip:
+            continue
+        stem = Path(name).stem
+        folder = ba / Path(name).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        v = _vec(i)
+        kind = i % 3
+        if kind == 0:
+            np.savetxt(folder / f"{stem}_ba.txt", v)
+        elif kind == 1:
+            (folder / f"{stem}_ba.pkl").write_bytes(pickle.dumps(np.c_[v, 1 - v].astype(np.float64)))
+        else:
+            np.save(folder / f"{stem}_ba.npy", v)
+    for name in extra_files:
+        np.savetxt(ba / name, _vec(0), fmt="%d")
+    labels = tmp / "labels.csv"
+    pd.DataFrame(rows).to_csv(labels, index=False)
+    return labels, ba
+
+
+def rows_basic() -> list[dict]:
+    rows = []
+    for s, group in (("s1", "Train"), ("s2", "Train"), ("s3", "Test")):
+        for u in range(3):
+            rows.append({"FileName": f"{s}/{s}_u{u}.wav", "Speaker": s, "Emo": "AHN"[u], "Group": group, "Lang": "x,y"})
+    rows.reverse()  # the output must be sorted regardless of the CSV order
+    return rows
+
+
+def test_format_split_columns_order_and_values(tmp_path: Path, caplog) -> None:
+    rows = rows_basic()
+    labels, ba = make_corpus(tmp_path, rows, skip=("s1/s1_u1.wav",), extra_files=("stray_ba.txt",))
+    caplog.set_level(logging.INFO)
+    tables, report = format_corpus(labels, ba, split=True)
+    assert report.n_matched == 8 and report.labels_without_vectors == ["s1/s1_u1.wav"]
+    assert report.vectors_without_labels == ["stray_ba.txt"]
+    assert "labels without vectors: 1 (first: s1/s1_u1.wav)" in caplog.text
+    assert "vectors without labels: 1 (first: stray_ba.txt)" in caplog.text
+    train = tables["train"].to_frame()
+    test = tables["test"].to_frame()
+    # Group right after Speaker, then the other labels in CSV order, then BAs
+    assert list(train.columns[:5]) == ["FileName", "Speaker", "Group", "Emo", "Lang"]
+    assert ba_columns(train) == [f"BA{i}" for i in range(D)]
+    assert train["FileName"].tolist() == sorted(train["FileName"])
+    assert set(train["Speaker"]) == {"s1", "s2"} and set(test["Speaker"]) == {"s3"}
+    assert len(train) == 5 and len(test) == 3
+    # each row carries the vector written for it
+    index_of = {r["FileName"]: i for i, r in enumerate(rows)}
+    for _, r in pd.concat([train, test]).iterrows():
+        assert r[ba_columns(train)].astype(int).tolist() == _vec(index_of[r["FileName"]]).tolist()
+
+
+def test_written_csv_reads_back(tmp_path: Path) -> None:
+    labels, ba = make_corpus(tmp_path, rows_basic())
+    tables, _ = format_corpus(labels, ba, split=True, invert=True)
+    out = tmp_path / "out" / "t_train.csv"
+    write_tables({out: tables["train"]})
+    back = read_table(out)
+    expected = tables["train"].to_frame()
+    assert back["Lang"].tolist() == ["x,y"] * len(back)  # quoted comma survives
+    assert back[ba_columns(back)].to_numpy().tolist() == expected[ba_columns(expected)].to_numpy().tolist()
+    raw = pd.read_csv(out)
+    assert all(str(raw[c].dtype).startswith("int") for c in ba_columns(raw))
+    # invert flipped every value
+    plain, _ = format_corpus(labels, ba, split=True)
+    assert (plain["train"].ba == 1 - tables["train"].ba).all()
+
+
+def test_split0_without_group(tmp_path: Path) -> None:
+    rows = [{k: v for k, v in r.items() if k != "Group"} for r in rows_basic()]
+    labels, ba = make_corpus(tmp_path, rows)
+    tables, _ = format_corpus(labels, ba, split=False)
+    frame = tables["all"].to_frame()
+    assert len(frame) == 9 and list(frame.columns[:4]) == ["FileName", "Speaker", "Emo", "Lang"]
+    with pytest.raises(UserError, match="Group"):
+        format_corpus(labels, ba, split=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "fragments"),
+    [
+        (lambda df: df.drop(columns=["Speaker", "FileName"]), ["lacks required column(s) FileName, Speaker"]),
+        (lambda df: pd.concat([df, df.iloc[[0]]]), ["appears more than once"]),
+        (lambda df: df.assign(Group=["Train", "Dev"] * 4 + ["Test"]), ["Group must be Train or Test", "'Dev'"]),
+        (lambda df: df.assign(Group="Train"), ["no matched row has Group 'Test'"]),
+        (lambda df: df.assign(FileName=[f"zz{i}.wav" for i in range(len(df))]), ["no FileName", "matched"]),
+        (lambda df: df.assign(Speaker=[""] + ["s"] * (len(df) - 1)), ["Speaker is empty"]),
+        (lambda df: df.assign(BA3="x"), ["named like BA columns"]),
+    ],
+    ids=["missing-columns", "duplicate-filename", "bad-group", "no-test", "no-match", "empty-speaker", "ba-column"],
+)
+def test_label_errors(tmp_path: Path, change, fragments) -> None:
+    labels, ba = make_corpus(tmp_path, rows_basic())
+    df = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    change(df).to_csv(labels, index=False)
+    with pytest.raises(UserError) as info:
+        format_corpus(labels, ba, split=True)
+    msg = str(info.value)
+    assert "\n" not in msg
+    for frag in fragments:
+        assert frag in msg, msg
+
+
+def test_missing_labels_file_and_bad_csv(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not found"):
+        read_labels(tmp_path / "none.csv", require_group=True)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"FileName,Speaker\n\xff\xfe,x\n")
+    with pytest.raises(UserError, match="not a readable CSV"):
+        read_labels(bad, require_group=False)
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    labels, ba = make_corpus(tmp_path, rows_basic())
+    (ba / "s2" / "s2_u1_ba.pkl").unlink()
+    np.savetxt(ba / "s2" / "s2_u1_ba.txt", np.array([0, 1, 3, 0, 1, 0]))
+    with pytest.raises(UserError, match=r"s2_u1_ba\.txt holds value 3"):
+        format_corpus(labels, ba, split=True)
+    np.savetxt(ba / "s2" / "s2_u1_ba.txt", np.array([0, 1, 1]))
+    with pytest.raises(UserError, match=r"different dimensions: .* has 6, .*s2_u1_ba\.txt has 3"):
+        format_corpus(labels, ba, split=True)
+
+
+def test_write_tables_all_or_nothing(tmp_path: Path) -> None:
+    first = tmp_path / "a.csv"
+    first.write_text("OLD\n")
+    blocker = tmp_path / "b.csv"
+    blocker.mkdir()  # replacing a directory with a file fails after a.csv's new content is complete
+    table = FormattedTable(pd.DataFrame({"FileName": ["f"], "Speaker": ["s"]}), np.ones((1, 2), dtype=np.int8))
+    with pytest.raises(OSError):
+        write_tables({first: table, blocker: table})
+    assert first.read_text() == "OLD\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]  # no temp files left
+
+
+def _stage(workdir: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "DVC_STAGE"}
+    env.update(PYTHONPATH=str(ROOT), **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "format.py")], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _params(workdir: Path, labels: Path, ba: Path, split: int = 1) -> None:
+    params = {"seed": 1, "data": {"name": "t", "labels": str(labels), "ba_dir": str(ba), "split": split, "invert": 0}}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_stage_bad_input_one_line_and_outputs_kept(tmp_path: Path) -> None:
+    labels, ba = make_corpus(tmp_path / "corpus", rows_basic())
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    _params(work, labels, ba)
+    ok = _stage(work)
+    assert ok.returncode == 0, ok.stderr
+    train = work / "data" / "t_train_data.csv"
+    before = train.read_bytes()
+    assert len(pd.read_csv(train)) == 6
+    np.savetxt(ba / "s1" / "s1_u0_ba.txt", np.array([0.5] * D))
+    bad = _stage(work)
+    assert bad.returncode != 0
+    err_lines = [ln for ln in bad.stderr.splitlines() if ln.startswith("error")]
+    assert len(err_lines) == 1 and "s1_u0_ba.txt" in err_lines[0]
+    assert "Traceback" not in bad.stderr
+    assert train.read_bytes() == before
+    assert sorted(p.name for p in (work / "data").iterdir()) == ["t_test_data.csv", "t_train_data.csv"]
+
+
+def test_stage_split0(tmp_path: Path) -> None:
+    labels, ba = make_corpus(tmp_path / "corpus", rows_basic())
+    work = tmp_path / "work"
+    work.mkdir()
+    _params(work, labels, ba, split=0)
+    done = _stage(work)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(work / "data" / "t_data.csv")) == 9
+    assert "data.split is 0" in done.stderr  # logged
+    under_dvc = _stage(work, {"DVC_STAGE": "format"})
+    assert under_dvc.returncode == 2 and "set data.split: 1" in under_dvc.stderr
+
+
+@pytest.mark.integration
+def test_dvc_repro_format(project_copy) -> None:
+    proj = project_copy(SMALL_DEMO)
+    run_cmd(["dvc", "repro", "format"], proj)
+    d = SMALL_DEMO["demo"]
+    train = read_table(proj / "data" / "demo_train_data.csv")
+    test = read_table(proj / "data" / "demo_test_data.csv")
+    assert list(train.columns[:6]) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass"]
+    assert ba_columns(train) == [f"BA{i}" for i in range(512)]
+    raw = pd.read_csv(proj / "data" / "demo_train_data.csv", nrows=50)
+    assert all(str(raw[c].dtype) == "int64" for c in ba_columns(raw))
+    assert set(np.unique(train[ba_columns(train)].to_numpy())) == {0, 1}
+    assert len(train) + len(test) == d["n_speakers"] * d["utterances_per_speaker"]
+    assert test["Speaker"].nunique() == d["n_test_speakers"]
+    assert not set(train["Speaker"]) & set(test["Speaker"])
+    assert set(train["Group"]) == {"Train"} and set(test["Group"]) == {"Test"}
+    assert train["FileName"].tolist() == sorted(train["FileName"])
+    again = run_cmd(["dvc", "repro", "format"], proj)
+    assert "Running stage" not in again.stdout
+    assert "up to date" in again.stdout

@@ -1,0 +1,156 @@
+"""Speaker-grouped folds, model fitting and the model artefact."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.tree import DecisionTreeClassifier
+
+from smp_balr.errors import UserError
+from smp_balr.modeling import (
+    check_classes,
+    distinct_tree_params,
+    encode_labels,
+    features_stage,
+    fit_dt,
+    fit_mlp,
+    grouped_folds,
+    load_model,
+    read_features,
+    require_columns,
+    save_model,
+)
+
+MLP = {"hidden1_ratio": 0.5, "hidden2": 4, "learning_rate": 0.01, "batch_size": 16, "max_iter": 30,
+       "early_stopping": 1, "validation_fraction": 0.25, "n_iter_no_change": 5, "tol": 1e-4}
+DT = {"grid": {"max_depth": [2, 4], "criterion": ["gini"]}, "cv_folds": 3, "scoring": "balanced_accuracy", "n_jobs": 1}
+
+
+def _data(n_speakers=12, per=20, n_ba=10, seed=0):
+    """Class 0/1 per row; BA0 equals the class 90% of the time, the rest is noise."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"s{i}" for i in range(n_speakers)], per)
+    y = rng.integers(0, 2, groups.size)
+    X = rng.integers(0, 2, (groups.size, n_ba)).astype(float)
+    X[:, 0] = np.where(rng.random(groups.size) < 0.9, y, 1 - y)
+    return X, y, groups
+
+
+def test_grouped_folds_never_share_a_speaker_and_cover_all_rows():
+    X, y, groups = _data(n_speakers=15)
+    folds = grouped_folds(y, groups, 5, seed=1)
+    assert len(folds) == 5
+    seen = np.concatenate([va for _, va in folds])
+    assert np.sort(seen).tolist() == list(range(len(y)))
+    for tr, va in folds:
+        assert not set(groups[tr]) & set(groups[va])
+
+
+def test_grouped_folds_keep_copies_out_of_validation():
+    X, y, groups = _data()
+    is_copy = np.zeros(len(y), dtype=bool)
+    is_copy[::7] = True
+    for tr, va in grouped_folds(y, groups, 3, seed=0, is_copy=is_copy):
+        assert not is_copy[va].any()
+        assert is_copy[tr].sum() > 0
+
+
+@pytest.mark.parametrize(
+    "y, groups, folds, message",
+    [
+        (np.array([0, 0, 0]), np.array(["a", "b", "c"]), 2, "only 1 class"),
+        (np.array([0, 1, 0, 1]), np.array(["a", "a", "b", "b"]), 3, "2 training speakers cannot fill 3"),
+        (np.array([0, 0, 0, 1]), np.array(["a", "b", "c", "d"]), 2, "fewer rows than the 2 folds"),
+    ],
+)
+def test_check_classes_errors(y, groups, folds, message):
+    with pytest.raises(UserError, match=message):
+        check_classes(y, groups, folds, "model.dt.cv_folds")
+
+
+def test_fit_dt_finds_the_signal_with_speaker_folds():
+    X, y, groups = _data()
+    model, info = fit_dt(X, y, groups, DT, balance=2, seed=0)
+    assert info["n_folds"] == 3 and info["cv_score"] > 0.8
+    assert model.class_weight == "balanced"
+    assert set(info["best_params"]) == {"max_depth", "criterion"}
+
+
+def test_fit_mlp_early_stopping_holds_out_whole_speakers():
+    X, y, groups = _data()
+    model, info = fit_mlp(X, y, groups, MLP, balance=2, seed=0)
+    assert model.hidden_layer_sizes == (5, 4)
+    assert info["n_valid_speakers"] == 3 and info["n_valid_rows"] == 60
+    assert 1 <= info["best_epoch"] <= info["epochs"] <= 30
+    assert info["validation_score"] == pytest.approx(max(info["validation_scores"]))
+    assert info["validation_score"] > 0.8
+    assert model.predict_proba(X).shape == (len(y), 2)
+
+
+def test_fit_mlp_without_early_stopping():
+    X, y, groups = _data()
+    model, info = fit_mlp(X, y, groups, {**MLP, "early_stopping": 0, "max_iter": 5}, balance=0, seed=0)
+    assert "validation_score" not in info and info["epochs"] == 5
+
+
+def _artefact():
+    X, y, groups = _data()
+    encoder, codes = encode_labels(np.where(y == 1, "H", "N"))
+    model, _ = fit_dt(X, codes, groups, DT, balance=0, seed=0)
+    return {"model": model, "encoder": encoder, "features": [f"BA{i}" for i in range(10)], "label": "Emo",
+            "classes": ["H", "N"], "meta": {"train_speakers": sorted(set(groups))}}
+
+
+def test_save_and_load_model_round_trip(tmp_path):
+    path = tmp_path / "models" / "model.joblib"
+    save_model(_artefact(), path)
+    art = load_model(path)
+    assert art["classes"] == ["H", "N"] and art["label"] == "Emo" and len(art["features"]) == 10
+    assert list(tmp_path.joinpath("models").iterdir()) == [path]  # no temp file left
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(UserError, match=r"not found; run `dvc repro train`"):
+        load_model(tmp_path / "none.joblib")
+    bad = tmp_path / "bad.joblib"
+    art = _artefact()
+    del art["encoder"]
+    joblib.dump(art, bad)
+    with pytest.raises(UserError, match="lacks encoder"):
+        load_model(bad)
+    (tmp_path / "junk.joblib").write_text("not a pickle")
+    with pytest.raises(UserError, match="cannot be read"):
+        load_model(tmp_path / "junk.joblib")
+
+
+def test_read_features_and_errors(tmp_path):
+    good = tmp_path / "f.csv"
+    good.write_text("Feature,score\nBA7,0.9\nBA2,0.5\n")
+    assert read_features(good, "x") == ["BA7", "BA2"]
+    with pytest.raises(UserError, match=r"not found; run `dvc repro select@Emo-slda`"):
+        read_features(tmp_path / "missing.csv", features_stage("Emo", "slda"))
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(UserError, match=r"is empty; run `dvc repro common`"):
+        read_features(tmp_path / "empty.csv", features_stage("Emo", "common"))
+    (tmp_path / "header.csv").write_text("Feature,score\n")
+    with pytest.raises(UserError, match="lists no features"):
+        read_features(tmp_path / "header.csv", "x")
+
+
+def test_require_columns_names_missing():
+    with pytest.raises(UserError, match="2 model feature column.* BA8, BA9"):
+        require_columns(["BA0", "BA1"], ["BA0", "BA8", "BA9"], "t.csv", "fix")
+
+
+def test_distinct_tree_params_drops_only_identical_trees():
+    grid = {"max_depth": [4], "min_samples_split": [2, 5, 10], "min_samples_leaf": [1, 2, 5]}
+    kept = distinct_tree_params(grid)
+    pairs = [(p["min_samples_split"], p["min_samples_leaf"]) for p in kept]
+    assert pairs == [(2, 1), (5, 1), (10, 1), (2, 2), (5, 2), (10, 2), (2, 5)]
+    X, y, _ = _data(n_speakers=20, n_ba=12)
+    trees = {s: DecisionTreeClassifier(max_depth=4, min_samples_split=s, min_samples_leaf=5, random_state=0).fit(X, y)
+             for s in (2, 5, 10)}
+    for s in (5, 10):  # the dropped points grow exactly the kept tree
+        assert np.array_equal(trees[s].tree_.feature, trees[2].tree_.feature)
+        assert np.array_equal(trees[s].tree_.value, trees[2].tree_.value)

@@ -1,0 +1,66 @@
+"""The whole pipeline through `dvc` itself on a small demo corpus: repro, no-op repro, experiments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import SMALL_DEMO, run_cmd
+
+LABELS = ["EmoClass", "Modality"]  # the small demo has too few speakers per language for Language
+SMALL = {
+    **SMALL_DEMO,
+    "label": "EmoClass",
+    "labels": LABELS,
+    "selection": {
+        "bayes": {"max_rows": 600},
+        "common": [{"output": f"{lab}_common", "include": [f"{lab}_"], "exclude": ["_all_"]} for lab in LABELS],
+    },
+    "model": {
+        "mlp": {"max_iter": 15, "n_iter_no_change": 3},
+        "dt": {"grid": {"max_depth": [3, 6], "min_samples_split": [2], "min_samples_leaf": [1], "criterion": ["gini"]},
+               "cv_folds": 3, "n_jobs": 1},
+    },
+    "test": {"n_permutations": 1000, "n_bootstrap": 200},
+    "explain": {"n_samples": 24, "background_size": 4},
+}
+STAGES = ["demo", "format", "select@EmoClass-slda", "select@Modality-bayes", "common@0", "selection_report",
+          "train", "test", "explain"]
+
+
+@pytest.mark.integration
+def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
+    proj = project_copy(SMALL)
+    first = run_cmd(["dvc", "repro"], proj)
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in first.stdout, stage
+
+    # every declared metric is there and says something real
+    shown = json.loads(run_cmd(["dvc", "metrics", "show", "--json"], proj).stdout)
+    files = next(iter(shown.values()))["data"]
+    assert {"metrics/selection.json", "metrics/train.json", "metrics/test.json", "metrics/explain.json"} <= set(files)
+    test = json.loads((proj / "metrics" / "test.json").read_text())
+    assert test["chance"]["balanced_accuracy"] == pytest.approx(0.25)
+    assert 0.0 <= test["balanced_accuracy"] <= 1.0
+    selection = json.loads((proj / "metrics" / "selection.json").read_text())
+    assert selection["EmoClass"]["slda"]["unit"] == "within_speaker"
+    assert selection["EmoClass"]["slda"]["precision"] >= 0.9
+    explain = json.loads((proj / "metrics" / "explain.json").read_text())
+    assert len(explain["top10"]) == 10 and explain["n_top10_in_truth"] is not None
+
+    # dvc.lock is current: status is clean and a second repro runs nothing
+    status = run_cmd(["dvc", "status"], proj)
+    assert "up to date" in status.stdout, status.stdout
+    again = run_cmd(["dvc", "repro"], proj)
+    assert "Running stage" not in again.stdout
+
+    # an experiment on another label / model needs no file edits and reruns only what depends on them
+    run_cmd(["git", "add", "-A"], proj)
+    run_cmd(["git", "commit", "-qm", "baseline"], proj)
+    exp = run_cmd(["dvc", "exp", "run", "-S", "label=Modality", "-S", "model.method=dt", "-S", "features.method=slda"], proj)
+    assert "Running stage 'train'" in exp.stdout and "Running stage 'select" not in exp.stdout
+    test = json.loads((proj / "metrics" / "test.json").read_text())
+    assert test["chance"]["balanced_accuracy"] == pytest.approx(0.5)
+    diff = json.loads(run_cmd(["dvc", "metrics", "diff", "--json"], proj).stdout)
+    assert "balanced_accuracy" in diff["metrics/test.json"]
