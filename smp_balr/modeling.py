@@ -355,25 +355,10 @@ def build_mlp(n_features: int, mlp_params: dict[str, Any], seed: int) -> MLPClas
     )
 
 
+# Minibatches of 32 rows make tiny matrix products, for which a multi-threaded BLAS only
+# adds synchronisation (measured 7x slower per epoch on 2 busy cores): one BLAS thread.
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def fit_mlp(
-    X: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    mlp_params: dict[str, Any],
-    balance: int,
-    seed: int,
-    is_copy: np.ndarray | None = None,
-) -> tuple[MLPClassifier, dict[str, Any]]:
-    """Fit the MLP with BLAS limited to one thread (see :func:`_fit_mlp`).
-
-    Minibatches of 32 rows make tiny matrix products, for which a multi-threaded BLAS
-    only adds synchronisation: measured 7x slower per epoch on 2 busy cores.
-    """
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_mlp(X, y, groups, mlp_params, balance, seed, is_copy)
-
-
-def _fit_mlp(
     X: np.ndarray,
     y: np.ndarray,
     groups: np.ndarray,
