@@ -59,3 +59,45 @@ def get(params: dict[str, Any], dotted: str, default: Any = ...) -> Any:
             raise UserError(f"params.yaml has no '{dotted}'; add it (see README, Parameters)")
         node = node[part]
     return node
+
+
+def as_int(value: Any, key: str, minimum: int | None = None) -> int:
+    """``value`` as an int (booleans and fractions refused); ``key`` names it in the error."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(value, float) and value.is_integer():
+        value, ok = int(value), True
+    if not ok:
+        raise UserError(f"params.yaml: {key} must be a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise UserError(f"params.yaml: {key} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def as_float(value: Any, key: str, low: float | None = None, high: float | None = None) -> float:
+    """``value`` as a float within [low, high] (booleans and strings refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"params.yaml: {key} must be a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise UserError(f"params.yaml: {key} must be between {low} and {high}, got {value}")
+    return float(value)
+
+
+def as_choice(value: Any, key: str, allowed: tuple) -> Any:
+    """``value`` if it is one of ``allowed`` (compared by type too: ``True`` is not ``1``)."""
+    if not any(value == a and type(value) is type(a) for a in allowed):
+        raise UserError(f"params.yaml: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+    return value
+
+
+def check_keys(block: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """``block`` as a mapping whose keys are all in ``allowed`` (catches misspelt settings)."""
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise UserError(f"params.yaml: {key} must be a mapping of settings, got {block!r}")
+    unknown = [k for k in block if k not in allowed]
+    if unknown:
+        raise UserError(
+            f"params.yaml: unknown setting {key}.{unknown[0]}; the settings of {key} are {', '.join(allowed)}"
+        )
+    return block
