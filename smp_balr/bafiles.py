@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 BA_SUFFIX = "_ba"
 BA_EXTENSIONS = (".txt", ".pkl", ".npy")
-_BA_NAME_RE = re.compile(r"^(?P<stem>.+)_ba\.(?P<ext>txt|pkl|npy)$")
+_BA_NAME_RE = re.compile(r"^(?P<stem>.+)_ba\.(?P<ext>txt|pkl|npy)$", re.IGNORECASE)  # x_ba.TXT too
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def _walk(root: Path) -> Iterable[Path]:
         dirnames.sort()
         base = Path(dirpath)
         for name in filenames:
-            if name.endswith(("_ba.txt", "_ba.pkl", "_ba.npy")):
+            if name.lower().endswith(("_ba.txt", "_ba.pkl", "_ba.npy")):
                 yield base / name
 
 

@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from smp_balr import paths
 from smp_balr.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -261,8 +262,23 @@ def load_truth(path: str | Path) -> dict[str, list[str]] | None:
     path = Path(path)
     if not path.is_file():
         return None
-    data = json.loads(path.read_text())
-    return {k: list(v) for k, v in data.items() if isinstance(v, list)}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"truth file {path} is not valid JSON ({err.msg}); rerun `dvc repro demo`") from None
+    return {k: [str(b) for b in v] for k, v in data.items() if isinstance(v, list)}
+
+
+def planted_truth(params: dict[str, Any]) -> dict[str, list[str]] | None:
+    """The demo's planted BAs per label when the pipeline runs on the demo corpus, else None.
+
+    The truth describes ``data/demo`` only: it applies when ``data.labels`` and
+    ``data.ba_dir`` are the demo's own paths, whatever ``data.name`` says.
+    """
+    data = params.get("data") or {}
+    same = [Path(str(data.get(key, ""))).resolve() == demo_path.resolve()
+            for key, demo_path in (("labels", paths.DEMO_LABELS), ("ba_dir", paths.DEMO_BA_DIR))]
+    return load_truth(paths.DEMO_TRUTH) if all(same) else None
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Test-set metrics with chance levels, a permutation test and a speaker bootstrap."""
+"""Test-set metrics with chance levels, a speaker-aware permutation test and a speaker bootstrap."""
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -47,21 +48,99 @@ def balanced_accuracy_from_counts(correct: np.ndarray, total: np.ndarray) -> np.
     return recall.sum(axis=-1) / present.sum(axis=-1)
 
 
+SCHEMES = ("between_speakers", "within_speakers", "rows")
+
+
+def permutation_scheme(y_true: Sequence, speakers: Sequence | None) -> str:
+    """The permutation scheme that keeps the speaker structure of the test set.
+
+    Parameters
+    ----------
+    y_true : sequence
+        True label of each row.
+    speakers : sequence or None
+        Speaker of each row; ``None`` treats the rows as exchangeable.
+
+    Returns
+    -------
+    str
+        ``"between_speakers"`` when the label is constant within every speaker (a
+        speaker-level label: whole speakers exchange labels), ``"within_speakers"`` when it
+        varies within at least one speaker (rows exchange labels only with rows of their own
+        speaker), ``"rows"`` when ``speakers`` is None.
+    """
+    if speakers is None:
+        return "rows"
+    frame = pd.DataFrame({"s": np.asarray(speakers, dtype=str), "y": np.asarray(y_true)})
+    varies = frame.groupby("s", sort=False)["y"].nunique() > 1
+    return "within_speakers" if bool(varies.any()) else "between_speakers"
+
+
+def _shuffled_rows(y_true: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.permuted(np.broadcast_to(y_true, (m, y_true.size)), axis=1)
+
+
+def _shuffled_within(y_true: np.ndarray, spk: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    # sorting "speaker code + uniform[0,1)" groups rows by speaker in a random order inside
+    # each speaker; the canonical (stable) grouping has the same speaker blocks, so position
+    # q of the canonical order receives the label of position q of the random order
+    canonical = np.argsort(spk, kind="stable")
+    random_order = np.argsort(spk[None, :] + rng.random((m, spk.size)), axis=1)
+    shuffled = np.empty((m, spk.size), dtype=y_true.dtype)
+    shuffled[:, canonical] = y_true[random_order]
+    return shuffled
+
+
+def _counts(shuffled: np.ndarray, y_pred: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per (permutation, class) correct and total row counts of shuffled labels."""
+    m = shuffled.shape[0]
+    offset = np.arange(m)[:, None] * k
+    total = np.bincount((offset + shuffled).ravel(), minlength=m * k).reshape(m, k)
+    hit = shuffled == y_pred[None, :]
+    correct = np.bincount((offset + shuffled)[hit], minlength=m * k).reshape(m, k)
+    return correct, total
+
+
 def permutation_pvalue(
-    y_true: np.ndarray, y_pred: np.ndarray, n_permutations: int, seed: int, chunk: int = 200
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_permutations: int,
+    seed: int,
+    chunk: int = 200,
+    speakers: Sequence | None = None,
+    scheme: str | None = None,
 ) -> tuple[float, float, np.ndarray]:
-    """Permutation p-value of balanced accuracy, shuffling the true labels within the test set.
+    """Permutation p-value of balanced accuracy that respects the speakers of the test set.
+
+    Predictions cluster by speaker, so shuffling labels row by row makes a model that only
+    recognises speakers look significant. With ``speakers`` given, the labels are permuted
+    at the level the label lives on (see :func:`permutation_scheme`):
+
+    - ``between_speakers`` (label constant within each speaker): each permutation maps the
+      speakers to a random permutation of themselves and every row of a speaker takes the
+      label of the speaker it is mapped to; per-class row totals are recounted for each
+      permutation (speakers may have different row counts). The smallest reachable p is
+      limited by the number of distinct speaker permutations.
+    - ``within_speakers`` (label varies within some speaker): labels are shuffled among the
+      rows of each speaker, which keeps every speaker's class mix. A speaker whose rows all
+      share a label contributes a constant; a prediction that depends only on the speaker
+      gives the observed value in every permutation (p = 1).
+    - ``rows`` (``speakers=None``): labels shuffled over all rows (rows exchangeable).
 
     Parameters
     ----------
     y_true, y_pred : numpy.ndarray of int
         Integer-coded classes.
     n_permutations : int
-        Number of shuffles.
+        Number of permutations.
     seed : int
-        Seed of the shuffles.
+        Seed of the permutations.
     chunk : int
-        Permutations evaluated at once (memory bound ``chunk * n`` booleans).
+        Permutations evaluated at once (memory bound ``chunk * n`` values).
+    speakers : sequence, optional
+        Speaker of each row.
+    scheme : str, optional
+        Force a scheme; by default it is chosen by :func:`permutation_scheme`.
 
     Returns
     -------
@@ -70,20 +149,43 @@ def permutation_pvalue(
         accuracy and the null distribution.
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if scheme is None:
+        scheme = permutation_scheme(y_true, speakers)
+    if scheme not in SCHEMES or (scheme != "rows" and speakers is None):
+        raise ValueError(f"unknown permutation scheme {scheme!r} or speakers missing")
     k = int(max(y_true.max(), y_pred.max())) + 1
     total = np.bincount(y_true, minlength=k)
     observed = float(balanced_accuracy_from_counts(np.bincount(y_true[y_true == y_pred], minlength=k), total))
+    if speakers is not None:
+        _, spk = np.unique(np.asarray(speakers, dtype=str), return_inverse=True)
+        n_spk = int(spk.max()) + 1
+    if scheme == "between_speakers":
+        spk_label = np.zeros(n_spk, dtype=np.int64)
+        spk_label[spk] = y_true  # constant within a speaker
+        spk_rows = np.bincount(spk, minlength=n_spk)
+        spk_pred = np.zeros((n_spk, k))  # rows of speaker s predicted as class c
+        np.add.at(spk_pred, (spk, y_pred), 1)
     rng = np.random.default_rng(seed)
     null = np.empty(n_permutations)
     for start in range(0, n_permutations, chunk):
         m = min(start + chunk, n_permutations) - start
-        shuffled = rng.permuted(np.broadcast_to(y_true, (m, y_true.size)), axis=1)
-        hit = shuffled == y_pred[None, :]
-        # correct counts per (permutation, class): bin the hits by permutation * K + class
-        bins = (np.arange(m)[:, None] * k + y_pred[None, :])[hit]
-        correct = np.bincount(bins, minlength=m * k).reshape(m, k)
-        stop = start + m
-        null[start:stop] = balanced_accuracy_from_counts(correct, total[None, :])
+        if scheme == "between_speakers":
+            # speaker s receives the label of speaker perm[j, s]: its rows are correct where
+            # they were predicted as that label
+            perm = rng.permuted(np.broadcast_to(np.arange(n_spk), (m, n_spk)), axis=1)
+            lab = spk_label[perm]  # (m, S)
+            bins = (np.arange(m)[:, None] * k + lab).ravel()
+            hits = spk_pred[np.arange(n_spk)[None, :], lab].ravel()
+            correct = np.bincount(bins, weights=hits, minlength=m * k).reshape(m, k)
+            totals = np.bincount(bins, weights=np.broadcast_to(spk_rows, lab.shape).ravel(),
+                                 minlength=m * k).reshape(m, k)
+        else:
+            if scheme == "within_speakers":
+                shuffled = _shuffled_within(y_true, spk, m, rng)
+            else:
+                shuffled = _shuffled_rows(y_true, m, rng)
+            correct, totals = _counts(shuffled, y_pred, k)
+        null[start:start + m] = balanced_accuracy_from_counts(correct, totals)
     # tolerance guards against float ties being read as strictly smaller
     p = (1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + n_permutations)
     return float(p), observed, null
@@ -151,7 +253,9 @@ def evaluate(
     -------
     dict
         ``accuracy, balanced_accuracy, f1_macro, f1_weighted, n_rows, n_speakers,
-        chance{accuracy, balanced_accuracy}, above_chance{...}, permutation{...},
+        chance{accuracy, balanced_accuracy}, above_chance{...},
+        permutation{p_value, n, null_mean, null_q95, scheme} (scheme from
+        :func:`permutation_scheme`: ``between_speakers`` or ``within_speakers``),
         bootstrap{...}, per_class{cls: {precision, recall, f1, support}}``.
     """
     classes = [str(c) for c in classes]
@@ -162,7 +266,16 @@ def evaluate(
     bal = float(balanced_accuracy_score(t, p)) if present.size else float("nan")
     majority = float(np.bincount(t).max() / t.size)
     chance_bal = 1.0 / present.size
-    p_value, _, null = permutation_pvalue(t, p, n_permutations, seed)
+    scheme = permutation_scheme(t, speakers)
+    p_value, _, null = permutation_pvalue(t, p, n_permutations, seed, speakers=speakers, scheme=scheme)
+    n_spk = int(pd.unique(np.asarray(speakers, dtype=str)).size)
+    if scheme == "between_speakers":
+        # distinct assignments of the speaker labels to the speakers: S! / prod(n_c!)
+        per_class = pd.Series(t).groupby(pd.Series(np.asarray(speakers, dtype=str))).first().value_counts()
+        n_assign = math.factorial(n_spk) // math.prod(math.factorial(int(c)) for c in per_class)
+        if n_assign < 20:
+            log.warning("only %d distinct assignments of labels to the %d test speakers: the permutation "
+                        "p-value cannot fall below %.3g; add test speakers", n_assign, n_spk, 1.0 / n_assign)
     low, high, _ = bootstrap_speakers(t, p, speakers, n_bootstrap, seed)
     acc = float(accuracy_score(t, p))
     return {
@@ -171,7 +284,7 @@ def evaluate(
         "f1_macro": float(f1_score(t, p, labels=present, average="macro", zero_division=0)),
         "f1_weighted": float(f1_score(t, p, labels=present, average="weighted", zero_division=0)),
         "n_rows": int(t.size),
-        "n_speakers": int(pd.unique(np.asarray(speakers, dtype=str)).size),
+        "n_speakers": n_spk,
         "n_classes": int(present.size),
         "chance": {"accuracy": majority, "balanced_accuracy": chance_bal},
         "above_chance": {"accuracy": acc - majority, "balanced_accuracy": bal - chance_bal},
@@ -180,6 +293,7 @@ def evaluate(
             "n": int(n_permutations),
             "null_mean": float(null.mean()),
             "null_q95": float(np.quantile(null, 0.95)),
+            "scheme": scheme,
         },
         "bootstrap": {"ci_low": low, "ci_high": high, "level": 0.95, "n": int(n_bootstrap), "unit": "speaker"},
         "per_class": {

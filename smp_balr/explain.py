@@ -16,7 +16,6 @@ SHAP values are handled as one ``(rows, features, classes)`` array throughout.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -380,21 +379,6 @@ def top_metrics(importance: pd.DataFrame, truth: Sequence[str] | None = None) ->
         out[f"top{k}_share"] = round(float(top["share"].sum()), 6)
     out["n_top10_in_truth"] = None if truth is None else int(len(set(out["top10"]) & set(map(str, truth))))
     return out
-
-
-def read_truth(path: str | Path, label: str) -> list[str] | None:
-    """Planted BAs for ``label`` from the demo truth JSON, or None when absent."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        truth = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        log.warning("demo truth %s is not valid JSON; ignoring it", path)
-        return None
-    if not isinstance(truth, dict) or label not in truth:
-        return None
-    return [str(b) for b in truth[label]]
 
 
 def plot_bas(requested: Sequence[str] | None, features: Sequence[str], importance: pd.DataFrame) -> list[str]:

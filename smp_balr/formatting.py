@@ -115,9 +115,8 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
     clash = [c for c in df.columns if _BA_RE.match(c)]
     if clash:
         raise UserError(f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename them")
-    for col in ("FileName", "Speaker", "Group"):
-        if col in df.columns:
-            df[col] = df[col].str.strip()
+    for col in df.columns:  # "Train, spk1, A" written with ", " separators: values without the spaces
+        df[col] = df[col].str.strip()
     for col in ("FileName", "Speaker"):
         empty = np.flatnonzero((df[col] == "").to_numpy())
         if empty.size:

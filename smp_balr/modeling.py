@@ -34,7 +34,8 @@ from tqdm import tqdm
 
 from smp_balr.errors import UserError
 from smp_balr.outputs import atomic_path
-from smp_balr.sampling import balanced_sample_weights
+from smp_balr.params import as_float, as_int
+from smp_balr.sampling import balanced_sample_weights, oversample_indices
 
 log = logging.getLogger(__name__)
 
@@ -400,8 +401,15 @@ def fit_mlp(
         raise UserError(f"model.mlp.validation_fraction must be in (0, 1), got {fraction}; fix params.yaml")
     n_folds = max(2, int(round(1.0 / fraction)))
     check_classes(y, groups, n_folds, "model.mlp.validation_fraction (raise it) or set model.mlp.early_stopping: 0")
-    train_idx, valid_idx = grouped_folds(y, groups, n_folds, seed, is_copy)[0]
+    if is_copy is not None:
+        # balance 1: the copies were made over all speakers; after holding out speakers the
+        # rest would no longer be balanced, so oversample the training speakers afresh
+        X, y, groups = X[~is_copy], y[~is_copy], groups[~is_copy]
+    train_idx, valid_idx = grouped_folds(y, groups, n_folds, seed)[0]
+    if is_copy is not None:
+        train_idx = np.concatenate([train_idx, train_idx[oversample_indices(y[train_idx], groups[train_idx], seed)]])
     X_tr, y_tr, X_va, y_va = X[train_idx], y[train_idx], X[valid_idx], y[valid_idx]
+    info["fitted_class_counts"] = {int(c): int(n) for c, n in zip(*np.unique(y_tr, return_counts=True))}
     weights = balanced_sample_weights(y_tr) if balance == 2 else None
     patience, tol = int(mlp_params.get("n_iter_no_change", 10)), float(mlp_params.get("tol", 1e-4))
     best_score, best_epoch, best_state, stale, scores = -np.inf, 0, None, 0, []
@@ -460,7 +468,18 @@ def model_settings(model_params: dict[str, Any], method: str) -> dict[str, Any]:
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise UserError(f"unknown setting(s) model.{method}.{', '.join(unknown)}; allowed: {', '.join(defaults)}")
-    return {**defaults, **given}
+    settings = {**defaults, **given}
+    for key, default in defaults.items():  # each value of the type of its default
+        name = f"model.{method}.{key}"
+        if isinstance(default, int):
+            settings[key] = as_int(settings[key], name, minimum=0)
+        elif isinstance(default, float):
+            settings[key] = as_float(settings[key], name, low=0.0)
+        elif isinstance(default, str) and not isinstance(settings[key], str):
+            raise UserError(f"params.yaml: {name} must be a name such as '{default}', got {settings[key]!r}")
+        elif isinstance(default, dict) and not isinstance(settings[key], dict):
+            raise UserError(f"params.yaml: {name} must be a mapping, got {settings[key]!r}")
+    return settings
 
 
 def _plain(value: Any) -> Any:

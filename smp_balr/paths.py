@@ -35,11 +35,6 @@ def features_file(label: str, method: str) -> Path:
     return FEATURES / f"{label}_{method}_features.csv"
 
 
-def common_file(output: str) -> Path:
-    """Intersection of selections, named by the ``selection.common`` output name."""
-    return FEATURES / f"{output}_features.csv"
-
-
 def selection_stats(label: str, method: str) -> Path:
     """Per-method detail table in ``metrics/`` (e.g. the full BA x class bayes table)."""
     return METRICS / "selection" / f"{label}_{method}_table.csv"
@@ -54,6 +49,12 @@ def selection_info(label: str, method: str) -> Path:
 
 
 COMMON_DIR = METRICS / "common"  # run summaries of the common stages
+
+
+def common_info(label: str) -> Path:
+    """Run summary of stage ``common@<label>`` (files intersected, count) in ``metrics/common/``."""
+    return COMMON_DIR / f"{label}_info.json"
+
 
 SELECTION_METRICS = METRICS / "selection.json"
 

@@ -87,10 +87,8 @@ def _apportion(total: int, shares: np.ndarray) -> np.ndarray:
     return counts
 
 
-def oversample(
-    df: pd.DataFrame, label: str, seed: int, speaker_col: str = "Speaker"
-) -> pd.DataFrame:
-    """Oversample every class to exactly the size of the largest class.
+def oversample_indices(y: np.ndarray, speakers: np.ndarray, seed: int) -> np.ndarray:
+    """Positions of the extra rows that bring every class to the size of the largest.
 
     For a class of ``n_c`` rows short of ``n_max``, the ``n_max - n_c`` extra rows are
     apportioned to the speakers of that class in proportion to their share of the
@@ -98,6 +96,48 @@ def oversample(
     extra rows from its ``m`` rows gets ``e // m`` full copies of its rows plus
     ``e % m`` rows drawn without replacement, so no row is copied more than once
     more than another row of the same speaker.
+
+    Parameters
+    ----------
+    y, speakers : numpy.ndarray
+        Class and speaker of each row.
+    seed : int
+        Seed of the draws; the same seed gives the same rows.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Row positions to append (a row may appear several times).
+    """
+    y, speakers = np.asarray(y), np.asarray(speakers)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    n_max = int(counts.max())
+    positions = np.arange(len(y))
+    extra_idx: list[np.ndarray] = [np.empty(0, dtype=int)]
+    for cls, n_c in zip(classes, counts):
+        short = n_max - int(n_c)
+        if short == 0:
+            continue
+        rows = positions[y == cls]
+        names, inverse, sizes = np.unique(speakers[rows], return_inverse=True, return_counts=True)
+        owed = _apportion(short, sizes.astype(float))
+        for s in range(len(names)):
+            if owed[s] == 0:
+                continue
+            own = rows[inverse == s]
+            full, part = divmod(int(owed[s]), own.size)
+            picks = [np.tile(own, full)] if full else []
+            if part:
+                picks.append(rng.choice(own, size=part, replace=False))
+            extra_idx.append(np.concatenate(picks))
+    return np.concatenate(extra_idx)
+
+
+def oversample(
+    df: pd.DataFrame, label: str, seed: int, speaker_col: str = "Speaker"
+) -> pd.DataFrame:
+    """Oversample every class to exactly the size of the largest class (see :func:`oversample_indices`).
 
     Parameters
     ----------
@@ -116,38 +156,12 @@ def oversample(
         The original rows (in order) followed by the extra rows, index reset, with a
         boolean column ``_oversampled`` marking the extra rows.
     """
-    rng = np.random.default_rng(seed)
-    counts = df[label].value_counts()
-    n_max = int(counts.max())
-    extra_idx: list[np.ndarray] = []
-    positions = np.arange(len(df))
-    for cls in sorted(counts.index):
-        short = n_max - int(counts[cls])
-        if short == 0:
-            continue
-        in_class = (df[label] == cls).to_numpy()
-        speakers = df.loc[in_class, speaker_col].to_numpy()
-        rows = positions[in_class]
-        names, inverse, sizes = np.unique(speakers, return_inverse=True, return_counts=True)
-        owed = _apportion(short, sizes.astype(float))
-        for s in range(len(names)):
-            if owed[s] == 0:
-                continue
-            own = rows[inverse == s]
-            full, part = divmod(int(owed[s]), own.size)
-            picks = [np.tile(own, full)] if full else []
-            if part:
-                picks.append(rng.choice(own, size=part, replace=False))
-            extra_idx.append(np.concatenate(picks))
+    extra = oversample_indices(df[label].to_numpy(), df[speaker_col].to_numpy(), seed)
     out = df.copy()
     out[COPY_COLUMN] = False
-    if extra_idx:
-        extra = df.iloc[np.concatenate(extra_idx)].copy()
-        extra[COPY_COLUMN] = True
-        out = pd.concat([out, extra], ignore_index=True)
-    else:
-        out = out.reset_index(drop=True)
-    return out
+    copies = df.iloc[extra].copy()
+    copies[COPY_COLUMN] = True
+    return pd.concat([out, copies], ignore_index=True)
 
 
 def balanced_sample_weights(y: np.ndarray) -> np.ndarray:

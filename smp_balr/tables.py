@@ -66,11 +66,13 @@ def require_label(df: pd.DataFrame, label: str, where: str | Path) -> None:
 
 
 def filter_classes(
-    df: pd.DataFrame, label: str, keep: Sequence[str] | None, where: str | Path = "the table"
+    df: pd.DataFrame, label: str, keep: Sequence[str] | None, where: str | Path = "the table", strict: bool = True
 ) -> tuple[pd.DataFrame, int]:
     """Keep the rows whose ``label`` is one of ``keep`` (all non-empty rows when ``keep`` is None).
 
-    Rows with an empty label are always dropped.
+    Rows with an empty label are always dropped. A class of ``keep`` with no row is an
+    error when ``strict`` (training side: a misspelt class would change the task
+    silently), a warning otherwise (a test set may lack a class).
 
     Returns
     -------
@@ -84,6 +86,11 @@ def filter_classes(
         keep = [str(k) for k in keep]
         present = set(values.dropna().unique())
         missing = [k for k in keep if k not in present]
+        if missing and strict:
+            raise UserError(
+                f"classes.{label} names {', '.join(map(repr, missing))}, which has no rows in {where}; "
+                f"fix the spelling or remove it from classes.{label} in params.yaml"
+            )
         if missing:
             log.warning("classes %s of '%s' have no rows in %s", missing, label, where)
         mask &= values.isin(keep).fillna(False).to_numpy()
@@ -94,7 +101,11 @@ def filter_classes(
 def class_filter(params: dict, label: str) -> list[str] | None:
     """The class list configured for ``label`` under ``classes`` in params, or None."""
     classes = params.get("classes") or {}
+    if not isinstance(classes, dict):
+        raise UserError(f"params.yaml: classes must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {classes!r}")
     keep = classes.get(label)
+    if keep is not None and not isinstance(keep, list):
+        raise UserError(f"params.yaml: classes.{label} must be a list such as [A, H, N, S], got {keep!r}")
     return None if keep is None else [str(k) for k in keep]
 
 

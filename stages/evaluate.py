@@ -12,7 +12,7 @@ from smp_balr.cli import run
 from smp_balr.errors import UserError
 from smp_balr.modeling import load_model, require_columns
 from smp_balr.outputs import write_csv, write_json
-from smp_balr.params import get, load_params
+from smp_balr.params import as_int, get, load_params
 from smp_balr.tables import ba_matrix, class_filter, filter_classes, read_table
 
 log = logging.getLogger("test")
@@ -21,11 +21,9 @@ log = logging.getLogger("test")
 def main() -> None:
     params = load_params()
     label = str(get(params, "label"))
-    seed = int(get(params, "seed"))
-    n_perm = int(get(params, "test.n_permutations"))
-    n_boot = int(get(params, "test.n_bootstrap"))
-    if n_perm < 1 or n_boot < 1:
-        raise UserError("test.n_permutations and test.n_bootstrap must be >= 1 (1000 recommended); fix params.yaml")
+    seed = as_int(get(params, "seed"), "seed", minimum=0)
+    n_perm = as_int(get(params, "test.n_permutations"), "test.n_permutations", minimum=1)
+    n_boot = as_int(get(params, "test.n_bootstrap"), "test.n_bootstrap", minimum=1)
 
     art = load_model(paths.MODEL_FILE)
     if art["label"] != label:
@@ -35,7 +33,7 @@ def main() -> None:
     classes = art["classes"]
     table = paths.test_table(str(get(params, "data.name")))
     df = read_table(table)
-    df, dropped = filter_classes(df, label, class_filter(params, label), where=table)
+    df, dropped = filter_classes(df, label, class_filter(params, label), where=table, strict=False)
     unseen = ~df[label].astype(str).isin(classes).to_numpy()
     if unseen.any():
         counts = df.loc[unseen, label].value_counts().to_dict()
@@ -61,6 +59,10 @@ def main() -> None:
     speakers = df["Speaker"].astype(str).to_numpy()
 
     metrics = evaluation.evaluate(y_true, y_pred, classes, speakers, n_perm, n_boot, seed)
+    scheme = metrics["permutation"]["scheme"]
+    how = ("whole speakers exchange labels (label constant within each speaker)" if scheme == "between_speakers"
+           else "labels shuffled among the rows of each speaker (label varies within speakers)")
+    log.info("permutation test: scheme %s, %s; %d permutations", scheme, how, n_perm)
     metrics["n_excluded_unseen_class"] = int(unseen.sum())
     metrics["n_excluded_class_filter"] = int(dropped)
     metrics["n_shared_speakers"] = len(shared)

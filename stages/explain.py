@@ -13,6 +13,7 @@ from smp_balr import explain as ex
 from smp_balr import paths
 from smp_balr.errors import UserError
 from smp_balr.cli import run
+from smp_balr.demo import planted_truth
 from smp_balr.modeling import load_model
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.params import get, load_params
@@ -87,7 +88,7 @@ def main() -> None:
 
     table_path = paths.test_table(get(params, "data.name"))
     df = read_table(table_path)
-    df, dropped = filter_classes(df, label, class_filter(params, label), table_path)
+    df, dropped = filter_classes(df, label, class_filter(params, label), table_path, strict=False)
     known = df[label].isin(classes).to_numpy()
     if not known.all():
         log.warning("dropping %d test rows whose class is not among the model's classes %s", int((~known).sum()), classes)
@@ -124,7 +125,7 @@ def main() -> None:
         log.warning("additivity error %.2e exceeds the tolerance %.0e", res.additivity_error, tolerance)
 
     importance = ex.global_importance(res.values, features)
-    truth = ex.read_truth(paths.DEMO_TRUTH, label)
+    truth = (planted_truth(params) or {}).get(label)  # demo corpus only
     top = ex.top_metrics(importance, truth)
     ba_plots = ex.plot_bas(ba_plots_requested, features, importance)
     with ex.atomic_dir(paths.EXPLAIN_DIR) as out:

@@ -15,8 +15,9 @@ from smp_balr import paths
 from smp_balr.cli import run
 from smp_balr.errors import UserError
 from smp_balr.outputs import write_csv, write_json
-from smp_balr.params import get, load_params
+from smp_balr.params import as_int, check_keys, get, load_params
 from smp_balr.selection import METHODS, run_selection
+from smp_balr.selection.api import SELECTION_KEYS, method_settings
 from smp_balr.tables import class_filter, filter_classes, read_table, require_label
 
 log = logging.getLogger("select")
@@ -29,13 +30,17 @@ def main() -> None:
     if method not in METHODS:
         raise UserError(f"unknown selection method '{method}'; use one of {', '.join(METHODS)} in selection.selectors")
     params = load_params()
+    # parameters first: a misspelt or wrongly typed setting fails before the table is read
+    settings = check_keys(get(params, "selection"), "selection", SELECTION_KEYS)
+    method_settings(settings, method)
+    seed = as_int(get(params, "seed"), "seed", 0)
     table_path = paths.train_table(str(get(params, "data.name")))
     df = read_table(table_path)
     require_label(df, label, table_path)
     df, dropped = filter_classes(df, label, class_filter(params, label), table_path)
     log.info("%s: %d training rows kept, %d dropped (class filter `classes.%s` or empty label)", label, len(df), dropped, label)
     start = time.perf_counter()
-    out = run_selection(df, label, method, get(params, "selection"), int(get(params, "seed")))
+    out = run_selection(df, label, method, settings, seed)
     seconds = time.perf_counter() - start
     feats = out.features
     target = paths.features_file(label, method)

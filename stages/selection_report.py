@@ -1,4 +1,7 @@
-"""Stage `selection_report`: metrics/selection.json (count selected; precision/recall on the demo)."""
+"""Stage `selection_report`: metrics/selection.json (count selected; precision/recall on the demo).
+
+Per label: one entry per method of `selection.selectors` and one for `common` (stage `common@<label>`).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,18 @@ from smp_balr import paths
 from smp_balr.cli import run
 from smp_balr.outputs import write_json
 from smp_balr.params import get, load_params
-from smp_balr.selection.report import build_report, load_truth
+from smp_balr.demo import planted_truth
+from smp_balr.selection.report import build_report
 
 log = logging.getLogger("selection_report")
 
 
 def main() -> None:
     params = load_params()
-    truth = load_truth(paths.DEMO_TRUTH) if str(get(params, "data.name")) == "demo" else None
+    truth = planted_truth(params)
     if truth is None:
-        log.info("no planted truth (data.name is not demo or %s is missing): counts only", paths.DEMO_TRUTH)
-    report = build_report(get(params, "labels"), get(params, "selection.selectors"), get(params, "selection.common") or [], truth)
+        log.info("no planted truth (the data are not the demo corpus, or %s is missing): counts only", paths.DEMO_TRUTH)
+    report = build_report(get(params, "labels"), get(params, "selection.selectors"), truth)
     write_json(report, paths.SELECTION_METRICS)
     for label, per in report.items():
         for method, entry in per.items():

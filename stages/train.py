@@ -22,18 +22,13 @@ from smp_balr.modeling import (
     save_model,
 )
 from smp_balr.outputs import write_json
-from smp_balr.params import get, load_params
+from smp_balr.params import as_choice, as_int, get, load_params
 from smp_balr.sampling import COPY_COLUMN, filter_speakers, oversample
 from smp_balr.tables import ba_matrix, class_filter, filter_classes, read_table
 
 log = logging.getLogger("train")
 
-
-def _choice(params: dict, key: str, allowed: tuple) -> object:
-    value = get(params, key)
-    if value not in allowed:
-        raise UserError(f"{key} must be one of {', '.join(map(str, allowed))}, got '{value}'; fix params.yaml")
-    return value
+FEATURE_METHODS = ("all", "slda", "bayes", "common")
 
 
 def _counts(values) -> dict[str, int]:
@@ -43,11 +38,11 @@ def _counts(values) -> dict[str, int]:
 def main() -> None:
     params = load_params()
     label = str(get(params, "label"))
-    seed = int(get(params, "seed"))
-    method = str(get(params, "features.method"))
-    model_method = _choice(params, "model.method", ("mlp", "dt"))
-    balance = int(_choice(params, "train.balance", (0, 1, 2)))
-    speakers = int(_choice(params, "train.speakers", (0, 1)))
+    seed = as_int(get(params, "seed"), "seed")
+    method = as_choice(get(params, "features.method"), "features.method", FEATURE_METHODS)
+    model_method = as_choice(get(params, "model.method"), "model.method", ("mlp", "dt"))
+    balance = as_choice(get(params, "train.balance"), "train.balance", (0, 1, 2))
+    speakers = as_choice(get(params, "train.speakers"), "train.speakers", (0, 1))
 
     table = paths.train_table(str(get(params, "data.name")))
     df = read_table(table)
@@ -84,7 +79,6 @@ def main() -> None:
         is_copy = df.pop(COPY_COLUMN).to_numpy()
         log.info("oversampled %d extra rows", int(is_copy.sum()))
     counts_final = _counts(df[label])
-    log.info("final class counts: %s", counts_final)
 
     X = ba_matrix(df, features)
     encoder, y = encode_labels(df[label].astype(str))
@@ -94,6 +88,9 @@ def main() -> None:
     model, info = fit_model(model_method, X, y, groups, model_params, balance, seed, is_copy)
 
     classes = [str(c) for c in encoder.classes_]
+    if "fitted_class_counts" in info:  # mlp early stopping: what the held-in speakers contributed
+        counts_final = {classes[c]: n for c, n in sorted(info.pop("fitted_class_counts").items())}
+    log.info("class counts of the rows fitted: %s", counts_final)
     meta = {
         "model_method": model_method,
         "features_method": method,

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from smp_balr.errors import UserError
-from smp_balr.selection.common import common_features, intersect, matching_files
+from smp_balr.selection.common import common_settings, intersect, label_common, matching_files
 
 
 @pytest.fixture
@@ -32,25 +32,46 @@ def test_include_exclude_and_order_of_first_file(feature_dir):
     assert set(table["N_Files"]) == {2}
 
 
-def test_candidates_restrict_files_and_empty_file_empties_intersection(feature_dir):
-    files = matching_files(feature_dir, ["EmoClass_"], ["_all_"], candidates=["EmoClass_slda_features.csv", "EmoClass_empty_features.csv"])
-    assert len(files) == 2
-    table, used = common_features(feature_dir, "x", ["EmoClass_"], ["_all_"], candidates=[p.name for p in files])
-    assert table.empty and len(used) == 2
+def test_only_current_selectors_of_the_label_count_and_empty_file_empties_intersection(feature_dir):
+    table, used = label_common(feature_dir, "EmoClass", ["slda", "empty", "all"], [], ["_all_"])
+    assert [p.name for p in used] == ["EmoClass_empty_features.csv", "EmoClass_slda_features.csv"]
+    assert table.empty and list(table.columns) == ["Feature", "N_Files"]
+    # bayes is not a current selector: its file never counts, although it matches
+    table, used = label_common(feature_dir, "EmoClass", ["slda", "all"])
+    assert [p.name for p in used] == ["EmoClass_slda_features.csv"]
+    assert list(table["Feature"]) == ["BA5", "BA1", "BA9", "BA3"]
 
 
-def test_multiple_include_strings_must_all_match(feature_dir):
-    table, used = common_features(feature_dir, "slda_common", ["_slda_"], [])
-    assert [p.name for p in used] == ["EmoClass_slda_features.csv", "Language_slda_features.csv"]
-    assert list(table["Feature"]) == ["BA5"]
+def test_label_prefix_is_always_required_and_include_must_all_match(feature_dir):
+    # Language_slda matches include [_slda_] but belongs to another label
+    table, used = label_common(feature_dir, "EmoClass", ["slda", "bayes", "all"], ["_slda_"], [])
+    assert [p.name for p in used] == ["EmoClass_slda_features.csv"]
+    table, used = label_common(feature_dir, "EmoClass", ["slda", "bayes", "all"], [], [])
+    assert len(used) == 3 and list(table["Feature"]) == ["BA1", "BA3"]  # order of the first (all) file
+    assert set(table["N_Files"]) == {3}
 
 
 def test_no_matching_file_is_one_clear_error(feature_dir):
-    with pytest.raises(UserError, match="selection.common 'Foo_common': no feature file .* contains \\['Foo_'\\]"):
-        common_features(feature_dir, "Foo_common", ["Foo_"], [])
+    with pytest.raises(UserError, match="label 'EmoClass': include/exclude matching no file") as err:
+        label_common(feature_dir, "EmoClass", ["slda", "bayes"], ["_lasso_"], [])
+    assert "\n" not in str(err.value) and "['_lasso_']" in str(err.value)
+    with pytest.raises(UserError, match="include/exclude matching no file"):
+        label_common(feature_dir, "Modality", ["slda"])  # no file of that label at all
+
+
+def test_settings_defaults_typo_and_types():
+    assert common_settings(None) == ([], ["_all_"])
+    assert common_settings({"include": ["_slda_"]}) == (["_slda_"], ["_all_"])
+    assert common_settings({"exclude": []}) == ([], [])
+    with pytest.raises(UserError, match="unknown setting selection.common.exlude"):
+        common_settings({"exlude": ["_all_"]})
+    with pytest.raises(UserError, match="selection.common.include must be a list of non-empty strings, got 'slda'"):
+        common_settings({"include": "slda"})
+    with pytest.raises(UserError, match="selection.common must be a mapping"):  # the old list-of-entries shape
+        common_settings([{"output": "EmoClass_common", "include": ["EmoClass_"]}])
 
 
 def test_file_without_feature_column(tmp_path):
     pd.DataFrame({"BA": ["BA1"]}).to_csv(tmp_path / "X_slda_features.csv", index=False)
     with pytest.raises(UserError, match="has no 'Feature' column"):
-        common_features(tmp_path, "X_common", ["X_"])
+        label_common(tmp_path, "X", ["slda"])

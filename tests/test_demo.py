@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from smp_balr.demo import DemoSettings, generate, load_truth, write_corpus
+from smp_balr.demo import DemoSettings, generate, load_truth, planted_truth, write_corpus
 from smp_balr.errors import UserError
 from smp_balr.formatting import format_corpus
 
@@ -170,3 +170,17 @@ def test_written_files_read_back(tmp_path: Path) -> None:
 def test_settings_errors(demo: dict, fragment: str) -> None:
     with pytest.raises(UserError, match=fragment):
         DemoSettings.from_params({"seed": 1, "demo": demo})
+
+
+def test_planted_truth_only_for_the_demo_corpus(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    truth = tmp_path / "data" / "demo" / "truth.json"
+    truth.parent.mkdir(parents=True)
+    truth.write_text('{"EmoClass": ["BA1", "BA3"], "settings": {"seed": 1}}')
+    demo = {"data": {"labels": "data/demo/labels.csv", "ba_dir": "data/demo/ba/"}}
+    assert planted_truth(demo) == {"EmoClass": ["BA1", "BA3"]}
+    own = {"data": {"labels": "/corpora/mine/labels.csv", "ba_dir": "data/demo/ba"}}
+    assert planted_truth(own) is None
+    truth.write_text("{not json")
+    with pytest.raises(UserError, match="truth file .* is not valid JSON"):
+        planted_truth(demo)

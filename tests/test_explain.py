@@ -219,17 +219,6 @@ def test_plot_bas_default_and_unknown_ba():
         ex.plot_bas(["BA5", "BA77"], feats, imp)
 
 
-def test_read_truth(tmp_path):
-    p = tmp_path / "truth.json"
-    assert ex.read_truth(p, "Emo") is None
-    p.write_text('{"Emo": ["BA1", "BA3"]}')
-    assert ex.read_truth(p, "Emo") == ["BA1", "BA3"]
-    assert ex.read_truth(p, "Language") is None
-
-
-# ----------------------------------------------------------------------- plots and outputs
-
-
 def _valid_png(path) -> None:
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     img = mpimg.imread(path)

@@ -233,3 +233,16 @@ def test_dvc_repro_format(project_copy) -> None:
     again = run_cmd(["dvc", "repro", "format"], proj)
     assert "Running stage" not in again.stdout
     assert "up to date" in again.stdout
+
+
+def test_label_values_lose_stray_spaces_and_upper_case_suffixes_match(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "Lang"} for r in rows_basic()]
+    labels, ba = make_corpus(tmp_path, rows)
+    text = labels.read_text().splitlines()
+    labels.write_text("\n".join([text[0]] + [line.replace(",", ", ") for line in text[1:]]) + "\n")
+    first = next(ba.rglob("*_ba.txt"))
+    first.rename(first.with_name(first.name.replace("_ba.txt", "_ba.TXT")))
+    tables, _ = format_corpus(labels, ba, split=True)
+    train, test = tables["train"].meta, tables["test"].meta
+    assert set(train["Emo"]) == {"A", "H", "N"}  # not " A", " H"
+    assert len(train) + len(test) == 9  # the _ba.TXT file matched too

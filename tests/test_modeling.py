@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
@@ -21,6 +22,7 @@ from smp_balr.modeling import (
     require_columns,
     save_model,
 )
+from smp_balr.sampling import COPY_COLUMN, oversample, oversample_indices
 
 MLP = {"hidden1_ratio": 0.5, "hidden2": 4, "learning_rate": 0.01, "batch_size": 16, "max_iter": 30,
        "early_stopping": 1, "validation_fraction": 0.25, "n_iter_no_change": 5, "tol": 1e-4}
@@ -86,6 +88,21 @@ def test_fit_mlp_early_stopping_holds_out_whole_speakers():
     assert info["validation_score"] == pytest.approx(max(info["validation_scores"]))
     assert info["validation_score"] > 0.8
     assert model.predict_proba(X).shape == (len(y), 2)
+
+
+def test_fit_mlp_oversampling_balances_the_rows_actually_fitted():
+    X, y, groups = _data()
+    keep = (y == 0) | (np.arange(len(y)) % 3 == 0)  # class 1 is the minority
+    X, y, groups = X[keep], y[keep], groups[keep]
+    df = pd.DataFrame({"y": y, "Speaker": groups})
+    over = oversample(df, "y", seed=0)
+    is_copy = over.pop(COPY_COLUMN).to_numpy()
+    rows = np.concatenate([np.arange(len(y)), oversample_indices(y, groups, seed=0)])
+    assert np.array_equal(over["y"].to_numpy(), y[rows])
+    model, info = fit_mlp(X[rows], y[rows], groups[rows], MLP, balance=1, seed=0, is_copy=is_copy)
+    fitted = info["fitted_class_counts"]
+    assert fitted[0] == fitted[1]  # balanced among the held-in speakers, not over all speakers
+    assert sum(fitted.values()) < len(rows)
 
 
 def test_fit_mlp_without_early_stopping():

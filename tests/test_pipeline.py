@@ -15,7 +15,7 @@ SMALL = {
     "labels": LABELS,
     "selection": {
         "bayes": {"max_rows": 600},
-        "common": [{"output": f"{lab}_common", "include": [f"{lab}_"], "exclude": ["_all_"]} for lab in LABELS],
+        "common": {"include": [], "exclude": ["_all_"]},
     },
     "model": {
         "mlp": {"max_iter": 15, "n_iter_no_change": 3},
@@ -25,7 +25,7 @@ SMALL = {
     "test": {"n_permutations": 1000, "n_bootstrap": 200},
     "explain": {"n_samples": 24, "background_size": 4},
 }
-STAGES = ["demo", "format", "select@EmoClass-slda", "select@Modality-bayes", "common@0", "selection_report",
+STAGES = ["demo", "format", "select@EmoClass-slda", "select@Modality-bayes", "common@EmoClass", "common@Modality", "selection_report",
           "train", "test", "explain"]
 
 

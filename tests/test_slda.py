@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.formula.api import ols
 from statsmodels.multivariate.manova import MANOVA
+from statsmodels.stats.anova import anova_lm
 
 from smp_balr.errors import UserError
 from smp_balr.selection.planted import make_planted
@@ -43,15 +45,97 @@ def test_final_wilks_equals_statsmodels_manova(planted):
     assert res.table["Wilks_Lambda"].iloc[k - 1] == pytest.approx(_manova_wilks(X[:, res.selected[:k]], y), abs=1e-8)
 
 
-def test_within_speaker_scatter_equals_manova_on_centred_rows(planted):
+def _skewed(n_speakers=20, n=1200, n_classes=3, seed=0):
+    """Continuous BAs; speakers with strong own means and skewed Dirichlet class mixes."""
+    rng = np.random.default_rng(seed)
+    spk = rng.integers(0, n_speakers, n)
+    mix = rng.dirichlet(np.full(n_classes, 0.3), n_speakers)
+    cls = np.array([rng.choice(n_classes, p=mix[s]) for s in spk])
+    X = 2.0 * rng.normal(size=(n_speakers, 6))[spk] + rng.normal(size=(n, 6))
+    X[:, 0] += 0.3 * (cls == 1)
+    X[:, 1] += 0.4 * (cls == 2) - 0.2 * (cls == 0)
+    X[:, 2] += 0.25 * (cls == 0)
+    X[:, 3] += 3.0 * (mix[spk] @ np.arange(n_classes))  # a pure speaker marker
+    return X, np.array([f"c{k}" for k in cls]), np.array([f"s{k:02d}" for k in spk])
+
+
+def _residual_sscp(X: np.ndarray, *factors: np.ndarray) -> np.ndarray:
+    """SSCP of the OLS residuals of X on an intercept and the dummies of the factors."""
+    D = np.column_stack([np.ones(len(X))] + [pd.get_dummies(f).to_numpy(float) for f in factors])
+    R = X - D @ np.linalg.lstsq(D, X, rcond=None)[0]
+    return R.T @ R
+
+
+def test_within_speaker_is_the_partial_test_of_class_given_speaker():
+    X, y, spk = _skewed()
+    W, T, _ = scatter_matrices(X, y, spk)
+    np.testing.assert_allclose(T, _residual_sscp(X, spk), atol=1e-7)
+    np.testing.assert_allclose(W, _residual_sscp(X, spk, y), atol=1e-7)
+    res = forward_stepwise(X, y, None, p_enter=0.5, correction="none", groups=spk)
+    assert len(res.selected) >= 3 and 3 not in res.selected[:1]
+    cols = [f"v{j}" for j in range(X.shape[1])]
+    df = pd.DataFrame(X, columns=cols).assign(s=spk, c=y)
+
+    def manova(sel):
+        formula = " + ".join(cols[j] for j in sel) + " ~ C(s) + C(c)"
+        return float(MANOVA.from_formula(formula, data=df).mv_test().results["C(c)"]["stat"].loc["Wilks' lambda", "Value"])
+
+    assert res.wilks_lambda == pytest.approx(manova(res.selected), abs=1e-8)
+    assert res.table["Wilks_Lambda"].iloc[1] == pytest.approx(manova(res.selected[:2]), abs=1e-8)
+    assert wilks_lambda(X[:, res.selected], y, spk) == pytest.approx(res.wilks_lambda, abs=1e-10)
+
+
+def test_one_ba_f_equals_two_way_anova_and_beats_centred_one_way():
+    X, y, spk = _skewed()
+    df = pd.DataFrame({"x": X[:, 0], "s": spk, "c": y})
+    ref = anova_lm(ols("x ~ C(s) + C(c)", data=df).fit(), typ=2).loc["C(c)"]
+    res = forward_stepwise(X[:, [0]], y, ["x"], p_enter=1.0, correction="none", groups=spk)
+    row = res.table.iloc[0]
+    assert row["F_to_enter"] == pytest.approx(ref["F"], rel=1e-8)
+    assert row["P_Value"] == pytest.approx(ref["PR(>F)"], rel=1e-6)
+    assert "(df 2, 1178)" in res.history[0]  # n - K - (speakers - 1)
+    # the old statistic (one-way test on speaker-centred rows) is not this test
+    old = forward_stepwise(centre_within(X[:, [0]], spk), y, ["x"], p_enter=1.0, correction="none", absorbed_dof=19)
+    assert abs(old.table["F_to_enter"].iloc[0] - ref["F"]) > 0.05 * ref["F"]
+
+
+def test_binary_planted_within_speaker_equals_manova_class_given_speaker(planted):
     X, y, spk, names = _xy(planted)
-    res = forward_stepwise(X, y, names, correction="none", max_features=8, groups=spk, absorbed_dof=15)
-    Xc = centre_within(X, spk)
-    assert res.wilks_lambda == pytest.approx(_manova_wilks(Xc[:, res.selected], y), abs=1e-8)
-    W1, T1, _ = scatter_matrices(X, y, spk)
-    W2, T2, _ = scatter_matrices(Xc, y)
-    np.testing.assert_allclose(W1, W2, atol=1e-8)
-    np.testing.assert_allclose(T1, T2, atol=1e-8)
+    res = forward_stepwise(X, y, names, correction="none", max_features=5, groups=spk)
+    assert len(res.selected) == 5
+    df = pd.DataFrame(X[:, res.selected], columns=[f"v{j}" for j in range(5)]).assign(s=spk, c=y)
+    mv = MANOVA.from_formula("v0 + v1 + v2 + v3 + v4 ~ C(s) + C(c)", data=df).mv_test()
+    assert res.wilks_lambda == pytest.approx(float(mv.results["C(c)"]["stat"].loc["Wilks' lambda", "Value"]), abs=1e-8)
+
+
+def test_class_that_never_varies_inside_a_speaker_costs_no_hypothesis_dof():
+    X, y, spk = _skewed(seed=2)
+    y = y.copy()
+    y[spk == "s00"] = "only"  # class 'only' is a whole speaker: nothing to test within speakers
+    res = forward_stepwise(X[:, [0]], y, ["x"], p_enter=1.0, correction="none", groups=spk)
+    W, T, _ = scatter_matrices(X[:, [0]], y, spk)
+    n, df1 = len(y), 2  # 4 classes, but only c0..c2 vary within speakers
+    df2 = n - 20 - df1
+    F = (T[0, 0] - W[0, 0]) / df1 / (W[0, 0] / df2)
+    np.testing.assert_allclose(W, _residual_sscp(X[:, [0]], spk, y), atol=1e-7)
+    assert res.table["F_to_enter"].iloc[0] == pytest.approx(F, rel=1e-10)
+    assert f"(df {df1}, {df2})" in res.history[0]
+    with pytest.raises(UserError, match="does not vary within any speaker"):
+        forward_stepwise(X, spk, None, groups=spk)
+
+
+def test_null_within_speaker_keeps_false_positives_controlled():
+    p = make_planted(n_speakers=30, per_speaker=60, n_ba=300, n_planted=0, seed=5)
+    X, y, spk, names = _xy(p)
+    res = forward_stepwise(X, y, names, groups=spk)  # bonferroni
+    assert len(res.selected) == 0
+    # step-0 p-values of all BAs: about 5% below 0.05 (binomial 300 x 0.05: 15 +- 4)
+    W, T, K = scatter_matrices(X, y, spk)
+    n = len(y)
+    lam = np.diag(W) / np.diag(T)
+    F = (1 - lam) / lam * (n - K - 29) / (K - 1)
+    frac = float((stats.f.sf(F, K - 1, n - K - 29) < 0.05).mean())
+    assert 0.01 <= frac <= 0.10
 
 
 def test_tiny_hand_checked_case():

@@ -154,6 +154,12 @@ ERROR_CASES = [
     ("train", lambda r: write_params(r, label="Language", **{"train.speakers": 1}),
      r"no speaker .* has rows of every class of 'Language'"),
     ("train", lambda r: write_params(r, **{"model.method": "svm"}), r"model.method must be one of mlp, dt"),
+    ("train", lambda r: write_params(r, **{"features.method": "SLDA"}),
+     r"features.method must be one of all, slda, bayes, common, got 'SLDA'"),
+    ("train", lambda r: write_params(r, **{"train.balance": True}), r"train.balance must be one of 0, 1, 2, got True"),
+    ("train", lambda r: write_params(r, **{"model.mlp.hidden2": "sixteen"}),
+     r"model.mlp.hidden2 must be a whole number, got 'sixteen'"),
+    ("train", lambda r: write_params(r, seed="abc"), r"seed must be a whole number"),
     ("test", lambda r: None, r"model file models/model.joblib not found; run `dvc repro train`"),
 ]
 

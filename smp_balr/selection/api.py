@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from smp_balr.errors import UserError
+from smp_balr.params import as_choice, as_float, as_int, check_keys
 from smp_balr.selection import units
 from smp_balr.selection.allsel import all_features
 from smp_balr.selection.bayes import bayes_select
@@ -19,6 +20,15 @@ from smp_balr.tables import ba_columns, require_label
 log = logging.getLogger(__name__)
 
 METHODS = ("all", "slda", "bayes")
+CORRECTIONS = ("bonferroni", "holm", "none")
+BAYES_METHODS = ("laplace", "vi", "mcmc")
+# the settings each block of `selection` may hold (misspelt keys are refused, never ignored)
+SELECTION_KEYS = ("selectors", "unit", "correction", "all", "slda", "bayes", "common")
+BLOCK_KEYS = {
+    "all": (),
+    "slda": ("p_enter", "p_remove", "max_features"),
+    "bayes": ("method", "prior_sigma", "intercept_sigma", "p_direction", "hdi_prob", "max_rows", "vi_iterations", "draws"),
+}
 
 
 @dataclass
@@ -59,6 +69,60 @@ def check_classes(y: pd.Series, label: str, where: str = "the training rows") ->
         )
 
 
+def _optional(value: Any, read: Any, *args: Any) -> Any:
+    return None if value is None else read(value, *args)
+
+
+def _positive(value: Any, key: str) -> float:
+    out = as_float(value, key)
+    if out <= 0:
+        raise UserError(f"params.yaml: {key} must be greater than 0, got {value!r}")
+    return out
+
+
+def method_settings(settings: dict[str, Any], method: str) -> dict[str, Any]:
+    """Validated, typed settings of ``selection.<method>`` (defaults filled in).
+
+    Parameters
+    ----------
+    settings : dict
+        The ``selection`` parameters.
+    method : str
+        ``all``, ``slda`` or ``bayes``.
+
+    Returns
+    -------
+    dict
+        ``slda``: ``p_enter, p_remove, max_features``; ``bayes``: ``method, prior_sigma,
+        intercept_sigma, p_direction, hdi_prob, max_rows, vi_iterations, draws``; ``all``: ``{}``.
+
+    Raises
+    ------
+    UserError
+        A key not in :data:`BLOCK_KEYS` (naming it) or a wrongly typed / out-of-range value.
+    """
+    key = f"selection.{method}"
+    cfg = check_keys(settings.get(method), key, BLOCK_KEYS[method])
+    if method == "slda":
+        return {
+            "p_enter": as_float(cfg.get("p_enter", 0.05), f"{key}.p_enter", 0.0, 1.0),
+            "p_remove": _optional(cfg.get("p_remove"), as_float, f"{key}.p_remove", 0.0, 1.0),
+            "max_features": _optional(cfg.get("max_features", 200), as_int, f"{key}.max_features", 1),
+        }
+    if method == "bayes":
+        return {
+            "method": as_choice(cfg.get("method", "laplace"), f"{key}.method", BAYES_METHODS),
+            "prior_sigma": _positive(cfg.get("prior_sigma", 1.0), f"{key}.prior_sigma"),
+            "intercept_sigma": _positive(cfg.get("intercept_sigma", 5.0), f"{key}.intercept_sigma"),
+            "p_direction": as_float(cfg.get("p_direction", 0.95), f"{key}.p_direction", 0.5, 1.0),
+            "hdi_prob": as_float(cfg.get("hdi_prob", 0.95), f"{key}.hdi_prob", 0.0, 1.0),
+            "max_rows": _optional(cfg.get("max_rows", 8000), as_int, f"{key}.max_rows", 2),
+            "vi_iterations": as_int(cfg.get("vi_iterations", 20000), f"{key}.vi_iterations", 1),
+            "draws": as_int(cfg.get("draws", 1000), f"{key}.draws", 1),
+        }
+    return {}
+
+
 def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str, Any], seed: int) -> SelectionOutput:
     """Select BAs for ``label`` with ``method``.
 
@@ -83,6 +147,10 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str,
     """
     if method not in METHODS:
         raise UserError(f"unknown selection method '{method}'; use one of {', '.join(METHODS)} (selection.selectors)")
+    cfg = method_settings(settings, method)
+    unit = as_choice(settings.get("unit", "auto"), "selection.unit", units.UNITS)
+    correction = as_choice(settings.get("correction", "bonferroni"), "selection.correction", CORRECTIONS)
+    seed = as_int(seed, "seed", 0)
     require_label(df, label, "the training table")
     names = ba_columns(df)
     y_series = df[label].astype(str)
@@ -92,44 +160,25 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str,
         return SelectionOutput(all_features(X, names), None, "-", len(X))
     if "Speaker" not in df.columns:
         raise UserError("the training table has no 'Speaker' column; rerun `dvc repro format`")
-    data = units.prepare(X, y_series.to_numpy(), df["Speaker"].astype(str).to_numpy(), str(settings.get("unit", "auto")))
-    correction = str(settings.get("correction", "bonferroni"))
+    data = units.prepare(X, y_series.to_numpy(), df["Speaker"].astype(str).to_numpy(), unit)
     if data.unit == "speaker":
         check_classes(pd.Series(data.y), label, "the speaker-level rows")
     if method == "slda":
-        cfg = settings.get("slda") or {}
-        max_f = cfg.get("max_features")
         res = forward_stepwise(
             data.X,
             data.y,
             names=names,
-            p_enter=float(cfg.get("p_enter", 0.05)),
-            p_remove=None if cfg.get("p_remove") is None else float(cfg["p_remove"]),
+            p_enter=cfg["p_enter"],
+            p_remove=cfg["p_remove"],
             correction=correction,
-            max_features=None if max_f is None else int(max_f),
+            max_features=cfg["max_features"],
             absorbed_dof=data.absorbed_dof,
             groups=data.groups,
         )
         log.info("slda: %d of %d candidate BAs selected, final Wilks' lambda %.6f (%s)",
                  len(res.table), res.n_candidates, res.wilks_lambda, res.history[-1] if res.history else "")
         return SelectionOutput(res.table, None, data.unit, len(data.y))
-    cfg = settings.get("bayes") or {}
-    max_rows = cfg.get("max_rows", 8000)
-    res_b = bayes_select(
-        data.matrix(),
-        data.y,
-        names,
-        method=str(cfg.get("method", "laplace")),
-        prior_sigma=float(cfg.get("prior_sigma", 1.0)),
-        intercept_sigma=float(cfg.get("intercept_sigma", 5.0)),
-        p_direction=float(cfg.get("p_direction", 0.95)),
-        correction=correction,
-        hdi_prob=float(cfg.get("hdi_prob", 0.95)),
-        max_rows=None if max_rows is None else int(max_rows),
-        vi_iterations=int(cfg.get("vi_iterations", 20000)),
-        draws=int(cfg.get("draws", 1000)),
-        seed=int(seed),
-    )
+    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, **cfg)
     return SelectionOutput(res_b.selected, res_b.table, data.unit, len(data.y))
 
 

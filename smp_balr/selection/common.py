@@ -1,18 +1,50 @@
-"""``common``: BAs present in every feature file whose name matches include/exclude strings."""
+"""``common``: per label, the BAs present in every selected-feature file whose name matches include/exclude strings."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
 from smp_balr.errors import UserError
+from smp_balr.params import check_keys
 
 log = logging.getLogger(__name__)
 
 SUFFIX = "_features.csv"
+SETTINGS = ("include", "exclude")
+DEFAULT_EXCLUDE = ("_all_",)
+
+
+def common_settings(block: Any, key: str = "selection.common") -> tuple[list[str], list[str]]:
+    """Validated ``(include, exclude)`` of the ``selection.common`` block.
+
+    Parameters
+    ----------
+    block : dict or None
+        ``{include: [...], exclude: [...]}``; a missing ``include`` is ``[]``, a missing
+        ``exclude`` is ``[_all_]``.
+    key : str
+        Name of the block in error messages.
+
+    Raises
+    ------
+    UserError
+        Unknown key (e.g. a misspelt ``exlude``), a block that is not a mapping, or a value
+        that is not a list of strings.
+    """
+    block = check_keys(block, key, SETTINGS)
+    out: list[list[str]] = []
+    for name, default in (("include", ()), ("exclude", DEFAULT_EXCLUDE)):
+        value = block.get(name, list(default))
+        if value is None:
+            value = []
+        if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+            raise UserError(f"params.yaml: {key}.{name} must be a list of non-empty strings, got {value!r}")
+        out.append(list(value))
+    return out[0], out[1]
 
 
 def matching_files(
@@ -60,22 +92,49 @@ def intersect(files: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame({"Feature": [f for f in first if f in common], "N_Files": len(sets)})
 
 
-def common_features(
+def label_common(
     folder: str | Path,
-    output: str,
-    include: Sequence[str],
-    exclude: Sequence[str] = (),
-    candidates: Iterable[str] | None = None,
+    label: str,
+    selectors: Sequence[str],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = DEFAULT_EXCLUDE,
 ) -> tuple[pd.DataFrame, list[Path]]:
-    """Intersection for one ``selection.common`` entry; one clear error line when no file matches."""
-    files = matching_files(folder, include, exclude, candidates)
+    """Intersection of ``label``'s feature files (one per method of ``selectors``) chosen by name.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder holding ``<label>_<method>_features.csv``.
+    label : str
+        The label; its prefix ``<label>_`` is always required.
+    selectors : sequence of str
+        The current ``selection.selectors``: only their files are candidates (stale files never count).
+    include, exclude : sequence of str
+        ``selection.common.include`` / ``exclude`` substrings of the file name.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of Path)
+        ``Feature, N_Files`` (empty with a warning when no BA is in every file) and the files used.
+
+    Raises
+    ------
+    UserError
+        One line when no candidate file matches include/exclude.
+    """
+    prefix = f"{label}_"
+    candidates = {f"{prefix}{m}{SUFFIX}" for m in selectors}
+    files = [p for p in matching_files(folder, include, exclude, candidates) if p.name.startswith(prefix)]
     if not files:
         raise UserError(
-            f"selection.common '{output}': no feature file in {folder}/ contains {list(include)} and none of "
-            f"{list(exclude)}; fix include/exclude in params.yaml or run the select stages first"
+            f"selection.common for label '{label}': include/exclude matching no file — no feature file of "
+            f"selectors {list(selectors)} in {folder}/ starts with '{prefix}', contains {list(include)} and none of "
+            f"{list(exclude)}; fix selection.common (include/exclude) or selection.selectors in params.yaml"
         )
     table = intersect(files)
+    names = ", ".join(p.name for p in files)
     if table.empty:
-        log.warning("common %s: no BA is in all of %s; writing an empty list", output, ", ".join(p.name for p in files))
-    log.info("common %s: %d BAs in all of %s", output, len(table), ", ".join(p.name for p in files))
+        log.warning("common %s: no BA is in all of %s; writing an empty list", label, names)
+    else:
+        log.info("common %s: %d BAs in all of %s", label, len(table), names)
     return table, files

@@ -16,18 +16,6 @@ from smp_balr.selection.quality import precision_recall
 log = logging.getLogger(__name__)
 
 
-def load_truth(path: str | Path) -> dict[str, list[str]] | None:
-    """Planted BA names per label (list-valued entries of the truth JSON), or None if absent."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"truth file {path} is not valid JSON ({err.msg}); rerun `dvc repro demo`") from None
-    return {k: [str(x) for x in v] for k, v in raw.items() if isinstance(v, list)}
-
-
 def read_features(path: str | Path, made_by: str) -> list[str]:
     """The ``Feature`` column of a feature file (empty list for an empty selection)."""
     path = Path(path)
@@ -50,8 +38,8 @@ def _entry(features: list[str], truth: list[str] | None, extra: dict[str, Any]) 
 def build_report(
     labels: Sequence[str],
     selectors: Sequence[str],
-    commons: Sequence[dict[str, Any]],
     truth: dict[str, list[str]] | None,
+    common: bool = True,
 ) -> dict[str, Any]:
     """Collect the selection summary.
 
@@ -59,33 +47,37 @@ def build_report(
     ----------
     labels, selectors : sequence of str
         The ``labels`` and ``selection.selectors`` parameters.
-    commons : sequence of dict
-        The ``selection.common`` entries (``output``, ``include``, ``exclude``).
     truth : dict or None
         Planted BAs per label (demo corpus only).
+    common : bool
+        Also report each label's intersection ``features/<label>_common_features.csv``
+        (stage ``common@<label>``) under the key ``common``.
 
     Returns
     -------
     dict
-        ``{label: {method: {n_selected, unit, [n_truth, precision, recall]}}, "common": {output: ...}}``.
+        ``{label: {method: {n_selected, unit, n_rows, n_units, [n_truth, precision, recall]},
+        "common": {n_selected, n_files, [n_truth, precision, recall]}}}``.
     """
     report: dict[str, Any] = {}
     for label in labels:
         per: dict[str, Any] = {}
+        label_truth = None if truth is None else truth.get(label)
         for method in selectors:
             feats = read_features(paths.features_file(label, method), f"select@{label}-{method}")
-            info_path = paths.selection_info(label, method)
-            info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-            extra = {k: info[k] for k in ("unit", "n_rows", "n_units") if k in info}
-            per[method] = _entry(feats, None if truth is None else truth.get(label), extra)
+            per[method] = _entry(feats, label_truth, _info(paths.selection_info(label, method), ("unit", "n_rows", "n_units")))
+        if common:
+            feats = read_features(paths.features_file(label, "common"), f"common@{label}")
+            per["common"] = _entry(feats, label_truth, _info(paths.common_info(label), ("n_files",)))
         report[label] = per
-    common: dict[str, Any] = {}
-    for entry in commons:
-        out = str(entry["output"])
-        feats = read_features(paths.common_file(out), "common")
-        owner = next((lab for lab in labels if out.startswith(f"{lab}_")), None)
-        t = None if truth is None or owner is None else truth.get(owner)
-        common[out] = _entry(feats, t, {"label": owner} if owner else {})
-    if common:
-        report["common"] = common
     return report
+
+
+def _info(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The ``keys`` present in a stage's info JSON (nothing if the file is absent or unreadable)."""
+    try:
+        info = json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        log.warning("%s is not valid JSON; its details are left out of the report", path)
+        return {}
+    return {k: info[k] for k in keys if k in info}

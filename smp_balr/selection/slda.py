@@ -11,6 +11,16 @@ within-class and total sums of squares given S; its partial Wilks' lambda is
     F_to_enter = (1 - lambda_j) / lambda_j * (n - K - q - a) / (K - 1)
 
 with q = |S| and a the degrees of freedom absorbed by the unit (speaker centring).
+
+With ``groups`` (unit ``within_speaker``) the test is the partial test of class given
+speaker: T is the residual SSCP of X after regressing on speaker dummies (the SSCP of
+speaker-centred X), W the residual SSCP after regressing on speaker + class dummies.
+With Xc and Dc the BAs and the class indicators centred within speaker, the hypothesis
+SSCP is ``H = Xc' Dc (Dc' Dc)^+ Dc' Xc`` and ``W = T - H``. Centring only X and taking
+raw class means of Xc (``Dc`` replaced by D) is a different, conservative statistic
+whenever speakers' class mixes differ. The hypothesis degrees of freedom are
+``rank(Dc' Dc)`` (K - 1 unless a class never varies inside any speaker), so
+``K - 1`` above reads ``rank(Dc' Dc)`` and ``K`` reads ``rank(Dc' Dc) + 1``.
 """
 
 from __future__ import annotations
@@ -63,6 +73,39 @@ def _group_sums(codes: np.ndarray, n_groups: int, X: np.ndarray) -> tuple[np.nda
     return np.asarray(onehot @ X, dtype=np.float64), np.bincount(codes, minlength=n_groups).astype(np.float64)
 
 
+def _class_factors(
+    codes: np.ndarray, K: int, sums: np.ndarray, counts: np.ndarray, X: np.ndarray,
+    groups: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Low-rank factors of T's correction and of the hypothesis SSCP H.
+
+    Returns ``(tl, tr, bl, br, df_hyp)`` with ``T = X'X - tl' tr`` and ``H = bl' br``
+    (all factors have one column per BA) and ``df_hyp`` the hypothesis degrees of freedom.
+    Without ``groups``: one-way class test. With ``groups``: class given speaker,
+    ``br = Dc' X`` (class sums of speaker-centred X) and ``bl = (Dc' Dc)^+ br``.
+    """
+    n = len(codes)
+    if groups is None:
+        grand = sums.sum(axis=0)
+        tl, tr = (grand / n)[None, :], grand[None, :]
+        br = sums - counts[:, None] * (grand / n)
+        return tl, tr, br / counts[:, None], br, K - 1
+    gcodes, guniq = pd.factorize(pd.Series(groups), sort=False)
+    G = len(guniq)
+    gsums, gcounts = _group_sums(gcodes, G, X)
+    tl, tr = gsums / gcounts[:, None], gsums
+    # N[c, g] = rows of class c in speaker g; Dc' X = class sums - N @ speaker means
+    N = sparse.csr_matrix((np.ones(n), (codes, gcodes)), shape=(K, G)).toarray()
+    br = sums - N @ tl
+    # Dc' Dc = diag(n_c) - N diag(1 / n_g) N' (K x K, rank <= K - 1)
+    DtD = np.diag(counts) - (N / gcounts[None, :]) @ N.T
+    DtD = (DtD + DtD.T) / 2.0
+    evals, evecs = np.linalg.eigh(DtD)
+    keep = evals > 1e-9 * max(float(evals.max(initial=0.0)), 1.0)
+    pinv = (evecs[:, keep] / evals[keep]) @ evecs[:, keep].T
+    return tl, tr, pinv @ br, br, int(keep.sum())
+
+
 def scatter_matrices(
     X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -75,42 +118,31 @@ def scatter_matrices(
     y : numpy.ndarray
         Class of each row.
     groups : numpy.ndarray, optional
-        If given, the scatter is that of ``X`` centred within each group (speaker),
-        computed from the raw cross-products without building the centred matrix.
+        If given (speakers), the class effect is tested given the groups: ``T`` is the
+        residual SSCP of ``X`` after group dummies (SSCP of group-centred ``X``) and ``W``
+        the residual SSCP after group + class dummies; computed from the raw
+        cross-products without building the centred matrix.
 
     Returns
     -------
     (W, T, K)
-        Within-class scatter, total scatter, number of classes.
+        Error (within-class) scatter, total scatter, number of classes.
     """
     X = np.asarray(X, dtype=np.float64)
     codes, uniq = pd.factorize(pd.Series(y), sort=True)
     K = len(uniq)
-    G = X.T @ X
-    if groups is None:
-        sums, counts = _group_sums(codes, K, X)
-        grand = X.sum(axis=0)
-        T = G - np.outer(grand, grand) / len(X)
-        centred_sums = sums - counts[:, None] * (grand / len(X))
-    else:
-        gcodes, guniq = pd.factorize(pd.Series(groups), sort=False)
-        gsums, gcounts = _group_sums(gcodes, len(guniq), X)
-        T = G - (gsums / gcounts[:, None]).T @ gsums
-        # class sums of the centred matrix: class sums minus each row's speaker mean
-        sums, counts = _group_sums(codes, K, X)
-        cross = sparse.csr_matrix((np.ones(len(X)), (codes, gcodes)), shape=(K, len(guniq)))
-        centred_sums = sums - np.asarray(cross @ (gsums / gcounts[:, None]))
-        centred_sums = centred_sums - counts[:, None] * (centred_sums.sum(axis=0) / len(X))
-    B = (centred_sums / counts[:, None]).T @ centred_sums
-    W = T - B
+    sums, counts = _group_sums(codes, K, X)
+    tl, tr, bl, br, _ = _class_factors(codes, K, sums, counts, X, groups)
+    T = X.T @ X - tl.T @ tr
+    W = T - bl.T @ br
     return (W + W.T) / 2.0, (T + T.T) / 2.0, K
 
 
 class _Scatter:
     """Diagonals and single columns of W and T, computed on demand from the rows.
 
-    With ``groups`` the rows are treated as centred within each group, without building
-    the centred matrix.
+    With ``groups`` the class effect is taken given the groups (speaker + class dummies
+    for W, speaker dummies for T), without building any centred matrix.
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> None:
@@ -127,22 +159,9 @@ class _Scatter:
         sums, counts = _group_sums(codes, self.K, Xc)
         sumsq = (np.asarray(sums.sum(axis=0), dtype=np.float64) if binary
                  else np.einsum("ij,ij->j", Xc, Xc))
-        if groups is None:
-            grand = sums.sum(axis=0)
-            # T = X'X - s s' / n ; (low-rank part kept as factors L' R)
-            self._tl = (grand / n)[None, :]
-            self._tr = grand[None, :]
-            centred = sums - counts[:, None] * (grand / n)
-        else:
-            gcodes, guniq = pd.factorize(pd.Series(groups), sort=False)
-            gsums, gcounts = _group_sums(gcodes, len(guniq), Xc)
-            self._tl = gsums / gcounts[:, None]
-            self._tr = gsums
-            cross = sparse.csr_matrix((np.ones(n), (codes, gcodes)), shape=(self.K, len(guniq)))
-            centred = sums - np.asarray(cross @ self._tl)
-            centred = centred - counts[:, None] * (centred.sum(axis=0) / n)
-        self._bl = centred / counts[:, None]
-        self._br = centred
+        self._tl, self._tr, self._bl, self._br, self.df_hyp = _class_factors(
+            codes, self.K, sums, counts, Xc, groups)
+        self.n_groups = 0 if groups is None else int(pd.Series(groups).nunique())
         self.t_diag = sumsq - np.einsum("ij,ij->j", self._tl, self._tr)
         self.w_diag = self.t_diag - np.einsum("ij,ij->j", self._bl, self._br)
 
@@ -202,7 +221,7 @@ def forward_stepwise(
     p_remove: float | None = None,
     correction: str = "bonferroni",
     max_features: int | None = None,
-    absorbed_dof: int = 0,
+    absorbed_dof: int | None = None,
     tolerance: float = 1e-6,
     groups: np.ndarray | None = None,
 ) -> StepwiseResult:
@@ -225,10 +244,14 @@ def forward_stepwise(
         at q BAs in) or ``none``.
     max_features : int, optional
         Cap on the number of BAs in the final set.
-    absorbed_dof : int
-        Error degrees of freedom already used (e.g. speakers - 1 after speaker centring).
+    absorbed_dof : int, optional
+        Error degrees of freedom used by the unit beyond the grand mean; default
+        ``n_groups - 1`` with ``groups``, else 0.
     groups : numpy.ndarray, optional
-        Centre ``X`` within these groups (speakers) first; pass ``absorbed_dof`` accordingly.
+        Speakers: test the class effect given speaker (partial test in the model with
+        speaker + class dummies); the hypothesis degrees of freedom are then the rank of
+        the within-speaker class indicators (``K - 1`` unless a class never varies inside
+        a speaker).
     tolerance : float
         A candidate whose within-class variance given the set falls below ``tolerance``
         times its own is collinear and never enters.
@@ -248,6 +271,12 @@ def forward_stepwise(
     K = sc.K
     if K < 2:
         raise UserError("stepwise discriminant analysis needs at least 2 classes")
+    df1 = sc.df_hyp
+    if df1 < 1:
+        raise UserError("the label does not vary within any speaker, so unit within_speaker cannot test it; "
+                        "set selection.unit to speaker (or auto) in params.yaml")
+    if absorbed_dof is None:
+        absorbed_dof = max(sc.n_groups - 1, 0)
     w0, t0 = sc.w_diag, sc.t_diag
     scale = max(float(t0.max(initial=0.0)), 1e-300)
     eligible = (t0 > 1e-12 * scale) & (w0 > 1e-12 * scale)
@@ -256,7 +285,6 @@ def forward_stepwise(
     cw = _Conditional(w0, min(cap, 64))
     ct = _Conditional(t0, min(cap, 64))
     raw: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    df1 = K - 1
     in_set: list[int] = []
     info: dict[int, tuple[int, float, float, float, float]] = {}
     wilks = 1.0
@@ -265,9 +293,9 @@ def forward_stepwise(
     max_steps = 3 * p + 10
     while len(in_set) < cap and step < max_steps:
         q = len(in_set)
-        df2 = n - K - q - absorbed_dof
+        df2 = n - 1 - df1 - q - absorbed_dof
         if df2 <= 0:
-            history.append(f"stop: no error degrees of freedom left (n={n}, K={K}, q={q}, absorbed={absorbed_dof})")
+            history.append(f"stop: no error degrees of freedom left (n={n}, K={K}, df_hyp={df1}, q={q}, absorbed={absorbed_dof})")
             break
         wd, td = cw.diag, ct.diag
         ok = eligible.copy()
@@ -298,7 +326,7 @@ def forward_stepwise(
         log.info(line)
         if p_remove is not None and len(in_set) > 1:
             q_after = len(in_set)
-            df2r = n - K - (q_after - 1) - absorbed_dof
+            df2r = n - 1 - df1 - (q_after - 1) - absorbed_dof
             Wss = np.array([[raw[a][0][b] for b in in_set] for a in in_set])
             Tss = np.array([[raw[a][1][b] for b in in_set] for a in in_set])
             # partial lambda of k given the rest: (1 / inv(W)_kk) / (1 / inv(T)_kk)

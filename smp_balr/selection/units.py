@@ -5,9 +5,12 @@ that only marks some speakers correlates with the label across utterances. The u
 decides which variation the selection methods may use:
 
 ``within_speaker``
-    every BA is centred on its speaker's mean; only variation inside speakers is left.
+    every utterance; the class effect is tested given speaker (speaker dummies in the
+    model, i.e. the partial test of class in ``BA ~ speaker + class``), so only variation
+    inside speakers counts. Centring the BAs on speaker means alone is not enough when
+    speakers' class mixes differ: the class indicators are centred within speaker too.
     The speaker means cost ``n_speakers - 1`` error degrees of freedom beyond the
-    grand mean that the class means already include.
+    grand mean that the class effects already include.
 ``speaker``
     one row per speaker (per speaker and class when the label varies within a
     speaker): the mean activation of each BA. For labels constant within speakers.
@@ -54,7 +57,8 @@ class UnitData:
     n_speakers : int
         Speakers in the rows.
     groups : numpy.ndarray or None
-        For ``within_speaker``: the speaker of each row, within which ``X`` is to be centred.
+        For ``within_speaker``: the speaker of each row; the class effect is taken given
+        these groups (pass as ``groups`` to the selection methods).
     """
 
     X: np.ndarray
@@ -66,7 +70,12 @@ class UnitData:
     groups: np.ndarray | None = None
 
     def matrix(self) -> np.ndarray:
-        """The rows as the methods must see them (centred within speakers if the unit says so)."""
+        """The rows centred within speakers if the unit says so (``X`` as is otherwise).
+
+        Centred rows alone do not give the class-given-speaker test (the class indicators
+        must be centred within speaker as well); :func:`forward_stepwise` takes ``X`` and
+        ``groups`` instead.
+        """
         return self.X if self.groups is None else centre_within(self.X, self.groups)
 
 
