@@ -22,7 +22,6 @@ from typing import Any, Sequence
 
 import joblib
 import numpy as np
-import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
@@ -129,34 +128,6 @@ def encode_labels(y: Sequence[str]) -> tuple[LabelEncoder, np.ndarray]:
 def features_stage(label: str, method: str) -> str:
     """Name of the dvc stage that writes the features file of ``label`` / ``method``."""
     return "common" if method == "common" else f"select@{label}-{method}"
-
-
-def read_features(path: str | Path, made_by: str) -> list[str]:
-    """The ordered BA names of a features file (CSV whose first column is ``Feature``).
-
-    Parameters
-    ----------
-    path : str or Path
-        ``features/<label>_<method>_features.csv``.
-    made_by : str
-        Stage that writes it, named in the error messages.
-    """
-    path = Path(path)
-    fix = f"run `dvc repro {made_by}`"
-    if not path.is_file():
-        raise UserError(f"features file {path} not found; {fix}")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"features file {path} is empty; {fix} (or choose another features.method)") from None
-    except (ValueError, pd.errors.ParserError) as err:
-        raise UserError(f"features file {path} is not a CSV ({err}); {fix}") from None
-    if "Feature" not in frame.columns:
-        raise UserError(f"features file {path} has no 'Feature' column; {fix}")
-    names = [f for f in frame["Feature"].str.strip() if f]
-    if not names:
-        raise UserError(f"features file {path} lists no features; {fix} (or choose another features.method)")
-    return names
 
 
 def require_columns(columns: Sequence[str], features: Sequence[str], where: str | Path, fix: str) -> None:

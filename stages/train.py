@@ -17,14 +17,13 @@ from smp_balr.modeling import (
     encode_labels,
     library_versions,
     model_settings,
-    read_features,
     require_columns,
     save_model,
 )
 from smp_balr.outputs import write_json
 from smp_balr.params import as_choice, as_int, get, load_params
 from smp_balr.sampling import COPY_COLUMN, filter_speakers, oversample
-from smp_balr.tables import ba_matrix, class_filter, filter_classes, read_table
+from smp_balr.tables import ba_matrix, class_filter, filter_classes, read_features, read_table
 
 log = logging.getLogger("train")
 

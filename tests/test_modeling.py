@@ -18,11 +18,11 @@ from smp_balr.modeling import (
     fit_mlp,
     grouped_folds,
     load_model,
-    read_features,
     require_columns,
     save_model,
 )
 from smp_balr.sampling import COPY_COLUMN, oversample, oversample_indices
+from smp_balr.tables import read_features
 
 MLP = {"hidden1_ratio": 0.5, "hidden2": 4, "learning_rate": 0.01, "batch_size": 16, "max_iter": 30,
        "early_stopping": 1, "validation_fraction": 0.25, "n_iter_no_change": 5, "tol": 1e-4}

@@ -7,24 +7,12 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-import pandas as pd
 
 from smp_balr import paths
-from smp_balr.errors import UserError
 from smp_balr.selection.quality import precision_recall
+from smp_balr.tables import read_features
 
 log = logging.getLogger(__name__)
-
-
-def read_features(path: str | Path, made_by: str) -> list[str]:
-    """The ``Feature`` column of a feature file (empty list for an empty selection)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"feature file {path} not found; run `dvc repro {made_by}` first")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "Feature" not in df.columns:
-        raise UserError(f"feature file {path} has no 'Feature' column; rerun `dvc repro {made_by}`")
-    return [f for f in df["Feature"] if f]
 
 
 def _entry(features: list[str], truth: list[str] | None, extra: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +52,10 @@ def build_report(
         per: dict[str, Any] = {}
         label_truth = None if truth is None else truth.get(label)
         for method in selectors:
-            feats = read_features(paths.features_file(label, method), f"select@{label}-{method}")
+            feats = read_features(paths.features_file(label, method), f"select@{label}-{method}", allow_empty=True)
             per[method] = _entry(feats, label_truth, _info(paths.selection_info(label, method), ("unit", "n_rows", "n_units")))
         if common:
-            feats = read_features(paths.features_file(label, "common"), f"common@{label}")
+            feats = read_features(paths.features_file(label, "common"), f"common@{label}", allow_empty=True)
             per["common"] = _entry(feats, label_truth, _info(paths.common_info(label), ("n_files",)))
         report[label] = per
     return report
