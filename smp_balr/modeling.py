@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from smp_balr.errors import UserError
 from smp_balr.outputs import atomic_path
-from smp_balr.params import as_float, as_int
+from smp_balr.params import as_choice, as_float, as_int
 from smp_balr.sampling import balanced_sample_weights, oversample_indices
 
 log = logging.getLogger(__name__)
@@ -430,6 +430,14 @@ def fit_model(
     raise UserError(f"model.method must be one of {', '.join(METHODS)}, got '{method}'; fix params.yaml")
 
 
+# admissible values of the model settings (whole numbers default to a minimum of 1)
+CHOICES: dict[str, tuple] = {"activation": ("identity", "logistic", "tanh", "relu"), "early_stopping": (0, 1)}
+INT_MINIMUM: dict[str, int] = {"cv_folds": 2, "n_jobs": -1}
+FLOAT_RANGE: dict[str, tuple[float, float | None]] = {
+    "hidden1_ratio": (1e-9, None), "learning_rate": (1e-12, None), "validation_fraction": (1e-9, 1 - 1e-9),
+}
+
+
 def model_settings(model_params: dict[str, Any], method: str) -> dict[str, Any]:
     """``model.<method>`` from params over the defaults (:data:`MLP_DEFAULTS` / :data:`DT_DEFAULTS`)."""
     defaults = MLP_DEFAULTS if method == "mlp" else DT_DEFAULTS
@@ -440,16 +448,21 @@ def model_settings(model_params: dict[str, Any], method: str) -> dict[str, Any]:
     if unknown:
         raise UserError(f"unknown setting(s) model.{method}.{', '.join(unknown)}; allowed: {', '.join(defaults)}")
     settings = {**defaults, **given}
-    for key, default in defaults.items():  # each value of the type of its default
+    for key, default in defaults.items():  # each value of the type of its default, within its range
         name = f"model.{method}.{key}"
-        if isinstance(default, int):
-            settings[key] = as_int(settings[key], name, minimum=0)
+        if key in CHOICES:
+            settings[key] = as_choice(settings[key], name, CHOICES[key])
+        elif isinstance(default, int):
+            settings[key] = as_int(settings[key], name, minimum=INT_MINIMUM.get(key, 1))
         elif isinstance(default, float):
-            settings[key] = as_float(settings[key], name, low=0.0)
+            low, high = FLOAT_RANGE.get(key, (0.0, None))
+            settings[key] = as_float(settings[key], name, low=low, high=high)
         elif isinstance(default, str) and not isinstance(settings[key], str):
             raise UserError(f"params.yaml: {name} must be a name such as '{default}', got {settings[key]!r}")
         elif isinstance(default, dict) and not isinstance(settings[key], dict):
             raise UserError(f"params.yaml: {name} must be a mapping, got {settings[key]!r}")
+    if settings.get("n_jobs") == 0:
+        raise UserError("params.yaml: model.dt.n_jobs must be -1 (all cores) or a positive number of processes, got 0")
     return settings
 
 

@@ -78,7 +78,9 @@ def as_float(value: Any, key: str, low: float | None = None, high: float | None 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"params.yaml: {key} must be a number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise UserError(f"params.yaml: {key} must be between {low} and {high}, got {value}")
+        bounds = f"between {low} and {high}" if low is not None and high is not None else (
+            f"at least {low}" if low is not None else f"at most {high}")
+        raise UserError(f"params.yaml: {key} must be {bounds}, got {value}")
     return float(value)
 
 

@@ -109,7 +109,7 @@ def main() -> None:
     metrics = {
         "model": model_method,
         "n_rows": meta["n_rows"],
-        "n_rows_fitted": len(df),
+        "n_rows_fitted": sum(counts_final.values()),  # early-stopped mlp: the held-in speakers' rows
         "n_speakers": n_speakers,
         "n_features": len(features),
         "class_counts": counts_before,

@@ -18,6 +18,7 @@ from smp_balr.modeling import (
     fit_mlp,
     grouped_folds,
     load_model,
+    model_settings,
     require_columns,
     save_model,
 )
@@ -171,3 +172,23 @@ def test_distinct_tree_params_drops_only_identical_trees():
     for s in (5, 10):  # the dropped points grow exactly the kept tree
         assert np.array_equal(trees[s].tree_.feature, trees[2].tree_.feature)
         assert np.array_equal(trees[s].tree_.value, trees[2].tree_.value)
+
+
+@pytest.mark.parametrize(
+    "method, given, message",
+    [
+        ("mlp", {"max_iter": 0}, "model.mlp.max_iter must be at least 1, got 0"),
+        ("mlp", {"activation": "foo"}, "model.mlp.activation must be one of identity, logistic, tanh, relu"),
+        ("mlp", {"learning_rate": 0}, "model.mlp.learning_rate must be at least"),
+        ("dt", {"cv_folds": 1}, "model.dt.cv_folds must be at least 2, got 1"),
+        ("dt", {"n_jobs": 0}, "model.dt.n_jobs must be -1"),
+        ("dt", {"max_depth": 3}, r"unknown setting\(s\) model.dt.max_depth"),
+    ],
+)
+def test_model_settings_ranges(method, given, message):
+    with pytest.raises(UserError, match=message):
+        model_settings({method: given}, method)
+
+
+def test_model_settings_accepts_all_cores():
+    assert model_settings({"dt": {"n_jobs": -1}}, "dt")["n_jobs"] == -1
