@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import joblib
 import numpy as np
+import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
@@ -35,6 +36,7 @@ from smp_balr.errors import UserError
 from smp_balr.outputs import atomic_path
 from smp_balr.params import as_choice, as_float, as_int
 from smp_balr.sampling import balanced_sample_weights, oversample_indices
+from smp_balr.tables import filter_classes, read_table
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,42 @@ def require_columns(columns: Sequence[str], features: Sequence[str], where: str 
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise UserError(f"{len(missing)} model feature column(s) absent from {where}: {shown}; {fix}")
+
+
+def scorable_rows(
+    artefact: dict[str, Any], label: str, table: str | Path, keep: Sequence[str] | None
+) -> tuple[pd.DataFrame, int, dict[str, int]]:
+    """The rows of the test table that the saved model can be scored on.
+
+    Checks that the model was trained for ``label``, applies the class filter ``keep``
+    (a filtered class absent from the test set is only warned about), drops rows of
+    classes the model never saw and checks that every model input BA is a column.
+
+    Returns
+    -------
+    (pandas.DataFrame, int, dict)
+        The rows (index reset), the number dropped by the class filter, and the counts
+        per class of the rows dropped because the model never saw their class.
+    """
+    if artefact["label"] != label:
+        raise UserError(
+            f"{table} cannot be scored: the model was trained for label '{artefact['label']}', params has "
+            f"'{label}'; run `dvc repro train`"
+        )
+    df = read_table(table)
+    df, dropped = filter_classes(df, label, keep, where=table, strict=False)
+    unseen = ~df[label].astype(str).isin([str(c) for c in artefact["classes"]]).to_numpy()
+    unseen_counts = {str(k): int(v) for k, v in df.loc[unseen, label].value_counts().items()}
+    if unseen.any():
+        log.warning("%d test rows of classes never seen in training excluded: %s", int(unseen.sum()), unseen_counts)
+        df = df.loc[~unseen].reset_index(drop=True)
+    if df.empty:
+        raise UserError(
+            f"no rows of the model's classes ({', '.join(map(str, artefact['classes']))}) in {table}; "
+            f"check `classes.{label}` and `label` in params.yaml"
+        )
+    require_columns(df.columns, artefact["features"], table, "test and train tables must come from the same `format` run")
+    return df, dropped, unseen_counts
 
 
 # --------------------------------------------------------------------------- folds

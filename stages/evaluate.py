@@ -9,11 +9,10 @@ import pandas as pd
 
 from smp_balr import evaluation, paths
 from smp_balr.cli import run
-from smp_balr.errors import UserError
-from smp_balr.modeling import load_model, require_columns
+from smp_balr.modeling import load_model, scorable_rows
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.params import as_int, get, load_params
-from smp_balr.tables import ba_matrix, class_filter, filter_classes, read_table
+from smp_balr.tables import ba_matrix, class_filter
 
 log = logging.getLogger("test")
 
@@ -26,22 +25,9 @@ def main() -> None:
     n_boot = as_int(get(params, "test.n_bootstrap"), "test.n_bootstrap", minimum=1)
 
     art = load_model(paths.MODEL_FILE)
-    if art["label"] != label:
-        raise UserError(
-            f"{paths.MODEL_FILE} was trained for label '{art['label']}', params has '{label}'; run `dvc repro train`"
-        )
     classes = art["classes"]
     table = paths.test_table(str(get(params, "data.name")))
-    df = read_table(table)
-    df, dropped = filter_classes(df, label, class_filter(params, label), where=table, strict=False)
-    unseen = ~df[label].astype(str).isin(classes).to_numpy()
-    if unseen.any():
-        counts = df.loc[unseen, label].value_counts().to_dict()
-        log.warning("%d test rows of classes never seen in training excluded: %s", int(unseen.sum()), counts)
-        df = df.loc[~unseen].reset_index(drop=True)
-    if df.empty:
-        raise UserError(f"no rows of the model's classes ({', '.join(classes)}) in {table}; check `classes` and label")
-    require_columns(df.columns, art["features"], table, "test and train tables must come from the same `format` run")
+    df, dropped, unseen = scorable_rows(art, label, table, class_filter(params, label))
     n_spk = df["Speaker"].nunique()
     log.info("%s: %d rows, %d speakers (%d dropped by the class filter)", table, len(df), n_spk, dropped)
 
@@ -63,7 +49,7 @@ def main() -> None:
     how = ("whole speakers exchange labels (label constant within each speaker)" if scheme == "between_speakers"
            else "labels shuffled among the rows of each speaker (label varies within speakers)")
     log.info("permutation test: scheme %s, %s; %d permutations", scheme, how, n_perm)
-    metrics["n_excluded_unseen_class"] = int(unseen.sum())
+    metrics["n_excluded_unseen_class"] = sum(unseen.values())
     metrics["n_excluded_class_filter"] = int(dropped)
     metrics["n_shared_speakers"] = len(shared)
     log.info("%s", evaluation.verdict(metrics))

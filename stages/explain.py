@@ -14,10 +14,10 @@ from smp_balr import paths
 from smp_balr.errors import UserError
 from smp_balr.cli import run
 from smp_balr.demo import planted_truth
-from smp_balr.modeling import load_model
+from smp_balr.modeling import load_model, scorable_rows
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.params import get, load_params
-from smp_balr.tables import ba_matrix, class_filter, filter_classes, read_table
+from smp_balr.tables import ba_matrix, class_filter
 
 log = logging.getLogger("explain")
 
@@ -78,31 +78,12 @@ def main() -> None:
     seed = _int_param(params, "seed")
     art = load_model(paths.MODEL_FILE)
     label, features, classes = str(art["label"]), [str(f) for f in art["features"]], [str(c) for c in art["classes"]]
-    if label != str(get(params, "label")):
-        raise UserError(
-            f"model {paths.MODEL_FILE} is for label '{label}' but params label is '{get(params, 'label')}'; "
-            "run `dvc repro train`"
-        )
     ba_plots_requested = [str(b) for b in cfg["ba"]]
     ex.plot_bas(ba_plots_requested, features, pd.DataFrame({"BA": features}))  # validate before the work
 
     table_path = paths.test_table(get(params, "data.name"))
-    df = read_table(table_path)
-    df, dropped = filter_classes(df, label, class_filter(params, label), table_path, strict=False)
-    known = df[label].isin(classes).to_numpy()
-    if not known.all():
-        log.warning("dropping %d test rows whose class is not among the model's classes %s", int((~known).sum()), classes)
-        dropped += int((~known).sum())
-        df = df.loc[known].reset_index(drop=True)
-    if df.empty:
-        raise UserError(
-            f"no test rows of classes {', '.join(classes)} for '{label}' in {table_path}; check `classes` in params.yaml"
-        )
-    missing = [f for f in features if f not in df.columns]
-    if missing:
-        raise UserError(
-            f"test table {table_path} lacks model input BAs {', '.join(missing[:5])}; rerun `dvc repro format train`"
-        )
+    df, dropped, unseen = scorable_rows(art, str(get(params, "label")), table_path, class_filter(params, label))
+    dropped += sum(unseen.values())
     df = df.copy()  # one consolidated block: inserting into the fragmented frame read from CSV is slow
     df.insert(0, "Sample_ID", np.arange(len(df)))
     log.info("test rows of '%s': %d (%d dropped by the class filter)", label, len(df), dropped)

@@ -21,6 +21,7 @@ from smp_balr.modeling import (
     model_settings,
     require_columns,
     save_model,
+    scorable_rows,
 )
 from smp_balr.sampling import COPY_COLUMN, oversample, oversample_indices
 from smp_balr.tables import read_features
@@ -192,3 +193,18 @@ def test_model_settings_ranges(method, given, message):
 
 def test_model_settings_accepts_all_cores():
     assert model_settings({"dt": {"n_jobs": -1}}, "dt")["n_jobs"] == -1
+
+
+def test_test_rows_filters_unseen_classes_and_checks_the_model(tmp_path):
+    table = tmp_path / "test.csv"
+    pd.DataFrame({"FileName": ["a.wav", "b.wav", "c.wav", "d.wav"], "Speaker": ["s1", "s1", "s2", "s2"],
+                  "Emo": ["A", "H", "X", "A"], "BA0": [0, 1, 1, 0], "BA1": [1, 1, 0, 0]}).to_csv(table, index=False)
+    art = {"label": "Emo", "classes": ["A", "H"], "features": ["BA0", "BA1"]}
+    df, dropped, unseen = scorable_rows(art, "Emo", table, None)
+    assert list(df["FileName"]) == ["a.wav", "b.wav", "d.wav"] and dropped == 0 and unseen == {"X": 1}
+    df, dropped, unseen = scorable_rows(art, "Emo", table, ["A", "S"])  # S absent from the test set: a warning only
+    assert list(df["Emo"]) == ["A", "A"] and dropped == 2 and unseen == {}
+    with pytest.raises(UserError, match="trained for label 'Emo', params has 'Lang'"):
+        scorable_rows(art, "Lang", table, None)
+    with pytest.raises(UserError, match="1 model feature column.* BA7"):
+        scorable_rows({**art, "features": ["BA0", "BA7"]}, "Emo", table, None)
