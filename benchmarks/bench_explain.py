@@ -22,10 +22,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.tree import DecisionTreeClassifier
 
 from smp_balr import explain as E
-from smp_balr.modeling import build_mlp
+from smp_balr.estimator import build_mlp
+from smp_balr.options import AGNOSTIC_EXPLAINERS
+from smp_balr.settings import MlpSettings
 
 N_ROWS, N_BA, N_CLASSES, N_SAMPLES = 14_400, 512, 4, 200
-MLP_PARAMS = {"hidden1_ratio": 0.5, "hidden2": 16, "learning_rate": 0.001, "batch_size": 32, "max_iter": 10}
+MLP_PARAMS = {"hidden1_ratio": 0.5, "hidden2": 16, "learning_rate": 0.001, "batch_size": 32}
 
 
 def planted(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,8 +58,9 @@ def write_all(res, x: np.ndarray, labels: np.ndarray, feats: list[str]) -> float
     classes = [f"c{c}" for c in range(N_CLASSES)]
     t0 = time.perf_counter()
     imp = E.global_importance(res.values, feats)
+    report = E.ExplainReport(res, sample, x, feats, classes, imp, imp["BA"].head(4).tolist(), {})
     with tempfile.TemporaryDirectory() as tmp:
-        E.write_outputs(Path(tmp), res, sample, x, "y", feats, classes, imp, imp["BA"].head(4).tolist(), seed=0)
+        E.write_outputs(Path(tmp), report, "y", seed=0)
     return time.perf_counter() - t0
 
 
@@ -66,7 +69,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mlp-epochs", type=int, default=10)
     ap.add_argument("--background-size", type=int, default=20)
-    ap.add_argument("--explainer", default="permutation", choices=E.MLP_EXPLAINERS)
+    ap.add_argument("--explainer", default="permutation", choices=AGNOSTIC_EXPLAINERS)
     args = ap.parse_args()
     x, y = planted(0)
     labels = np.array([f"c{v}" for v in y])
@@ -85,7 +88,7 @@ def main() -> None:
     sec_out = statistics.median(write_all(res, x[idx], labels[idx], feats) for _ in range(args.repeats))
     print(f"dt   tables + PNGs {sec_out:.1f} s; explain + outputs {sec + sec_out:.1f} s (target < 10 s)")
 
-    mlp_params = dict(MLP_PARAMS, max_iter=args.mlp_epochs)
+    mlp_params = MlpSettings(**MLP_PARAMS, max_iter=args.mlp_epochs)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

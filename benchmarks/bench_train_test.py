@@ -5,7 +5,7 @@ the real demo tables when ``data/demo_train_data.csv`` exists, otherwise a synth
 (72 train + 16 test speakers x 200 utterances x 512 BAs, four emotion classes).
 Prints the median wall time of ``--repeats`` runs and the peak RSS of the stage processes.
 
-Usage: ``python benchmarks/bench_train_test.py [--repeats 3] [--methods dt mlp] [--synthetic]``
+Usage: ``python benchmarks/bench_train_test.py [--repeats 3] [--methods logreg dt mlp] [--synthetic]``
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def run_stage(dest: Path, stage: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--methods", nargs="+", default=["dt", "mlp"])
+    parser.add_argument("--methods", nargs="+", default=["logreg", "dt", "mlp"])
     parser.add_argument("--synthetic", action="store_true", help="use the 14,400 x 512 synthetic corpus")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -269,15 +269,14 @@ def load_truth(path: str | Path) -> dict[str, list[str]] | None:
     return {k: [str(b) for b in v] for k, v in data.items() if isinstance(v, list)}
 
 
-def planted_truth(params: dict[str, Any]) -> dict[str, list[str]] | None:
+def planted_truth(labels: str | Path, ba_dir: str | Path) -> dict[str, list[str]] | None:
     """The demo's planted BAs per label when the pipeline runs on the demo corpus, else None.
 
-    The truth describes ``data/demo`` only: it applies when ``data.labels`` and
-    ``data.ba_dir`` are the demo's own paths, whatever ``data.name`` says.
+    The truth describes ``data/demo`` only: it applies when the labels CSV (``labels``) and
+    the BA folder (``ba_dir``) are the demo's own paths, whatever the tables are named.
     """
-    data = params.get("data") or {}
-    same = [Path(str(data.get(key, ""))).resolve() == demo_path.resolve()
-            for key, demo_path in (("labels", paths.DEMO_LABELS), ("ba_dir", paths.DEMO_BA_DIR))]
+    same = [Path(str(given)).resolve() == demo_path.resolve()
+            for given, demo_path in ((labels, paths.DEMO_LABELS), (ba_dir, paths.DEMO_BA_DIR))]
     return load_truth(paths.DEMO_TRUTH) if all(same) else None
 
 

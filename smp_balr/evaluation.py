@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,7 +19,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from smp_balr.outputs import atomic_path
+from smp_balr.plotting import pyplot, save_png
 
 log = logging.getLogger(__name__)
 
@@ -337,11 +338,7 @@ def confusion(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[st
 
 def plot_confusion(counts: np.ndarray, classes: Sequence[str], path: str | Path, title: str = "") -> None:
     """Write a row-normalised confusion matrix PNG (each true-class row sums to 1)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = counts.sum(axis=1, keepdims=True)
     norm = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=float), where=rows > 0)
     size = max(4.0, 0.6 * len(classes) + 2.5)
@@ -358,6 +355,82 @@ def plot_confusion(counts: np.ndarray, classes: Sequence[str], path: str | Path,
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
     ax.set_title(title or "confusion matrix (row-normalised)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
+
+
+@dataclass
+class TestResult:
+    """Everything the test stage writes.
+
+    Attributes
+    ----------
+    metrics : dict
+        ``metrics/test.json`` (see :func:`evaluate`), plus exclusion counts.
+    predictions : pandas.DataFrame
+        ``FileName, Speaker, true, predicted, prob_<class>...`` per test row.
+    report : pandas.DataFrame
+        scikit-learn's classification report.
+    confusion : numpy.ndarray
+        Confusion counts (rows true, columns predicted) in ``classes`` order.
+    classes : list of str
+        The model's classes.
+    """
+
+    __test__ = False  # not a pytest class
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+    report: pd.DataFrame
+    confusion: np.ndarray
+    classes: list[str]
+
+
+def test_model(
+    model: Any, df: pd.DataFrame, label: str, n_permutations: int, n_bootstrap: int, seed: int,
+    train_speakers: Sequence[str] = (),
+    excluded: dict[str, int] | None = None,
+) -> TestResult:
+    """Score a fitted classifier on test rows against chance.
+
+    Parameters
+    ----------
+    model : BAClassifier
+        Fitted; its ``feature_names_in_`` are columns of ``df``.
+    df : pandas.DataFrame
+        Test rows of the model's classes (see :func:`smp_balr.tables.scorable_rows`).
+    label : str
+        Class column.
+    n_permutations, n_bootstrap, seed : int
+        Permutation test, speaker bootstrap and their seed.
+    train_speakers : sequence of str
+        Speakers the model was trained on: any of them in ``df`` is warned about loudly.
+    excluded : dict, optional
+        Counts of rows left out before scoring, reported in the metrics as given.
+
+    Returns
+    -------
+    TestResult
+    """
+    classes = [str(c) for c in model.classes_]
+    shared = sorted(set(df["Speaker"].astype(str)) & set(train_speakers))
+    if shared:
+        log.warning("!" * 72)
+        log.warning("%d TEST SPEAKER(S) ALSO IN TRAINING: %s", len(shared), ", ".join(shared[:10]))
+        log.warning("the scores below are NOT speaker-independent; fix the Train/Test split of the data")
+        log.warning("!" * 72)
+    proba = model.predict_proba(df[list(model.feature_names_in_)])
+    y_pred = np.asarray(classes)[np.argmax(proba, axis=1)]
+    y_true = df[label].astype(str).to_numpy()
+    speakers = df["Speaker"].astype(str).to_numpy()
+    metrics = evaluate(y_true, y_pred, classes, speakers, n_permutations, n_bootstrap, seed)
+    metrics.update(excluded or {})
+    metrics["n_shared_speakers"] = len(shared)
+    scheme = metrics["permutation"]["scheme"]
+    how = ("whole speakers exchange labels (label constant within each speaker)" if scheme == "between_speakers"
+           else "labels shuffled among the rows of each speaker (label varies within speakers)")
+    log.info("permutation test: scheme %s, %s; %d permutations", scheme, how, n_permutations)
+    predictions = pd.DataFrame({"FileName": df["FileName"].astype(str), "Speaker": speakers,
+                                "true": y_true, "predicted": y_pred})
+    for j, cls in enumerate(classes):
+        predictions[f"prob_{cls}"] = proba[:, j]
+    return TestResult(metrics, predictions, report_frame(y_true, y_pred, classes),
+                      confusion(y_true, y_pred, classes), classes)

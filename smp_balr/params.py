@@ -98,6 +98,8 @@ def check_keys(block: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]
     if not isinstance(block, dict):
         raise UserError(f"params.yaml: {key} must be a mapping of settings, got {block!r}")
     unknown = [k for k in block if k not in allowed]
+    if unknown and not key:
+        raise UserError(f"params.yaml: unknown top-level setting '{unknown[0]}'; the top-level settings are {', '.join(allowed)}")
     if unknown:
         raise UserError(
             f"params.yaml: unknown setting {key}.{unknown[0]}; the settings of {key} are {', '.join(allowed)}"

@@ -69,3 +69,12 @@ CONFUSION_PNG = METRICS / "confusion_matrix.png"
 EXPLAIN_METRICS = METRICS / "explain.json"
 EXPLAIN_DIR = METRICS / "explain"
 EXPLAIN_TOP = METRICS / "explain_top20.csv"
+TRAIN_CURVES = METRICS / "train_curves"  # mlp: loss and held-out-speaker score per epoch; dt/logreg: CV score per grid point
+
+
+def train_curve(name: str) -> Path:
+    """One training curve (``train_loss``, ``valid_balanced_accuracy``, ``cv_score``) in TRAIN_CURVES."""
+    return TRAIN_CURVES / f"{name}.csv"
+
+
+SETTINGS_CHECK = METRICS / "params_check.json"  # written by stage `check` once params.yaml is valid

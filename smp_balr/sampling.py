@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -75,8 +76,11 @@ def filter_speakers(
     return out, info
 
 
-def _apportion(total: int, shares: np.ndarray) -> np.ndarray:
-    """Split the integer ``total`` proportionally to ``shares`` (largest remainder method)."""
+def apportion(total: int, shares: np.ndarray) -> np.ndarray:
+    """Split the integer ``total`` proportionally to ``shares`` (largest remainder method).
+
+    Remainder ties go to the earlier position, so the result is deterministic.
+    """
     exact = total * shares / shares.sum()
     counts = np.floor(exact).astype(int)
     rest = total - counts.sum()
@@ -121,7 +125,7 @@ def oversample_indices(y: np.ndarray, speakers: np.ndarray, seed: int) -> np.nda
             continue
         rows = positions[y == cls]
         names, inverse, sizes = np.unique(speakers[rows], return_inverse=True, return_counts=True)
-        owed = _apportion(short, sizes.astype(float))
+        owed = apportion(short, sizes.astype(float))
         for s in range(len(names)):
             if owed[s] == 0:
                 continue
@@ -167,3 +171,38 @@ def oversample(
 def balanced_sample_weights(y: np.ndarray) -> np.ndarray:
     """Per-row weights ``n / (K * n_class)`` ('balanced' class weights as sample weights)."""
     return compute_sample_weight("balanced", np.asarray(y))
+
+
+def stratified_sample(labels: Sequence[str], n_samples: int, seed: int) -> np.ndarray:
+    """Positions of ``n_samples`` rows drawn reproducibly and stratified by class.
+
+    Each class gets a share proportional to its size (:func:`apportion` over the classes in
+    name order); rows within a class are drawn without replacement. When there are no
+    more rows than ``n_samples``, every row is returned and this is logged.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Class of each row.
+    n_samples : int
+        Rows wanted (>= 1).
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted row positions.
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    labels = np.asarray([str(v) for v in labels])
+    n = len(labels)
+    if n <= n_samples:
+        log.info("%d rows, %d wanted: taking all of them", n, n_samples)
+        return np.arange(n)
+    classes, counts = np.unique(labels, return_counts=True)
+    alloc = apportion(n_samples, counts.astype(float))
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(np.flatnonzero(labels == c), size=a, replace=False) for c, a in zip(classes, alloc)]
+    return np.sort(np.concatenate(picked))

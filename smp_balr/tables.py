@@ -98,17 +98,6 @@ def filter_classes(
     return out, int(len(df) - len(out))
 
 
-def class_filter(params: dict, label: str) -> list[str] | None:
-    """The class list configured for ``label`` under ``classes`` in params, or None."""
-    classes = params.get("classes") or {}
-    if not isinstance(classes, dict):
-        raise UserError(f"params.yaml: classes must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {classes!r}")
-    keep = classes.get(label)
-    if keep is not None and not isinstance(keep, list):
-        raise UserError(f"params.yaml: classes.{label} must be a list such as [A, H, N, S], got {keep!r}")
-    return None if keep is None else [str(k) for k in keep]
-
-
 def ba_matrix(df: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
     """The BA columns as a float64 array of shape (rows, BAs)."""
     cols = list(columns) if columns is not None else ba_columns(df)
@@ -145,3 +134,56 @@ def read_features(path: str | Path, made_by: str, allow_empty: bool = False) -> 
     if not names and not allow_empty:
         raise UserError(f"features file {path} lists no features; {fix} (or choose another features.method)")
     return names
+
+
+def features_stage(label: str, method: str) -> str:
+    """Name of the dvc stage that writes the features file of ``label`` / ``method``."""
+    return f"common@{label}" if method == "common" else f"select@{label}-{method}"
+
+
+def require_columns(columns: Sequence[str], features: Sequence[str], where: str | Path, fix: str) -> None:
+    """Raise a :class:`UserError` naming the feature columns absent from ``columns``."""
+    have = set(columns)
+    missing = [f for f in features if f not in have]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UserError(f"{len(missing)} model feature column(s) absent from {where}: {shown}; {fix}")
+
+
+def scorable_rows(
+    table: str | Path, label: str, keep: Sequence[str] | None, model_label: str, classes: Sequence[str],
+    features: Sequence[str],
+) -> tuple[pd.DataFrame, int, dict[str, int]]:
+    """The rows of the test table that a model trained for ``model_label`` can be scored on.
+
+    Checks that the model was trained for ``label``, applies the class filter ``keep``
+    (a filtered class absent from the test set is only warned about), drops rows of
+    classes the model never saw (``classes``) and checks that every model input BA
+    (``features``) is a column. Shared by the test and explain stages.
+
+    Returns
+    -------
+    (pandas.DataFrame, int, dict)
+        The rows (index reset), the number dropped by the class filter, and the counts
+        per class of the rows dropped because the model never saw their class.
+    """
+    if model_label != label:
+        raise UserError(
+            f"{table} cannot be scored: the model was trained for label '{model_label}', params has "
+            f"'{label}'; run `dvc repro train`"
+        )
+    df = read_table(table)
+    df, dropped = filter_classes(df, label, keep, where=table, strict=False)
+    known = [str(c) for c in classes]
+    unseen = ~df[label].astype(str).isin(known).to_numpy()
+    unseen_counts = {str(k): int(v) for k, v in df.loc[unseen, label].value_counts().items()}
+    if unseen.any():
+        log.warning("%d test rows of classes never seen in training excluded: %s", int(unseen.sum()), unseen_counts)
+        df = df.loc[~unseen].reset_index(drop=True)
+    if df.empty:
+        raise UserError(
+            f"no rows of the model's classes ({', '.join(known)}) in {table}; "
+            f"check `classes.{label}` and `label` in params.yaml"
+        )
+    require_columns(df.columns, features, table, "test and train tables must come from the same `format` run")
+    return df, dropped, unseen_counts

@@ -8,27 +8,22 @@ Candidates are features/<label>_<method>_features.csv for the current `selection
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from smp_balr import paths
 from smp_balr.cli import run
 from smp_balr.errors import UserError
 from smp_balr.outputs import write_csv, write_json
-from smp_balr.params import get, load_params
-from smp_balr.selection.common import common_settings, label_common
-
-log = logging.getLogger("common")
+from smp_balr.selection.common import label_common
+from smp_balr.settings import load_settings
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         raise UserError("usage: python stages/common.py <label>; e.g. `python stages/common.py EmoClass`")
     label = sys.argv[1]
-    params = load_params()
-    include, exclude = common_settings(get(params, "selection.common", None))
-    selectors = [str(m) for m in get(params, "selection.selectors")]
-    table, files = label_common(paths.FEATURES, label, selectors, include, exclude)
+    sel = load_settings().selection
+    table, files = label_common(paths.FEATURES, label, sel.selectors, sel.common.include, sel.common.exclude)
     write_csv(table, paths.features_file(label, "common"))
     write_json({"label": label, "files": [p.name for p in files], "n_files": len(files), "n_selected": len(table)},
                paths.common_info(label))

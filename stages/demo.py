@@ -7,14 +7,14 @@ import time
 
 from smp_balr import paths
 from smp_balr.cli import run
-from smp_balr.demo import DemoSettings, generate, write_corpus
-from smp_balr.params import load_params
+from smp_balr.demo import generate, write_corpus
+from smp_balr.settings import load_settings
 
 log = logging.getLogger("demo")
 
 
 def main() -> None:
-    settings = DemoSettings.from_params(load_params())
+    settings = load_settings().demo
     t0 = time.perf_counter()
     corpus = generate(settings)
     write_corpus(corpus, paths.DEMO_BA_DIR, paths.DEMO_LABELS, paths.DEMO_TRUTH, seed=settings.seed)

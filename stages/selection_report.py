@@ -9,20 +9,20 @@ import logging
 
 from smp_balr import paths
 from smp_balr.cli import run
-from smp_balr.outputs import write_json
-from smp_balr.params import get, load_params
 from smp_balr.demo import planted_truth
+from smp_balr.outputs import write_json
 from smp_balr.selection.report import build_report
+from smp_balr.settings import load_settings
 
 log = logging.getLogger("selection_report")
 
 
 def main() -> None:
-    params = load_params()
-    truth = planted_truth(params)
+    s = load_settings()
+    truth = planted_truth(s.data.labels, s.data.ba_dir)
     if truth is None:
         log.info("no planted truth (the data are not the demo corpus, or %s is missing): counts only", paths.DEMO_TRUTH)
-    report = build_report(get(params, "labels"), get(params, "selection.selectors"), truth)
+    report = build_report(s.labels, s.selection.selectors, truth)
     write_json(report, paths.SELECTION_METRICS)
     for label, per in report.items():
         for method, entry in per.items():

@@ -8,10 +8,10 @@ import pytest
 
 from smp_balr.errors import UserError
 from smp_balr.selection import precision_recall, run_selection, select
-from smp_balr.selection.api import method_settings
+from smp_balr.settings import SelectionSettings, SldaSettings
 from smp_balr.selection.planted import make_planted
 
-SETTINGS = {"unit": "auto", "correction": "bonferroni", "slda": {"p_enter": 0.05, "p_remove": None, "max_features": 50}}
+SETTINGS = SelectionSettings(slda=SldaSettings(p_enter=0.05, p_remove=None, max_features=50))
 
 
 @pytest.fixture(scope="module")
@@ -64,36 +64,3 @@ def test_no_ba_selected_gives_an_empty_table():
     df.insert(0, "Speaker", np.repeat([f"s{j}" for j in range(10)], 20))
     out = select(df, "Label", "slda", SETTINGS, 0)
     assert out.empty and list(out.columns)[0] == "Feature"
-
-
-@pytest.mark.parametrize(
-    "settings, method, message",
-    [
-        ({"slda": {"p_entr": 1e-30}}, "slda", "unknown setting selection.slda.p_entr; the settings of selection.slda are p_enter"),
-        ({"bayes": {"prior_sigmaa": 2.0}}, "bayes", "unknown setting selection.bayes.prior_sigmaa"),
-        ({"all": {"keep": 1}}, "all", "unknown setting selection.all.keep"),
-        ({"slda": {"p_enter": "0.05x"}}, "slda", "selection.slda.p_enter must be a number, got '0.05x'"),
-        ({"slda": {"max_features": 2.5}}, "slda", "selection.slda.max_features must be a whole number, got 2.5"),
-        ({"slda": {"p_enter": 1.5}}, "slda", "selection.slda.p_enter must be between 0.0 and 1.0, got 1.5"),
-        ({"bayes": {"method": "nuts"}}, "bayes", "selection.bayes.method must be one of laplace, vi, mcmc, got 'nuts'"),
-        ({"bayes": {"prior_sigma": 0}}, "bayes", "selection.bayes.prior_sigma must be greater than 0"),
-        ({"bayes": {"draws": "many"}}, "bayes", "selection.bayes.draws must be a whole number"),
-        ({"correction": "fdr"}, "slda", "selection.correction must be one of bonferroni, holm, none, got 'fdr'"),
-    ],
-)
-def test_misspelt_or_wrongly_typed_settings_are_refused(planted, settings, method, message):
-    with pytest.raises(UserError, match=message) as err:
-        select(planted.table, "Label", method, {**SETTINGS, **settings}, 0)
-    assert "\n" not in str(err.value)
-
-
-def test_wrongly_typed_seed_is_refused(planted):
-    with pytest.raises(UserError, match="seed must be a whole number, got 'abc'"):
-        select(planted.table, "Label", "all", SETTINGS, "abc")
-
-
-def test_method_settings_fill_defaults_and_keep_nulls():
-    cfg = method_settings({"slda": {"p_enter": 0.01, "p_remove": None}}, "slda")
-    assert cfg == {"p_enter": 0.01, "p_remove": None, "max_features": 200}
-    assert method_settings({"bayes": None}, "bayes")["max_rows"] == 8000
-    assert method_settings({}, "all") == {}

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from smp_balr.errors import UserError
-from smp_balr.selection.common import common_settings, intersect, label_common, matching_files
+from smp_balr.selection.common import intersect, label_common, matching_files
 
 
 @pytest.fixture
@@ -57,18 +57,6 @@ def test_no_matching_file_is_one_clear_error(feature_dir):
     assert "\n" not in str(err.value) and "['_lasso_']" in str(err.value)
     with pytest.raises(UserError, match="include/exclude matching no file"):
         label_common(feature_dir, "Modality", ["slda"])  # no file of that label at all
-
-
-def test_settings_defaults_typo_and_types():
-    assert common_settings(None) == ([], ["_all_"])
-    assert common_settings({"include": ["_slda_"]}) == (["_slda_"], ["_all_"])
-    assert common_settings({"exclude": []}) == ([], [])
-    with pytest.raises(UserError, match="unknown setting selection.common.exlude"):
-        common_settings({"exlude": ["_all_"]})
-    with pytest.raises(UserError, match="selection.common.include must be a list of non-empty strings, got 'slda'"):
-        common_settings({"include": "slda"})
-    with pytest.raises(UserError, match="selection.common must be a mapping"):  # the old list-of-entries shape
-        common_settings([{"output": "EmoClass_common", "include": ["EmoClass_"]}])
 
 
 def test_file_without_feature_column(tmp_path):

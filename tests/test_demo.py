@@ -177,10 +177,9 @@ def test_planted_truth_only_for_the_demo_corpus(tmp_path, monkeypatch):
     truth = tmp_path / "data" / "demo" / "truth.json"
     truth.parent.mkdir(parents=True)
     truth.write_text('{"EmoClass": ["BA1", "BA3"], "settings": {"seed": 1}}')
-    demo = {"data": {"labels": "data/demo/labels.csv", "ba_dir": "data/demo/ba/"}}
-    assert planted_truth(demo) == {"EmoClass": ["BA1", "BA3"]}
-    own = {"data": {"labels": "/corpora/mine/labels.csv", "ba_dir": "data/demo/ba"}}
-    assert planted_truth(own) is None
+    demo = ("data/demo/labels.csv", "data/demo/ba/")
+    assert planted_truth(*demo) == {"EmoClass": ["BA1", "BA3"]}
+    assert planted_truth("/corpora/mine/labels.csv", "data/demo/ba") is None
     truth.write_text("{not json")
     with pytest.raises(UserError, match="truth file .* is not valid JSON"):
-        planted_truth(demo)
+        planted_truth(*demo)

@@ -16,6 +16,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from smp_balr import explain as ex
 from smp_balr.errors import UserError
+from smp_balr.explain.compute import _as_3d
+from smp_balr.outputs import atomic_dir
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_ROWS, N_BA, STRONG = 600, 12, "BA4"
@@ -50,6 +52,24 @@ def test_tree_additivity_exact(planted, models):
     assert res.values.shape == (80, N_BA, 3)
     assert res.additivity_error < ex.TREE_TOLERANCE
     np.testing.assert_allclose(res.base + res.values.sum(axis=1), models["dt"].predict_proba(x[:80]), atol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_linear_probe_values_are_exact_log_odds(planted, n_classes):
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, labels, feats = planted
+    keep = y < n_classes
+    model = LogisticRegression(C=1.0, max_iter=500).fit(x[keep], y[keep])
+    bg = ex.make_background(x[keep], labels[keep], "sample", 30, seed=0)
+    res = ex.explain(model, x[:25], bg)
+    assert res.explainer == "linear" and res.output == "log-odds"
+    assert res.values.shape == (25, N_BA, n_classes) and res.additivity_error < 1e-9
+    # Shapley values of a linear model on independent inputs: coef * (x - background mean)
+    coef = model.coef_ if n_classes > 2 else np.vstack([-model.coef_[0], model.coef_[0]])
+    expected = (x[:25] - bg[0].mean(axis=0))[:, :, None] * coef.T[None]
+    np.testing.assert_allclose(res.values, expected, atol=1e-12)
+    assert ex.global_importance(res.values, feats)["BA"].iloc[0] == STRONG
 
 
 def test_tree_inside_grid_search_is_unwrapped(planted):
@@ -103,12 +123,12 @@ def test_kmeans_background_stays_binary_and_weighted(planted):
     assert w.sum() == pytest.approx(1.0) and (w > 0).all()
 
 
-def test_unknown_explainer_or_background_is_user_error(planted, models):
+def test_unknown_explainer_or_background_is_refused(planted, models):
     x, _, labels, _ = planted
-    with pytest.raises(UserError, match="explain.background is 'pca'"):
+    with pytest.raises(ValueError, match="kind must be one of kmeans, sample, got 'pca'"):
         ex.make_background(x, labels, "pca", 5, seed=0)
     bg = ex.make_background(x, labels, "sample", 5, seed=0)
-    with pytest.raises(UserError, match="explain.mlp_explainer is 'lime'"):
+    with pytest.raises(ValueError, match="mlp_explainer must be one of permutation, kernel, got 'lime'"):
         ex.explain(models["mlp"], x[:3], bg, "lime")
 
 
@@ -116,8 +136,8 @@ def test_as_3d_accepts_old_list_per_class_form():
     rng = np.random.default_rng(0)
     arr = rng.normal(size=(4, 3, 2))  # rows, features, classes
     as_list = [arr[:, :, c] for c in range(2)]
-    np.testing.assert_array_equal(ex._as_3d(as_list, 4, 3, 2), arr)
-    np.testing.assert_array_equal(ex._as_3d(arr, 4, 3, 2), arr)
+    np.testing.assert_array_equal(_as_3d(as_list, 4, 3, 2), arr)
+    np.testing.assert_array_equal(_as_3d(arr, 4, 3, 2), arr)
 
 
 # ----------------------------------------------------------------------- sampling
@@ -140,14 +160,14 @@ def test_stratified_sample_largest_remainder():
 
 
 def test_fewer_rows_than_n_samples_uses_all_and_logs(caplog):
-    with caplog.at_level(logging.INFO, logger="smp_balr.explain"):
+    with caplog.at_level(logging.INFO, logger="smp_balr.sampling"):
         idx = ex.stratified_sample(["a", "b", "a"], 200, seed=0)
     np.testing.assert_array_equal(idx, [0, 1, 2])
-    assert "explaining all of them" in caplog.text
+    assert "3 rows, 200 wanted: taking all of them" in caplog.text
 
 
-def test_n_samples_below_one_is_user_error():
-    with pytest.raises(UserError, match="explain.n_samples is 0"):
+def test_n_samples_below_one_is_refused():
+    with pytest.raises(ValueError, match="n_samples must be at least 1, got 0"):
         ex.stratified_sample(["a", "b"], 0, seed=0)
 
 
@@ -210,13 +230,13 @@ def test_shap_table_columns():
     assert t["True_Label"].tolist() == ["A", "H"] and t["BA5"].tolist() == [-0.2, 0.3]
 
 
-def test_plot_bas_default_and_unknown_ba():
+def test_choose_plot_bas_default_and_unknown_ba():
     imp = pd.DataFrame({"BA": ["BA9", "BA2", "BA5", "BA1", "BA0"]})
     feats = ["BA0", "BA1", "BA2", "BA5", "BA9"]
-    assert ex.plot_bas([], feats, imp) == ["BA9", "BA2", "BA5", "BA1"]
-    assert ex.plot_bas(["BA5", "BA5"], feats, imp) == ["BA5"]
+    assert ex.choose_plot_bas([], feats, imp) == ["BA9", "BA2", "BA5", "BA1"]
+    assert ex.choose_plot_bas(["BA5", "BA5"], feats, imp) == ["BA5"]
     with pytest.raises(UserError, match=r"explain.ba lists BA77, not among .* BA0, BA1, BA2, BA5, BA9"):
-        ex.plot_bas(["BA5", "BA77"], feats, imp)
+        ex.choose_plot_bas(["BA5", "BA77"], feats, imp)
 
 
 def _valid_png(path) -> None:
@@ -244,14 +264,14 @@ def test_plots_are_valid_pngs_and_deterministic(tmp_path, planted, models):
 
 def test_atomic_dir_keeps_old_contents_on_failure(tmp_path):
     target = tmp_path / "out"
-    with ex.atomic_dir(target) as d:
+    with atomic_dir(target) as d:
         (d / "a.txt").write_text("old")
     with pytest.raises(RuntimeError):
-        with ex.atomic_dir(target) as d:
+        with atomic_dir(target) as d:
             (d / "b.txt").write_text("new")
             raise RuntimeError("boom")
     assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    with ex.atomic_dir(target) as d:
+    with atomic_dir(target) as d:
         (d / "c.txt").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["c.txt"]

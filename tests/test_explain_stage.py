@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -10,15 +11,13 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import LabelEncoder
-from sklearn.tree import DecisionTreeClassifier
-
-from conftest import run_cmd
+from conftest import ROOT, run_cmd
 from smp_balr import paths
-from smp_balr.modeling import save_model
+from smp_balr.artefacts import save_model
+from smp_balr.estimator import BAClassifier
+from smp_balr.settings import DtSettings, LogregSettings, MlpSettings
 
+ROOT_PARAMS = ROOT / "params.yaml"
 CLASSES = ["A", "H", "N", "S"]
 N_BA = 16
 STRONG = "BA5"  # on for class H
@@ -43,21 +42,23 @@ def _write_inputs(root: Path, kind: str) -> None:
     train = _table(2)
     train = train[train["EmoClass"] != "X"]
     feats = [f"BA{i}" for i in range(N_BA)]
-    enc = LabelEncoder().fit(CLASSES)
-    y = enc.transform(train["EmoClass"])
-    x = train[feats].to_numpy(float)
-    if kind == "dt":
-        model = DecisionTreeClassifier(max_depth=4, random_state=0).fit(x, y)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = MLPClassifier((8,), max_iter=200, random_state=0).fit(x, y)
+    model = BAClassifier(method=kind, dt=DtSettings(grid={"max_depth": (4,)}, cv_folds=2, n_jobs=1),
+                         mlp=MlpSettings(hidden2=8, early_stopping=0, max_iter=200), logreg=LogregSettings(cv_folds=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(train[feats], train["EmoClass"].to_numpy(), train["Speaker"].to_numpy())
+    model.metadata_ = {"label": "EmoClass", "model_method": kind, "train_speakers": sorted(set(train["Speaker"]))}
     (root / "data").mkdir(exist_ok=True)
     test.to_csv(root / paths.test_table("demo"), index=False)
-    save_model({"model": model, "encoder": enc, "features": feats, "label": "EmoClass",
-                "classes": CLASSES, "meta": {"method": kind}}, root / paths.MODEL_FILE)
+    save_model(model, root / paths.MODEL_FILE)
     (root / paths.DEMO_TRUTH).parent.mkdir(parents=True, exist_ok=True)
     (root / paths.DEMO_TRUTH).write_text(json.dumps({"EmoClass": [STRONG, "BA9"]}))
+
+
+def _repro_explain(root: Path) -> None:
+    """`dvc repro` of the explain stage alone (after the params check it depends on)."""
+    run_cmd(["dvc", "repro", "--single-item", "check"], root)
+    run_cmd(["dvc", "repro", "--single-item", "explain"], root)
 
 
 def _stage(root: Path, check: bool = True):
@@ -73,7 +74,7 @@ def _outputs(root: Path) -> dict[str, bytes]:
 def test_dvc_repro_explain_dt_outputs_and_determinism(project_copy):
     root = project_copy({"explain": {"n_samples": 60}})
     _write_inputs(root, "dt")
-    run_cmd(["dvc", "repro", "--single-item", "explain"], root)
+    _repro_explain(root)
     m = json.loads((root / paths.EXPLAIN_METRICS).read_text())
     assert m["enabled"] and m["explainer"] == "tree" and m["n_explained"] == 60
     assert m["n_test_rows"] == 192  # 240 rows, the 48 of class X dropped
@@ -118,42 +119,70 @@ def test_stage_mlp_kernel_additivity(project_copy):
     assert (root / paths.EXPLAIN_DIR / "ba_BA9.png").is_file()
 
 
+def test_stage_logreg_linear_explainer(project_copy):
+    root = project_copy({"explain": {"n_samples": 40, "background": "sample", "background_size": 30}})
+    _write_inputs(root, "logreg")
+    _stage(root)
+    m = json.loads((root / paths.EXPLAIN_METRICS).read_text())
+    assert m["explainer"] == "linear" and m["output"] == "log-odds" and m["model"] == "LogisticRegression"
+    assert m["additivity_max_error"] < 1e-9 and m["top5"][0] == STRONG
+
+
 def test_stage_disabled_writes_empty_outputs(project_copy):
     root = project_copy({"explain": {"enabled": False}})
     _stage(root)  # no model needed by the script
     assert json.loads((root / paths.EXPLAIN_METRICS).read_text()) == {"enabled": False}
     _write_inputs(root, "dt")  # dvc needs the declared deps
-    run_cmd(["dvc", "repro", "--single-item", "explain"], root)  # dvc accepts the empty directory
+    _repro_explain(root)  # dvc accepts the empty directory
     assert json.loads((root / paths.EXPLAIN_METRICS).read_text()) == {"enabled": False}
     assert list((root / paths.EXPLAIN_DIR).iterdir()) == []
     assert (root / paths.EXPLAIN_TOP).read_text().strip() == "BA,importance,share"
 
 
 ERROR_CASES = [
-    ({}, "explain.mlp_explainer is 'lime', not a known explainer; use one of permutation, kernel", {"mlp_explainer": "lime"}),
+    ({}, "explain.mlp_explainer must be one of permutation, kernel, got 'lime'", {"mlp_explainer": "lime"}),
     ({}, "explain.ba lists BA99, not among the model's input BAs; use BAs from: BA0, BA1", {"ba": ["BA5", "BA99"]}),
-    ({}, "explain.n_samples is 0; set it to a positive number", {"n_samples": 0}),
-    ({}, "explain.background is 'pca'; use one of kmeans, sample", {"background": "pca"}),
+    ({}, "explain.n_samples must be at least 1, got 0", {"n_samples": 0}),
+    ({}, "explain.background must be one of kmeans, sample, got 'pca'", {"background": "pca"}),
     ({"remove_model": True}, "model file models/model.joblib not found; run `dvc repro train` first", {}),
 ]
 
 
-def test_stage_errors_are_one_line(project_copy):
+@pytest.fixture(scope="module")
+def error_project(tmp_path_factory):
+    """One project copy with a dt model, shared by the error cases (each rewrites params.yaml)."""
+    from conftest import COPY_ITEMS
+
+    root = tmp_path_factory.mktemp("explain_errors")
+    for item in COPY_ITEMS:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            (root / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / item)
+    _write_inputs(root, "dt")
+    return root
+
+
+@pytest.mark.parametrize("flags, message, explain_changes", ERROR_CASES, ids=[m[:24] for _, m, _ in ERROR_CASES])
+def test_stage_errors_are_one_line(error_project, flags, message, explain_changes):
     """Each bad setting: one stderr line naming it, non-zero exit, no metrics written."""
     import yaml
 
-    root = project_copy()
-    _write_inputs(root, "dt")
-    base = yaml.safe_load((root / "params.yaml").read_text())
-    for flags, message, explain_changes in ERROR_CASES:
-        params = json.loads(json.dumps(base))
-        params["explain"].update(explain_changes)
-        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        if flags.get("remove_model"):
-            (root / paths.MODEL_FILE).unlink()
+    root = error_project
+    params = yaml.safe_load((ROOT_PARAMS).read_text())
+    params["explain"].update(explain_changes)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if flags.get("remove_model"):
+        (root / paths.MODEL_FILE).rename(root / "model.bak")
+    try:
         proc = _stage(root, check=False)
-        assert proc.returncode != 0, message
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error [explain]: "), proc.stderr
-        assert message in lines[0]
-        assert not (root / paths.EXPLAIN_METRICS).exists()
+    finally:
+        if flags.get("remove_model"):
+            (root / "model.bak").rename(root / paths.MODEL_FILE)
+    assert proc.returncode == 2, message
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error [explain]: "), proc.stderr
+    assert message in lines[0]
+    assert not (root / paths.EXPLAIN_METRICS).exists()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 
 import pytest
+import yaml
 
 from conftest import SMALL_DEMO, run_cmd
 
@@ -25,7 +28,7 @@ SMALL = {
     "test": {"n_permutations": 1000, "n_bootstrap": 200},
     "explain": {"n_samples": 24, "background_size": 4},
 }
-STAGES = ["demo", "format", "select@EmoClass-slda", "select@Modality-bayes", "common@EmoClass", "common@Modality", "selection_report",
+STAGES = ["check", "demo", "format", "select@EmoClass-slda", "select@Modality-bayes", "common@EmoClass", "common@Modality", "selection_report",
           "train", "test", "explain"]
 
 
@@ -42,7 +45,9 @@ def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
     assert {"metrics/selection.json", "metrics/train.json", "metrics/test.json", "metrics/explain.json"} <= set(files)
     test = json.loads((proj / "metrics" / "test.json").read_text())
     assert test["chance"]["balanced_accuracy"] == pytest.approx(0.25)
-    assert 0.0 <= test["balanced_accuracy"] <= 1.0
+    # EmoClass is planted in the demo: clearly above chance, and the permutation test says so
+    assert test["balanced_accuracy"] > test["chance"]["balanced_accuracy"] + 0.1
+    assert test["permutation"]["p_value"] < 0.05 and test["bootstrap"]["ci_low"] > 0.25
     selection = json.loads((proj / "metrics" / "selection.json").read_text())
     assert selection["EmoClass"]["slda"]["unit"] == "within_speaker"
     assert selection["EmoClass"]["slda"]["precision"] >= 0.9
@@ -64,3 +69,40 @@ def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
     assert test["chance"]["balanced_accuracy"] == pytest.approx(0.5)
     diff = json.loads(run_cmd(["dvc", "metrics", "diff", "--json"], proj).stdout)
     assert "balanced_accuracy" in diff["metrics/test.json"]
+
+    # a failed run loses nothing: wrong settings stop at `check` before any output is removed ...
+    outputs = {p: p.read_bytes() for p in sorted((proj / "metrics").glob("*.json")) + [proj / "models" / "model.joblib"]}
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    for dotted, value, message in BAD_SETTINGS:
+        changed = copy.deepcopy(params)
+        node = changed
+        *head, last = dotted.split(".")
+        for part in head:
+            node = node[part]
+        node[last] = value
+        (proj / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+        failed = run_cmd(["dvc", "repro"], proj, check=False)
+        assert failed.returncode != 0 and f"error [check]: {message}" in failed.stderr, failed.stderr
+        assert {p: p.read_bytes() for p in outputs} == outputs, dotted
+        assert not [line for line in run_cmd(["git", "status", "--porcelain"], proj).stdout.splitlines()
+                    if line.startswith(" D")]
+    # ... and a failure past `check` (a BA that is not a model input) is undone by `dvc checkout`
+    changed = copy.deepcopy(params)
+    changed["explain"]["ba"] = ["BA511"]
+    (proj / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+    failed = run_cmd(["dvc", "repro"], proj, check=False)
+    assert failed.returncode != 0 and "error [explain]: explain.ba lists BA511" in failed.stderr
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run_cmd(["dvc", "checkout"], proj)
+    assert {p: p.read_bytes() for p in outputs} == outputs
+    rerun = run_cmd(["dvc", "repro"], proj)  # the lock recorded the failed run's check: only it reruns
+    assert re.findall(r"Running stage '([^']+)'", rerun.stdout) == ["check"]
+    assert {p: p.read_bytes() for p in outputs} == outputs
+    assert "up to date" in run_cmd(["dvc", "status"], proj).stdout
+
+
+BAD_SETTINGS = [
+    ("train.balance", 3, "params.yaml: train.balance must be one of 0, 1, 2, got 3"),
+    ("model.method", "svm", "params.yaml: model.method must be one of logreg, mlp, dt, got 'svm'"),
+    ("label", "Noise", "params.yaml: label 'Noise' is not in labels ['EmoClass', 'Modality']"),
+]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smp_balr.sampling import COPY_COLUMN, _apportion, balanced_sample_weights, filter_speakers, oversample
+from smp_balr.sampling import COPY_COLUMN, apportion, balanced_sample_weights, filter_speakers, oversample
 
 
 def _table(spec: dict[str, dict[str, int]]) -> pd.DataFrame:
@@ -37,10 +37,10 @@ def test_filter_speakers_counts_classes_after_class_filter():
     assert info_unfiltered.speakers_kept == 1
 
 
-def test_apportion_is_exact_and_proportional():
-    counts = _apportion(10, np.array([6.0, 3.0, 1.0]))
+def testapportion_is_exact_and_proportional():
+    counts = apportion(10, np.array([6.0, 3.0, 1.0]))
     assert counts.tolist() == [6, 3, 1]
-    counts = _apportion(7, np.array([1.0, 1.0, 1.0]))
+    counts = apportion(7, np.array([1.0, 1.0, 1.0]))
     assert counts.sum() == 7 and counts.max() - counts.min() <= 1
 
 

@@ -99,12 +99,15 @@ def workdir(tmp_path, monkeypatch):
 
 def test_train_then_test_write_every_output(workdir, capsys):
     assert run_stage("train", capsys) == (0, [])
-    art = __import__("joblib").load(workdir / "models" / "model.joblib")
-    assert set(art) == {"model", "encoder", "features", "label", "classes", "meta"}
-    assert art["classes"] == list(EMO) and art["features"][0] == "BA0"
-    assert art["meta"]["train_speakers"][:2] == ["tr00", "tr01"]
+    model = __import__("joblib").load(workdir / "models" / "model.joblib")
+    assert list(model.classes_) == list(EMO) and model.feature_names_in_[0] == "BA0"
+    assert model.metadata_["label"] == "EmoClass" and model.metadata_["train_speakers"][:2] == ["tr00", "tr01"]
     train = json.loads((workdir / "metrics" / "train.json").read_text())
     assert train["n_speakers"] == 12 and train["n_features"] == 16 and 0 < train["validation_score"] <= 1
+    curves = {p.name: pd.read_csv(p) for p in (workdir / "metrics" / "train_curves").iterdir()}
+    assert set(curves) == {"train_loss.csv", "valid_balanced_accuracy.csv"}
+    assert len(curves["train_loss.csv"]) == train["epochs"]
+    assert curves["valid_balanced_accuracy.csv"]["valid_balanced_accuracy"].max() == pytest.approx(train["validation_score"])
 
     assert run_stage("test", capsys) == (0, [])
     m = json.loads((workdir / "metrics" / "test.json").read_text())
@@ -116,6 +119,17 @@ def test_train_then_test_write_every_output(workdir, capsys):
     report = pd.read_csv(workdir / "metrics" / "classification_report.csv", index_col=0)
     assert report.loc["macro avg", "recall"] == pytest.approx(m["balanced_accuracy"])
     assert (workdir / "metrics" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_logreg_probe_trains_and_tests(workdir, capsys):
+    write_params(workdir, **{"model.method": "logreg", "model.logreg.cv_folds": 3, "train.balance": 2})
+    assert run_stage("train", capsys) == (0, [])
+    train = json.loads((workdir / "metrics" / "train.json").read_text())
+    assert train["model"] == "logreg" and train["best_params"]["C"] in (0.01, 0.1, 1.0) and train["cv_score"] > 0.5
+    curve = pd.read_csv(workdir / "metrics" / "train_curves" / "cv_score.csv")
+    assert list(curve["C"]) == [0.01, 0.1, 1.0] and curve["cv_score"].max() == pytest.approx(train["cv_score"])
+    assert run_stage("test", capsys) == (0, [])
+    assert json.loads((workdir / "metrics" / "test.json").read_text())["balanced_accuracy"] > 0.6
 
 
 def test_balance_and_speakers_options(workdir, capsys):
@@ -146,14 +160,16 @@ ERROR_CASES = [
     ("train", lambda r: (r / "features" / "EmoClass_all_features.csv").write_text(""),
      r"is empty; run `dvc repro select@EmoClass-all`"),
     ("train", lambda r: write_params(r, **{"features.method": "common"}),
-     r"EmoClass_common_features.csv not found; run `dvc repro common`"),
-    ("train", lambda r: write_params(r, label="Genre"), r"label 'Genre' is not a column of data/demo_train_data.csv"),
+     r"EmoClass_common_features.csv not found; run `dvc repro common@EmoClass`"),
+    ("train", lambda r: write_params(r, label="Genre"), r"label 'Genre' is not in labels \['EmoClass', 'Language', 'Modality'\]"),
+    ("train", lambda r: write_params(r, label="Genre", labels=["Genre"]),
+     r"label 'Genre' is not a column of data/demo_train_data.csv"),
     ("train", lambda r: write_params(r, classes={"EmoClass": ["A"]}), r"fewer than 2 classes of 'EmoClass'"),
     ("train", lambda r: write_params(r, **{"model.method": "dt", "model.dt.cv_folds": 20}),
      r"12 training speakers cannot fill 20 speaker-disjoint folds; lower model.dt.cv_folds"),
     ("train", lambda r: write_params(r, label="Language", **{"train.speakers": 1}),
      r"no speaker .* has rows of every class of 'Language'"),
-    ("train", lambda r: write_params(r, **{"model.method": "svm"}), r"model.method must be one of mlp, dt"),
+    ("train", lambda r: write_params(r, **{"model.method": "svm"}), r"model.method must be one of logreg, mlp, dt, got 'svm'"),
     ("train", lambda r: write_params(r, **{"features.method": "SLDA"}),
      r"features.method must be one of all, slda, bayes, common, got 'SLDA'"),
     ("train", lambda r: write_params(r, **{"train.balance": True}), r"train.balance must be one of 0, 1, 2, got True"),
@@ -198,9 +214,9 @@ def test_stage_script_exits_non_zero_as_a_process(workdir):
 
 
 def _own_stages() -> str:
-    """The project's dvc.yaml reduced to its `train` and `test` stages."""
+    """The project's dvc.yaml reduced to its `check`, `train` and `test` stages."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    return yaml.safe_dump({"stages": {name: stages[name] for name in ("train", "test")}}, sort_keys=False)
+    return yaml.safe_dump({"stages": {name: stages[name] for name in ("check", "train", "test")}}, sort_keys=False)
 
 
 @pytest.mark.integration

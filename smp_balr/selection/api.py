@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from smp_balr.errors import UserError
-from smp_balr.params import as_choice, as_float, as_int, check_keys
+from smp_balr.options import SELECTORS
+from smp_balr.settings import SelectionSettings
 from smp_balr.selection import units
 from smp_balr.selection.allsel import all_features
 from smp_balr.selection.bayes import bayes_select
@@ -19,16 +19,7 @@ from smp_balr.tables import ba_columns, require_label
 
 log = logging.getLogger(__name__)
 
-METHODS = ("all", "slda", "bayes")
-CORRECTIONS = ("bonferroni", "holm", "none")
-BAYES_METHODS = ("laplace", "vi", "mcmc")
-# the settings each block of `selection` may hold (misspelt keys are refused, never ignored)
-SELECTION_KEYS = ("selectors", "unit", "correction", "all", "slda", "bayes", "common")
-BLOCK_KEYS = {
-    "all": (),
-    "slda": ("p_enter", "p_remove", "max_features"),
-    "bayes": ("method", "prior_sigma", "intercept_sigma", "p_direction", "hdi_prob", "max_rows", "vi_iterations", "draws"),
-}
+METHODS = SELECTORS
 
 
 @dataclass
@@ -69,61 +60,7 @@ def check_classes(y: pd.Series, label: str, where: str = "the training rows") ->
         )
 
 
-def _optional(value: Any, read: Any, *args: Any) -> Any:
-    return None if value is None else read(value, *args)
-
-
-def _positive(value: Any, key: str) -> float:
-    out = as_float(value, key)
-    if out <= 0:
-        raise UserError(f"params.yaml: {key} must be greater than 0, got {value!r}")
-    return out
-
-
-def method_settings(settings: dict[str, Any], method: str) -> dict[str, Any]:
-    """Validated, typed settings of ``selection.<method>`` (defaults filled in).
-
-    Parameters
-    ----------
-    settings : dict
-        The ``selection`` parameters.
-    method : str
-        ``all``, ``slda`` or ``bayes``.
-
-    Returns
-    -------
-    dict
-        ``slda``: ``p_enter, p_remove, max_features``; ``bayes``: ``method, prior_sigma,
-        intercept_sigma, p_direction, hdi_prob, max_rows, vi_iterations, draws``; ``all``: ``{}``.
-
-    Raises
-    ------
-    UserError
-        A key not in :data:`BLOCK_KEYS` (naming it) or a wrongly typed / out-of-range value.
-    """
-    key = f"selection.{method}"
-    cfg = check_keys(settings.get(method), key, BLOCK_KEYS[method])
-    if method == "slda":
-        return {
-            "p_enter": as_float(cfg.get("p_enter", 0.05), f"{key}.p_enter", 0.0, 1.0),
-            "p_remove": _optional(cfg.get("p_remove"), as_float, f"{key}.p_remove", 0.0, 1.0),
-            "max_features": _optional(cfg.get("max_features", 200), as_int, f"{key}.max_features", 1),
-        }
-    if method == "bayes":
-        return {
-            "method": as_choice(cfg.get("method", "laplace"), f"{key}.method", BAYES_METHODS),
-            "prior_sigma": _positive(cfg.get("prior_sigma", 1.0), f"{key}.prior_sigma"),
-            "intercept_sigma": _positive(cfg.get("intercept_sigma", 5.0), f"{key}.intercept_sigma"),
-            "p_direction": as_float(cfg.get("p_direction", 0.95), f"{key}.p_direction", 0.5, 1.0),
-            "hdi_prob": as_float(cfg.get("hdi_prob", 0.95), f"{key}.hdi_prob", 0.0, 1.0),
-            "max_rows": _optional(cfg.get("max_rows", 8000), as_int, f"{key}.max_rows", 2),
-            "vi_iterations": as_int(cfg.get("vi_iterations", 20000), f"{key}.vi_iterations", 1),
-            "draws": as_int(cfg.get("draws", 1000), f"{key}.draws", 1),
-        }
-    return {}
-
-
-def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str, Any], seed: int) -> SelectionOutput:
+def run_selection(df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int) -> SelectionOutput:
     """Select BAs for ``label`` with ``method``.
 
     Parameters
@@ -134,10 +71,8 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str,
         Label column.
     method : str
         ``all``, ``slda`` or ``bayes``.
-    settings : dict
-        The ``selection`` parameters: ``unit``, ``correction``, ``slda: {p_enter, p_remove,
-        max_features}``, ``bayes: {method, prior_sigma, intercept_sigma, p_direction, hdi_prob,
-        max_rows, vi_iterations, draws}``.
+    settings : SelectionSettings
+        Unit, correction and the method's own settings (validated by :mod:`smp_balr.settings`).
     seed : int
         Seed for random steps (bayes subsample and inference).
 
@@ -147,10 +82,7 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str,
     """
     if method not in METHODS:
         raise UserError(f"unknown selection method '{method}'; use one of {', '.join(METHODS)} (selection.selectors)")
-    cfg = method_settings(settings, method)
-    unit = as_choice(settings.get("unit", "auto"), "selection.unit", units.UNITS)
-    correction = as_choice(settings.get("correction", "bonferroni"), "selection.correction", CORRECTIONS)
-    seed = as_int(seed, "seed", 0)
+    unit, correction = settings.unit, settings.correction
     require_label(df, label, "the training table")
     names = ba_columns(df)
     y_series = df[label].astype(str)
@@ -168,20 +100,20 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str,
             data.X,
             data.y,
             names=names,
-            p_enter=cfg["p_enter"],
-            p_remove=cfg["p_remove"],
+            p_enter=settings.slda.p_enter,
+            p_remove=settings.slda.p_remove,
             correction=correction,
-            max_features=cfg["max_features"],
+            max_features=settings.slda.max_features,
             absorbed_dof=data.absorbed_dof,
             groups=data.groups,
         )
         log.info("slda: %d of %d candidate BAs selected, final Wilks' lambda %.6f (%s)",
                  len(res.table), res.n_candidates, res.wilks_lambda, res.history[-1] if res.history else "")
         return SelectionOutput(res.table, None, data.unit, len(data.y))
-    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, **cfg)
+    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, **asdict(settings.bayes))
     return SelectionOutput(res_b.selected, res_b.table, data.unit, len(data.y))
 
 
-def select(df: pd.DataFrame, label: str, method: str, settings: dict[str, Any], seed: int) -> pd.DataFrame:
+def select(df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int) -> pd.DataFrame:
     """Selected BAs (``Feature`` first, in rank order, plus statistics columns); see :func:`run_selection`."""
     return run_selection(df, label, method, settings, seed).features

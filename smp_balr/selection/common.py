@@ -9,42 +9,11 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from smp_balr.errors import UserError
-from smp_balr.params import check_keys
 
 log = logging.getLogger(__name__)
 
 SUFFIX = "_features.csv"
-SETTINGS = ("include", "exclude")
 DEFAULT_EXCLUDE = ("_all_",)
-
-
-def common_settings(block: Any, key: str = "selection.common") -> tuple[list[str], list[str]]:
-    """Validated ``(include, exclude)`` of the ``selection.common`` block.
-
-    Parameters
-    ----------
-    block : dict or None
-        ``{include: [...], exclude: [...]}``; a missing ``include`` is ``[]``, a missing
-        ``exclude`` is ``[_all_]``.
-    key : str
-        Name of the block in error messages.
-
-    Raises
-    ------
-    UserError
-        Unknown key (e.g. a misspelt ``exlude``), a block that is not a mapping, or a value
-        that is not a list of strings.
-    """
-    block = check_keys(block, key, SETTINGS)
-    out: list[list[str]] = []
-    for name, default in (("include", ()), ("exclude", DEFAULT_EXCLUDE)):
-        value = block.get(name, list(default))
-        if value is None:
-            value = []
-        if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
-            raise UserError(f"params.yaml: {key}.{name} must be a list of non-empty strings, got {value!r}")
-        out.append(list(value))
-    return out[0], out[1]
 
 
 def matching_files(

@@ -1,4 +1,4 @@
-"""Speaker-grouped folds, model fitting and the model artefact."""
+"""The estimator (BAClassifier), its fitting functions, speaker-grouped folds and the model file."""
 
 from __future__ import annotations
 
@@ -8,27 +8,20 @@ import pandas as pd
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-from smp_balr.errors import UserError
-from smp_balr.modeling import (
-    check_classes,
-    distinct_tree_params,
-    encode_labels,
-    features_stage,
-    fit_dt,
-    fit_mlp,
-    grouped_folds,
-    load_model,
-    model_settings,
-    require_columns,
-    save_model,
-    scorable_rows,
-)
-from smp_balr.sampling import COPY_COLUMN, oversample, oversample_indices
-from smp_balr.tables import read_features
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-MLP = {"hidden1_ratio": 0.5, "hidden2": 4, "learning_rate": 0.01, "batch_size": 16, "max_iter": 30,
-       "early_stopping": 1, "validation_fraction": 0.25, "n_iter_no_change": 5, "tol": 1e-4}
-DT = {"grid": {"max_depth": [2, 4], "criterion": ["gini"]}, "cv_folds": 3, "scoring": "balanced_accuracy", "n_jobs": 1}
+from smp_balr.artefacts import load_model, save_model
+from smp_balr.errors import UserError
+from smp_balr.estimator import BAClassifier, fit_dt, fit_logreg, fit_mlp
+from smp_balr.folds import check_classes, distinct_tree_params, grouped_folds
+from smp_balr.sampling import COPY_COLUMN, oversample, oversample_indices
+from smp_balr.settings import DtSettings, LogregSettings, MlpSettings
+from smp_balr.tables import features_stage, read_features, require_columns, scorable_rows
+
+MLP = MlpSettings(hidden1_ratio=0.5, hidden2=4, learning_rate=0.01, batch_size=16, max_iter=30, early_stopping=1,
+                  validation_fraction=0.25, n_iter_no_change=5, tol=1e-4)
+DT = DtSettings(grid={"max_depth": (2, 4), "criterion": ("gini",)}, cv_folds=3, n_jobs=1)
 
 
 def _data(n_speakers=12, per=20, n_ba=10, seed=0):
@@ -109,35 +102,45 @@ def test_fit_mlp_oversampling_balances_the_rows_actually_fitted():
 
 def test_fit_mlp_without_early_stopping():
     X, y, groups = _data()
-    model, info = fit_mlp(X, y, groups, {**MLP, "early_stopping": 0, "max_iter": 5}, balance=0, seed=0)
+    model, info = fit_mlp(X, y, groups, MlpSettings(**{**MLP.__dict__, "early_stopping": 0, "max_iter": 5}), balance=0, seed=0)
     assert "validation_score" not in info and info["epochs"] == 5
 
 
-def _artefact():
+def _fitted(method: str = "dt", **kw) -> BAClassifier:
     X, y, groups = _data()
-    encoder, codes = encode_labels(np.where(y == 1, "H", "N"))
-    model, _ = fit_dt(X, codes, groups, DT, balance=0, seed=0)
-    return {"model": model, "encoder": encoder, "features": [f"BA{i}" for i in range(10)], "label": "Emo",
-            "classes": ["H", "N"], "meta": {"train_speakers": sorted(set(groups))}}
+    frame = pd.DataFrame(X, columns=[f"BA{i}" for i in range(X.shape[1])])
+    model = BAClassifier(method=method, dt=DT, mlp=MLP, logreg=LogregSettings(cv_folds=3), **kw)
+    model.fit(frame, np.where(y == 1, "H", "N"), groups)
+    model.metadata_ = {"label": "Emo", "train_speakers": sorted(set(groups))}
+    return model
 
 
 def test_save_and_load_model_round_trip(tmp_path):
     path = tmp_path / "models" / "model.joblib"
-    save_model(_artefact(), path)
-    art = load_model(path)
-    assert art["classes"] == ["H", "N"] and art["label"] == "Emo" and len(art["features"]) == 10
+    model = _fitted()
+    save_model(model, path)
+    back = load_model(path)
+    assert list(back.classes_) == ["H", "N"] and back.metadata_["label"] == "Emo" and len(back.feature_names_in_) == 10
+    X, _, _ = _data(seed=3)
+    frame = pd.DataFrame(X, columns=list(model.feature_names_in_))
+    assert np.array_equal(back.predict_proba(frame), model.predict_proba(frame))
     assert list(tmp_path.joinpath("models").iterdir()) == [path]  # no temp file left
 
 
 def test_load_model_errors(tmp_path):
     with pytest.raises(UserError, match=r"not found; run `dvc repro train`"):
         load_model(tmp_path / "none.joblib")
-    bad = tmp_path / "bad.joblib"
-    art = _artefact()
-    del art["encoder"]
-    joblib.dump(art, bad)
-    with pytest.raises(UserError, match="lacks encoder"):
-        load_model(bad)
+    joblib.dump({"model": "a dict of the old layout"}, tmp_path / "old.joblib")
+    with pytest.raises(UserError, match="does not hold a BAClassifier .* rerun `dvc repro train`"):
+        load_model(tmp_path / "old.joblib")
+    joblib.dump(BAClassifier(), tmp_path / "unfitted.joblib")
+    with pytest.raises(UserError, match="is not fitted"):
+        load_model(tmp_path / "unfitted.joblib")
+    model = _fitted()
+    del model.metadata_
+    joblib.dump(model, tmp_path / "nometa.joblib")
+    with pytest.raises(UserError, match="has no metadata"):
+        load_model(tmp_path / "nometa.joblib")
     (tmp_path / "junk.joblib").write_text("not a pickle")
     with pytest.raises(UserError, match="cannot be read"):
         load_model(tmp_path / "junk.joblib")
@@ -150,7 +153,7 @@ def test_read_features_and_errors(tmp_path):
     with pytest.raises(UserError, match=r"not found; run `dvc repro select@Emo-slda`"):
         read_features(tmp_path / "missing.csv", features_stage("Emo", "slda"))
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(UserError, match=r"is empty; run `dvc repro common`"):
+    with pytest.raises(UserError, match=r"is empty; run `dvc repro common@Emo`"):
         read_features(tmp_path / "empty.csv", features_stage("Emo", "common"))
     (tmp_path / "header.csv").write_text("Feature,score\n")
     with pytest.raises(UserError, match="lists no features"):
@@ -175,36 +178,92 @@ def test_distinct_tree_params_drops_only_identical_trees():
         assert np.array_equal(trees[s].tree_.value, trees[2].tree_.value)
 
 
-@pytest.mark.parametrize(
-    "method, given, message",
-    [
-        ("mlp", {"max_iter": 0}, "model.mlp.max_iter must be at least 1, got 0"),
-        ("mlp", {"activation": "foo"}, "model.mlp.activation must be one of identity, logistic, tanh, relu"),
-        ("mlp", {"learning_rate": 0}, "model.mlp.learning_rate must be at least"),
-        ("dt", {"cv_folds": 1}, "model.dt.cv_folds must be at least 2, got 1"),
-        ("dt", {"n_jobs": 0}, "model.dt.n_jobs must be -1"),
-        ("dt", {"max_depth": 3}, r"unknown setting\(s\) model.dt.max_depth"),
-    ],
-)
-def test_model_settings_ranges(method, given, message):
-    with pytest.raises(UserError, match=message):
-        model_settings({method: given}, method)
-
-
-def test_model_settings_accepts_all_cores():
-    assert model_settings({"dt": {"n_jobs": -1}}, "dt")["n_jobs"] == -1
-
-
 def test_test_rows_filters_unseen_classes_and_checks_the_model(tmp_path):
     table = tmp_path / "test.csv"
     pd.DataFrame({"FileName": ["a.wav", "b.wav", "c.wav", "d.wav"], "Speaker": ["s1", "s1", "s2", "s2"],
                   "Emo": ["A", "H", "X", "A"], "BA0": [0, 1, 1, 0], "BA1": [1, 1, 0, 0]}).to_csv(table, index=False)
-    art = {"label": "Emo", "classes": ["A", "H"], "features": ["BA0", "BA1"]}
-    df, dropped, unseen = scorable_rows(art, "Emo", table, None)
+    classes, feats = ["A", "H"], ["BA0", "BA1"]
+    df, dropped, unseen = scorable_rows(table, "Emo", None, "Emo", classes, feats)
     assert list(df["FileName"]) == ["a.wav", "b.wav", "d.wav"] and dropped == 0 and unseen == {"X": 1}
-    df, dropped, unseen = scorable_rows(art, "Emo", table, ["A", "S"])  # S absent from the test set: a warning only
+    df, dropped, unseen = scorable_rows(table, "Emo", ["A", "S"], "Emo", classes, feats)  # S absent: a warning only
     assert list(df["Emo"]) == ["A", "A"] and dropped == 2 and unseen == {}
     with pytest.raises(UserError, match="trained for label 'Emo', params has 'Lang'"):
-        scorable_rows(art, "Lang", table, None)
+        scorable_rows(table, "Lang", None, "Emo", classes, feats)
     with pytest.raises(UserError, match="1 model feature column.* BA7"):
-        scorable_rows({**art, "features": ["BA0", "BA7"]}, "Emo", table, None)
+        scorable_rows(table, "Emo", None, "Emo", classes, ["BA0", "BA7"])
+
+
+# ---------------------------------------------------------------------------- the estimator
+
+
+@pytest.mark.parametrize("method", ["dt", "mlp", "logreg"])
+def test_estimator_string_classes_groups_and_fit_info(method):
+    model = _fitted(method, balance=2)
+    X, y, _ = _data(seed=5)
+    frame = pd.DataFrame(X, columns=list(model.feature_names_in_))
+    assert list(model.classes_) == ["H", "N"] and model.n_features_in_ == 10
+    proba = model.predict_proba(frame)
+    assert proba.shape == (len(y), 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert set(model.predict(frame)) <= {"H", "N"}
+    assert model.score(frame, np.where(y == 1, "H", "N")) > 0.8  # BA0 carries the class
+    score = model.fit_info_.get("cv_score", model.fit_info_.get("validation_score"))
+    assert 0.8 < score <= 1.0
+    assert set(model.fit_info_["fitted_class_counts"]) == {"H", "N"}
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict_proba(frame.rename(columns={"BA0": "BA99"}))
+
+
+def test_estimator_oversampling_inside_fit_matches_the_sampler():
+    X, y, groups = _data()
+    keep = (y == 0) | (np.arange(len(y)) % 3 == 0)
+    X, y, groups = X[keep], np.where(y[keep] == 1, "H", "N"), groups[keep]
+    model = BAClassifier(method="dt", balance=1, dt=DT).fit(X, y, groups)
+    counts = model.fit_info_["fitted_class_counts"]
+    assert counts["H"] == counts["N"] == int((y == "N").sum())
+    assert counts["H"] - int((y == "H").sum()) == oversample_indices(y, groups, 0).size
+
+
+def test_estimator_keeps_int8_input_until_the_model():
+    X, y, groups = _data()
+    seen = {}
+
+    class Spy(BAClassifier):
+        def fit(self, X, y, groups=None):
+            seen["dtype"] = np.asarray(X).dtype
+            return super().fit(X, y, groups)
+
+    Spy(method="dt", dt=DT).fit(pd.DataFrame(X.astype(np.int8)), y, groups)
+    assert seen["dtype"] == np.int8
+
+
+def test_estimator_refuses_unknown_method_and_balance():
+    X, y, groups = _data()
+    with pytest.raises(ValueError, match="method must be one of logreg, mlp, dt"):
+        BAClassifier(method="svm").fit(X, y, groups)
+    with pytest.raises(ValueError, match="balance must be one of"):
+        BAClassifier(balance=3).fit(X, y, groups)
+
+
+def test_clone_keeps_settings():
+    model = BAClassifier(method="dt", balance=2, random_state=7, dt=DT)
+    twin = clone(model)
+    assert twin.get_params()["dt"] == DT and twin.random_state == 7 and not hasattr(twin, "model_")
+
+
+FAST_DT = DtSettings(grid={"max_depth": (3,)}, cv_folds=2, n_jobs=1)
+FAST_LOGREG = LogregSettings(C=(1.0,), cv_folds=2)
+# checks that do not apply: the speaker folds need 2+ rows of each of 2+ classes, so a single row
+# or a single class is refused with a UserError naming the setting to change
+_SKIPPED = {
+    "check_fit2d_1sample": "fewer rows than folds is refused",
+    "check_classifiers_one_label": "one class is refused with a UserError",
+}
+
+
+@parametrize_with_checks(
+    [BAClassifier(method="dt", dt=FAST_DT), BAClassifier(method="logreg", logreg=FAST_LOGREG)],
+    expected_failed_checks=lambda est: _SKIPPED,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+

@@ -1,0 +1,82 @@
+"""The trained model file: a joblib dump of a fitted :class:`~smp_balr.estimator.BAClassifier`.
+
+A joblib file is a pickle, and unpickling runs code: load only model files that the
+project's own ``train`` stage wrote (``models/model.joblib``), never one received from
+someone else. BA files, which labs do exchange, are read without unpickling code
+(see :mod:`smp_balr.bafiles`).
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from smp_balr.errors import UserError
+from smp_balr.estimator import BAClassifier
+from smp_balr.outputs import atomic_path
+
+_FIX = "rerun `dvc repro train`"
+
+
+def save_model(model: BAClassifier, path: str | Path) -> None:
+    """Check that ``model`` is a fitted :class:`BAClassifier` with metadata and dump it atomically."""
+    _check(model, path)
+    with atomic_path(path) as tmp:
+        joblib.dump(model, tmp)
+
+
+def load_model(path: str | Path) -> BAClassifier:
+    """Load the model written by the train stage.
+
+    Parameters
+    ----------
+    path : str or Path
+        Usually ``paths.MODEL_FILE``.
+
+    Returns
+    -------
+    BAClassifier
+        Fitted, with ``metadata_`` (label, feature method, training speakers, ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} not found; run `dvc repro train` first")
+    try:
+        model = joblib.load(path)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise UserError(f"model file {path} cannot be read ({type(err).__name__}); {_FIX}") from None
+    _check(model, path)
+    return model
+
+
+def _check(model: Any, path: str | Path) -> None:
+    if not isinstance(model, BAClassifier):
+        raise UserError(f"model file {path} does not hold a BAClassifier (it holds {type(model).__name__}); {_FIX}")
+    try:
+        check_is_fitted(model, "model_")
+    except NotFittedError:
+        raise UserError(f"model in {path} is not fitted; {_FIX}") from None
+    if not hasattr(model, "feature_names_in_"):
+        raise UserError(f"model in {path} has no BA names (it was fitted on an unnamed matrix); {_FIX}")
+    if not isinstance(getattr(model, "metadata_", None), dict) or "label" not in model.metadata_:
+        raise UserError(f"model in {path} has no metadata (label, features, speakers); {_FIX}")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that fitted the model."""
+    import pandas
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "sklearn": sklearn.__version__,
+        "joblib": joblib.__version__,
+    }

@@ -1,0 +1,24 @@
+"""Every option list of the pipeline, declared once (settings, library and messages use these)."""
+
+from __future__ import annotations
+
+#: selection methods a ``select@<label>-<method>`` stage runs
+SELECTORS: tuple[str, ...] = ("all", "slda", "bayes")
+#: BA lists a model can be trained on (``common``: the intersection of the selectors' lists)
+FEATURE_METHODS: tuple[str, ...] = SELECTORS + ("common",)
+#: multiple-testing corrections of the selection rules
+CORRECTIONS: tuple[str, ...] = ("bonferroni", "holm", "none")
+#: units of analysis of the selection (see :mod:`smp_balr.selection.units`)
+UNITS: tuple[str, ...] = ("auto", "within_speaker", "speaker", "utterance")
+#: inference methods of the ``bayes`` selector
+BAYES_METHODS: tuple[str, ...] = ("laplace", "vi", "mcmc")
+#: classifiers (``logreg``: the linear probe)
+MODEL_METHODS: tuple[str, ...] = ("logreg", "mlp", "dt")
+#: ``train.balance``: 0 none, 1 oversample to the largest class, 2 class weights
+BALANCE: tuple[int, ...] = (0, 1, 2)
+#: hidden-layer activations of the MLP
+ACTIVATIONS: tuple[str, ...] = ("identity", "logistic", "tanh", "relu")
+#: model-agnostic SHAP explainers (models without an exact explainer)
+AGNOSTIC_EXPLAINERS: tuple[str, ...] = ("permutation", "kernel")
+#: background summaries for the model-agnostic explainers
+BACKGROUNDS: tuple[str, ...] = ("kmeans", "sample")

@@ -1,0 +1,385 @@
+"""Typed, frozen settings built from ``params.yaml`` once per stage: the only module that
+speaks of parameter keys.
+
+Each block of params.yaml is a frozen dataclass whose fields carry their own check (type
+and range). :func:`load_settings` reads the file, refuses unknown keys, checks every value
+and the relations between blocks (``label`` in ``labels``, ``features.method`` produced by
+``selection.selectors``), so that a wrong setting fails with one line before any stage
+touches an output. The defaults below equal the shipped params.yaml (a test checks it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from smp_balr import options
+from smp_balr.demo import DemoSettings
+from smp_balr.errors import UserError
+from smp_balr.params import DEFAULT_PARAMS, as_choice, as_float, as_int, check_keys, load_params
+
+Check = Callable[[Any, str], Any]
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def _whole(minimum: int | None = None) -> Check:
+    return lambda v, key: as_int(v, key, minimum)
+
+
+def _number(low: float | None = None, high: float | None = None, above: float | None = None) -> Check:
+    def check(v: Any, key: str) -> float:
+        out = as_float(v, key, low, high)
+        if above is not None and out <= above:
+            raise UserError(f"params.yaml: {key} must be greater than {above}, got {v!r}")
+        return out
+
+    return check
+
+
+def _choice(allowed: tuple) -> Check:
+    return lambda v, key: as_choice(v, key, allowed)
+
+
+def _optional(check: Check) -> Check:
+    return lambda v, key: None if v is None else check(v, key)
+
+
+def _text(v: Any, key: str) -> str:
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)) or str(v).strip() == "":
+        raise UserError(f"params.yaml: {key} must be a non-empty name, got {v!r}")
+    return str(v)
+
+
+def _names(allowed: tuple | None = None, non_empty: bool = False) -> Check:
+    def check(v: Any, key: str) -> tuple[str, ...]:
+        if v is None:
+            v = []
+        if not isinstance(v, list) or not all(isinstance(s, (str, int)) and not isinstance(s, bool) for s in v):
+            raise UserError(f"params.yaml: {key} must be a list of names such as [a, b], got {v!r}")
+        out = tuple(str(s) for s in v)
+        if non_empty and not out:
+            raise UserError(f"params.yaml: {key} must name at least one entry")
+        bad = [s for s in out if allowed is not None and s not in allowed]
+        if bad:
+            raise UserError(f"params.yaml: {key} lists '{bad[0]}'; the options are {', '.join(allowed)}")
+        if len(set(out)) != len(out):
+            raise UserError(f"params.yaml: {key} lists an entry twice: {list(out)}")
+        return out
+
+    return check
+
+
+def _flag(v: Any, key: str) -> bool:
+    if not isinstance(v, bool) and v not in (0, 1):
+        raise UserError(f"params.yaml: {key} must be true or false, got {v!r}")
+    return bool(v)
+
+
+def _setting(default: Any, check: Check | None = None, factory: Callable[[], Any] | None = None) -> Any:
+    meta = {"check": check}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def build(cls: type, block: Any, key: str) -> Any:
+    """Build settings dataclass ``cls`` from the params block ``block`` found at ``key``.
+
+    Unknown keys are refused (naming the key and the known ones); a missing key takes the
+    field's default; nested dataclass fields are built recursively.
+    """
+    block = check_keys(block, key, tuple(f.name for f in fields(cls)))
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.metadata.get("external"):
+            continue
+        name = f"{key}.{f.name}" if key else f.name
+        nested = f.default_factory if f.default_factory is not MISSING else None
+        if nested is not None and is_dataclass(nested):
+            values[f.name] = build(nested, block.get(f.name), name)
+        elif f.name in block:
+            check = f.metadata.get("check")
+            values[f.name] = check(block[f.name], name) if check else block[f.name]
+    return cls(**values)
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """``data``: where the labels and BA files are, and how to format them."""
+
+    name: str = _setting("demo", _text)
+    labels: str = _setting("data/demo/labels.csv", _text)
+    ba_dir: str = _setting("data/demo/ba", _text)
+    split: int = _setting(1, _choice((0, 1)))
+    invert: int = _setting(0, _choice((0, 1)))
+
+
+@dataclass(frozen=True)
+class SldaSettings:
+    """``selection.slda``: forward stepwise discriminant analysis."""
+
+    p_enter: float = _setting(0.05, _number(0.0, 1.0))
+    p_remove: float | None = _setting(None, _optional(_number(0.0, 1.0)))
+    max_features: int | None = _setting(200, _optional(_whole(1)))
+
+    def __post_init__(self) -> None:
+        if self.p_remove is not None and self.p_remove <= self.p_enter:
+            raise UserError(
+                f"params.yaml: selection.slda.p_remove ({self.p_remove}) must exceed p_enter ({self.p_enter}), or be null"
+            )
+
+
+@dataclass(frozen=True)
+class BayesSettings:
+    """``selection.bayes``: Bayesian logistic selection."""
+
+    method: str = _setting("laplace", _choice(options.BAYES_METHODS))
+    prior_sigma: float = _setting(1.0, _number(above=0.0))
+    intercept_sigma: float = _setting(5.0, _number(above=0.0))
+    p_direction: float = _setting(0.95, _number(0.5, 1.0))
+    hdi_prob: float = _setting(0.95, _number(0.0, 1.0))
+    max_rows: int | None = _setting(8000, _optional(_whole(2)))
+    vi_iterations: int = _setting(20000, _whole(1))
+    draws: int = _setting(1000, _whole(1))
+
+
+@dataclass(frozen=True)
+class AllSettings:
+    """``selection.all``: no settings (every BA not constant in the training rows)."""
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """``selection.common``: which selected-BA files of a label are intersected."""
+
+    include: tuple[str, ...] = _setting((), _names())
+    exclude: tuple[str, ...] = _setting(("_all_",), _names())
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    """``selection``: the select, common and selection_report stages."""
+
+    selectors: tuple[str, ...] = _setting(options.SELECTORS, _names(options.SELECTORS, non_empty=True))
+    unit: str = _setting("auto", _choice(options.UNITS))
+    correction: str = _setting("bonferroni", _choice(options.CORRECTIONS))
+    all: AllSettings = _setting(None, factory=AllSettings)
+    slda: SldaSettings = _setting(None, factory=SldaSettings)
+    bayes: BayesSettings = _setting(None, factory=BayesSettings)
+    common: CommonSettings = _setting(None, factory=CommonSettings)
+
+
+@dataclass(frozen=True)
+class MlpSettings:
+    """``model.mlp``: the MLP of the original toolkit, early-stopped on held-out speakers."""
+
+    hidden1_ratio: float = _setting(0.5, _number(above=0.0))
+    hidden2: int = _setting(16, _whole(1))
+    activation: str = _setting("relu", _choice(options.ACTIVATIONS))
+    alpha: float = _setting(0.0001, _number(0.0))
+    learning_rate: float = _setting(0.001, _number(above=0.0))
+    batch_size: int = _setting(32, _whole(1))
+    max_iter: int = _setting(100, _whole(1))
+    early_stopping: int = _setting(1, _choice((0, 1)))
+    validation_fraction: float = _setting(0.2, _number(above=0.0, high=1 - 1e-9))
+    n_iter_no_change: int = _setting(10, _whole(1))
+    tol: float = _setting(0.0001, _number(0.0))
+
+
+def _grid(v: Any, key: str) -> dict[str, tuple]:
+    if not isinstance(v, dict) or not v:
+        raise UserError(f"params.yaml: {key} must map tree settings to lists of values, e.g. max_depth: [5, 10]")
+    out = {}
+    for name, values in v.items():
+        if not isinstance(values, list) or not values:
+            raise UserError(f"params.yaml: {key}.{name} must be a non-empty list of values, got {values!r}")
+        out[str(name)] = tuple(values)
+    return out
+
+
+def _jobs(v: Any, key: str) -> int:
+    out = as_int(v, key, -1)
+    if out == 0:
+        raise UserError(f"params.yaml: {key} must be -1 (all cores) or a positive number of processes, got 0")
+    return out
+
+
+_DT_GRID = {"max_depth": (5, 10, 15), "min_samples_split": (2, 5, 10), "min_samples_leaf": (1, 2, 5),
+            "criterion": ("gini", "entropy")}
+
+
+@dataclass(frozen=True)
+class DtSettings:
+    """``model.dt``: decision tree tuned by a speaker-grouped grid search."""
+
+    grid: dict[str, tuple] = _setting(None, _grid, factory=lambda: dict(_DT_GRID))
+    cv_folds: int = _setting(5, _whole(2))
+    scoring: str = _setting("balanced_accuracy", _text)
+    n_jobs: int = _setting(2, _jobs)
+
+
+@dataclass(frozen=True)
+class LogregSettings:
+    """``model.logreg``: the linear probe, its penalty chosen by speaker-grouped CV."""
+
+    C: tuple[float, ...] = _setting((0.01, 0.1, 1.0), lambda v, key: _positive_list(v, key))
+    cv_folds: int = _setting(5, _whole(2))
+    max_iter: int = _setting(1000, _whole(1))
+
+
+def _positive_list(v: Any, key: str) -> tuple[float, ...]:
+    if not isinstance(v, list) or not v:
+        raise UserError(f"params.yaml: {key} must be a non-empty list of positive numbers, got {v!r}")
+    return tuple(_number(above=0.0)(c, f"{key}[{i + 1}]") for i, c in enumerate(v))
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """``model``: which classifier and its settings."""
+
+    method: str = _setting("mlp", _choice(options.MODEL_METHODS))
+    mlp: MlpSettings = _setting(None, factory=MlpSettings)
+    dt: DtSettings = _setting(None, factory=DtSettings)
+    logreg: LogregSettings = _setting(None, factory=LogregSettings)
+
+
+@dataclass(frozen=True)
+class FeaturesSettings:
+    """``features``: which BA list the model is trained on."""
+
+    method: str = _setting("all", _choice(options.FEATURE_METHODS))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """``train``: class balancing and the speakers filter."""
+
+    balance: int = _setting(0, _choice(options.BALANCE))
+    speakers: int = _setting(0, _choice((0, 1)))
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    """``test``: permutation test, speaker bootstrap and the verdict's level."""
+
+    __test__ = False  # not a pytest class
+    n_permutations: int = _setting(1000, _whole(1))
+    n_bootstrap: int = _setting(1000, _whole(1))
+    alpha: float = _setting(0.05, _number(above=0.0, high=0.5))
+
+
+_BA_NAME = re.compile(r"^BA\d+$")
+
+
+def _ba_names(v: Any, key: str) -> tuple[str, ...]:
+    out = _names()(v, key)
+    bad = [b for b in out if not _BA_NAME.match(b)]
+    if bad:
+        raise UserError(f"params.yaml: {key} lists '{bad[0]}', not a BA name; give names like [BA3, BA17] or []")
+    return out
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    """``explain``: SHAP values of the trained model on sampled test rows."""
+
+    enabled: bool = _setting(True, _flag)
+    n_samples: int = _setting(200, _whole(1))
+    ba: tuple[str, ...] = _setting((), _ba_names)
+    background: str = _setting("kmeans", _choice(options.BACKGROUNDS))
+    background_size: int = _setting(20, _whole(1))
+    mlp_explainer: str = _setting("permutation", _choice(options.AGNOSTIC_EXPLAINERS))
+    permutations: int = _setting(1, _whole(1))
+    kernel_nsamples: int = _setting(1100, _whole(1))
+
+
+def _classes(v: Any, key: str) -> dict[str, tuple[str, ...]]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise UserError(f"params.yaml: {key} must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {v!r}")
+    return {str(label): _names(non_empty=True)(keep, f"{key}.{label}") for label, keep in v.items()}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole of params.yaml, validated.
+
+    Attributes mirror the top-level keys; ``demo`` is :class:`smp_balr.demo.DemoSettings`.
+    """
+
+    seed: int = _setting(42, _whole(0))
+    label: str = _setting("EmoClass", _text)
+    labels: tuple[str, ...] = _setting(("EmoClass", "Language", "Modality"), _names(non_empty=True))
+    classes: dict[str, tuple[str, ...]] = _setting(None, _classes, factory=lambda: {"EmoClass": ("A", "H", "N", "S")})
+    data: DataSettings = _setting(None, factory=DataSettings)
+    selection: SelectionSettings = _setting(None, factory=SelectionSettings)
+    features: FeaturesSettings = _setting(None, factory=FeaturesSettings)
+    model: ModelSettings = _setting(None, factory=ModelSettings)
+    train: TrainSettings = _setting(None, factory=TrainSettings)
+    test: TestSettings = _setting(None, factory=TestSettings)
+    explain: ExplainSettings = _setting(None, factory=ExplainSettings)
+    demo: Any = field(default_factory=DemoSettings, metadata={"external": True})  # built by DemoSettings.from_params
+
+    def class_filter(self, label: str) -> list[str] | None:
+        """The classes kept for ``label`` (``classes.<label>``), or None to keep all."""
+        keep = self.classes.get(label)
+        return None if keep is None else list(keep)
+
+    def check_relations(self) -> None:
+        """Raise a :class:`UserError` when blocks disagree (before any stage runs)."""
+        if self.label not in self.labels:
+            raise UserError(
+                f"params.yaml: label '{self.label}' is not in labels {list(self.labels)}: the select stages run only "
+                f"for those; add '{self.label}' to labels or set label to one of them"
+            )
+        method = self.features.method
+        produced = set(self.selection.selectors) | {"common"}
+        if method not in produced:
+            raise UserError(
+                f"params.yaml: features.method is '{method}', but selection.selectors {list(self.selection.selectors)} "
+                f"does not run it; add '{method}' to selection.selectors or choose one of {', '.join(sorted(produced))}"
+            )
+
+
+#: top-level keys that belong to tools other than the stages (read by their own modules)
+EXTRA_BLOCKS = ("sweep", "report")
+
+
+def settings_from_params(params: dict[str, Any]) -> Settings:
+    """Validate parsed params and return :class:`Settings` (see :func:`load_settings`)."""
+    known = tuple(f.name for f in fields(Settings)) + EXTRA_BLOCKS
+    check_keys(params, "", known)
+    settings = build(Settings, {k: v for k, v in params.items() if k not in EXTRA_BLOCKS + ("demo",)}, "")
+    demo = DemoSettings.from_params({"seed": settings.seed, "demo": params.get("demo")})
+    settings = replace(settings, demo=demo)
+    settings.check_relations()
+    return settings
+
+
+def load_settings(path: str | Path = DEFAULT_PARAMS) -> Settings:
+    """Read and validate ``params.yaml`` as a whole.
+
+    Parameters
+    ----------
+    path : str or Path
+        The parameter file (``params.yaml`` in the working directory by default).
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    UserError
+        One line naming the first unknown key, wrongly typed or out-of-range value, or
+        disagreement between blocks.
+    """
+    return settings_from_params(load_params(path))

@@ -1,0 +1,75 @@
+"""dvc.yaml lists, for every stage, its script and every project module the script imports."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+
+def _module_file(name: str) -> Path | None:
+    base = ROOT / name.replace(".", "/")
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(path: Path) -> set[str]:
+    """Project modules named by the import statements of ``path`` (anywhere in the file)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.startswith("smp_balr")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("smp_balr"):
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
+    return names
+
+
+def project_modules(script: Path) -> set[str]:
+    """Files of every project module ``script`` imports, directly or not (packages' __init__ included)."""
+    files: set[Path] = set()
+    todo = [script]
+    while todo:
+        for name in _imported(todo.pop()):
+            parts = name.split(".")
+            for k in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+                found = _module_file(".".join(parts[:k]))
+                if found and found not in files:
+                    files.add(found)
+                    todo.append(found)
+    return {str(f.relative_to(ROOT)) for f in files}
+
+
+def _stages() -> dict[str, dict]:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage.get("do", stage) for name, stage in stages.items()}
+
+
+@pytest.mark.parametrize("name", sorted(_stages()))
+def test_stage_lists_its_script_and_every_imported_module(name):
+    stage = _stages()[name]
+    script = re.search(r"python (stages/\S+\.py)", stage["cmd"]).group(1)
+    deps = set(stage["deps"])
+    assert script in deps, f"{name}: dvc.yaml does not list its script {script}"
+    missing = sorted(project_modules(ROOT / script) - deps)
+    assert not missing, f"stage {name}: add to its deps in dvc.yaml: {', '.join(missing)}"
+    stale = sorted(d for d in deps if d.startswith(("smp_balr/", "stages/")) and not (ROOT / d).exists())
+    assert not stale, f"stage {name}: dvc.yaml lists files that do not exist: {', '.join(stale)}"
+
+
+def test_every_stage_but_check_runs_after_the_params_check():
+    for name, stage in _stages().items():
+        if name != "check":
+            assert "metrics/params_check.json" in stage["deps"], name
+
+
+def test_the_closure_sees_indirect_imports():
+    modules = project_modules(ROOT / "stages" / "train.py")
+    assert {"smp_balr/estimator.py", "smp_balr/folds.py", "smp_balr/settings.py", "smp_balr/errors.py"} <= modules
