@@ -123,7 +123,7 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_  # the labels as given (strings in the pipeline)
         codes = encoder.transform(y)
-        check_classes(codes, groups, *self.fold_requirement())
+        check_classes(np.asarray(y), groups, *self.fold_requirement())
         is_copy = None
         if self.balance == 1:
             extra = oversample_indices(codes, groups, self.random_state)

@@ -30,6 +30,8 @@ def main() -> None:
     write_tables(targets)
     for path, table in targets.items():
         log.info("wrote %s (%d rows x %d BAs)", path, len(table), table.ba.shape[1])
+    if not data.split:
+        log.info("data.split is 0: one table only; the select/train/test stages read the split tables (data.split: 1)")
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ log = logging.getLogger("select")
 
 
 def main() -> None:
-    if len(sys.argv) != 3 or sys.argv[2] not in SELECTORS:
-        raise UserError(f"usage: python stages/select_features.py <label> <method>, method one of {', '.join(SELECTORS)}; "
-                        "e.g. `python stages/select_features.py EmoClass slda`")
+    if len(sys.argv) != 3:
+        raise UserError("usage: python stages/select_features.py <label> <method>; e.g. `python stages/select_features.py EmoClass slda`")
     label, method = sys.argv[1], sys.argv[2]
+    if method not in SELECTORS:
+        raise UserError(f"unknown selection method '{method}'; use one of {', '.join(SELECTORS)} in selection.selectors")
     s = load_settings()
     table = paths.train_table(s.data.name)
     df, dropped = filter_classes(read_table(table), label, s.class_filter(label), table)

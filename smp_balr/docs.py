@@ -1,0 +1,104 @@
+"""The README's figures: collected from the pipeline's metrics into docs/figures.json, rendered into
+the README between marker comments, never typed by hand.
+
+``python -m smp_balr.docs`` (``make figures``) reads ``metrics/*.json`` of the last ``make repro``,
+writes ``docs/figures.json`` and rewrites the README's marked blocks; a test checks that the
+README shows exactly what ``docs/figures.json`` says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from smp_balr import paths
+from smp_balr.errors import UserError
+from smp_balr.outputs import write_json
+
+log = logging.getLogger(__name__)
+
+FIGURES = Path("docs") / "figures.json"
+README = Path("README.md")
+_BLOCK = re.compile(r"(<!-- figures:(?P<name>[a-z_]+):begin -->\n).*?(<!-- figures:(?P=name):end -->)", re.S)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path} not found; run `make repro` first")
+    return json.loads(path.read_text())
+
+
+def collect(metrics_dir: Path = paths.METRICS) -> dict[str, Any]:
+    """The demo figures from the metrics of the last run (train, test, selection, explain)."""
+    test = _read(metrics_dir / paths.TEST_METRICS.name)
+    train = _read(metrics_dir / paths.TRAIN_METRICS.name)
+    explain = _read(metrics_dir / paths.EXPLAIN_METRICS.name)
+    selection = _read(metrics_dir / paths.SELECTION_METRICS.name)
+    return {
+        "test": {"label": test.get("label"), "model": train.get("model"), "features": test.get("features"),
+                 "balanced_accuracy": test["balanced_accuracy"], "ci_low": test["bootstrap"]["ci_low"],
+                 "ci_high": test["bootstrap"]["ci_high"], "chance": test["chance"]["balanced_accuracy"],
+                 "p_value": test["permutation"]["p_value"], "n_speakers": test["n_speakers"]},
+        "selection": {label: {m: {k: e.get(k) for k in ("n_selected", "n_truth", "precision", "recall")}
+                              for m, e in per.items()} for label, per in selection.items()},
+        "explain": {"top10_in_truth": explain.get("n_top10_in_truth"), "explainer": explain.get("explainer")},
+    }
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def render(figures: dict[str, Any]) -> dict[str, str]:
+    """Markdown of each README block, by block name."""
+    t = figures["test"]
+    lines = [
+        f"Test speakers ({t['n_speakers']}, none seen in training), label `{t['label']}`, model `{t['model']}`: "
+        f"balanced accuracy **{_num(t['balanced_accuracy'])}** (95% speaker interval {_num(t['ci_low'])}–"
+        f"{_num(t['ci_high'])}) against chance {_num(t['chance'])}, permutation p = {t['p_value']:.2g}. "
+        f"SHAP ({figures['explain']['explainer']}) puts {figures['explain']['top10_in_truth']} planted BAs in its "
+        "global top 10.",
+        "",
+        "BA selection against the planted truth (precision / recall; `all` keeps every non-constant BA):",
+        "",
+        "| label (planted BAs) | " + " | ".join(next(iter(figures["selection"].values())).keys()) + " |",
+        "|---" * (1 + len(next(iter(figures["selection"].values())))) + "|",
+    ]
+    for label, per in figures["selection"].items():
+        n_truth = next((e["n_truth"] for e in per.values() if e.get("n_truth") is not None), None)
+        cells = [f"{e['n_selected']} BAs, {_num(e['precision'], 2)} / {_num(e['recall'], 2)}" for e in per.values()]
+        lines.append(f"| {label} ({n_truth if n_truth is not None else '?'}) | " + " | ".join(cells) + " |")
+    return {"demo": "\n".join(lines) + "\n"}
+
+
+def fill(readme: str, blocks: dict[str, str]) -> str:
+    """``readme`` with every marked block replaced by its rendering."""
+    def replace(match: re.Match) -> str:
+        name = match.group("name")
+        if name not in blocks:
+            raise UserError(f"README block '{name}' has no figures; known: {', '.join(blocks)}")
+        return match.group(1) + blocks[name] + match.group(3)
+
+    return _BLOCK.sub(replace, readme)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Collect the figures (``--collect``) and rewrite the README's blocks from docs/figures.json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--collect", action="store_true", help="first re-read the figures from metrics/")
+    args = parser.parse_args(argv)
+    if args.collect:
+        write_json(collect(), FIGURES)
+    figures = json.loads(FIGURES.read_text())
+    README.write_text(fill(README.read_text(), render(figures)))
+    log.info("README figures written from %s", FIGURES)
+
+
+if __name__ == "__main__":
+    from smp_balr.cli import run
+
+    run(main, "figures")
