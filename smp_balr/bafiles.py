@@ -157,7 +157,7 @@ def _load_pickle(path: Path) -> np.ndarray:
         raise UserError(f"BA file {path} cannot be read ({err.strerror}); check its permissions") from None
     except _Refused as err:
         raise UserError(
-            f"BA file {path} was refused: its pickle calls {err} (not loaded, nothing run), but a BA .pkl may hold "
+            f"BA file {path} refused: its pickle would call {err} (nothing was run); a BA .pkl may hold "
             "only a numpy array or a list of 0/1 numbers; re-extract it with balr, or convert it to <stem>_ba.npy "
             "if you trust its source"
         ) from None
