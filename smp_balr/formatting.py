@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -19,7 +18,7 @@ import pandas as pd
 
 from smp_balr.bafiles import find_ba_files, match_files, read_ba_files
 from smp_balr.errors import UserError
-from smp_balr.outputs import atomic_path
+from smp_balr.outputs import transaction
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +292,13 @@ def write_tables(tables: Mapping[str | Path, FormattedTable]) -> None:
     """Write several tables so that either all are replaced or none is.
 
     Each table is written to a temporary file beside its target; only when every one
-    is complete are they moved into place.
+    is complete are they moved into place (see :func:`smp_balr.outputs.transaction`).
+
+    Raises
+    ------
+    UserError
+        A table cannot be written (permission, disk full, ...), naming it; no table is replaced.
     """
-    with ExitStack() as stack:
+    with transaction() as tx:
         for path, table in tables.items():
-            tmp = stack.enter_context(atomic_path(path))
-            write_table(table, tmp)
+            write_table(table, tx.file(path))

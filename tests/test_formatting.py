@@ -148,7 +148,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     labels, ba = make_corpus(tmp_path, rows_basic())
     (ba / "s2" / "s2_u1_ba.pkl").unlink()
     np.savetxt(ba / "s2" / "s2_u1_ba.txt", np.array([0, 1, 3, 0, 1, 0]))
-    with pytest.raises(UserError, match=r"s2_u1_ba\.txt holds value 3"):
+    with pytest.raises(UserError, match=r"s2_u1_ba\.txt holds 3 at line 3 \(BA2\)"):
         format_corpus(labels, ba, split=True)
     np.savetxt(ba / "s2" / "s2_u1_ba.txt", np.array([0, 1, 1]))
     with pytest.raises(UserError, match=r"different dimensions: .* has 6, .*s2_u1_ba\.txt has 3"):
@@ -159,9 +159,9 @@ def test_write_tables_all_or_nothing(tmp_path: Path) -> None:
     first = tmp_path / "a.csv"
     first.write_text("OLD\n")
     blocker = tmp_path / "b.csv"
-    blocker.mkdir()  # replacing a directory with a file fails after a.csv's new content is complete
+    blocker.mkdir()  # a folder where b.csv belongs: refused after a.csv's new content is complete
     table = FormattedTable(pd.DataFrame({"FileName": ["f"], "Speaker": ["s"]}), np.ones((1, 2), dtype=np.int8))
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=r"cannot write output .*b\.csv: a folder of that name is in the way"):
         write_tables({first: table, blocker: table})
     assert first.read_text() == "OLD\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]  # no temp files left
