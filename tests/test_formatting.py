@@ -115,13 +115,17 @@ def test_split0_without_group(tmp_path: Path) -> None:
     [
         (lambda df: df.drop(columns=["Speaker", "FileName"]), ["lacks required column(s) FileName, Speaker"]),
         (lambda df: pd.concat([df, df.iloc[[0]]]), ["appears more than once"]),
-        (lambda df: df.assign(Group=["Train", "Dev"] * 4 + ["Test"]), ["Group must be Train or Test", "'Dev'"]),
-        (lambda df: df.assign(Group="Train"), ["no matched row has Group 'Test'"]),
+        (lambda df: df.assign(Group=["Train", "Dev"] * 4 + ["Test"]),
+         ["Group must be Train or Test", "'Dev'", "on 4 rows (first on line 3", "write Train or Test"]),
+        (lambda df: df.assign(Group="Train"), ["has no row with Group 'Test'", "mark the rows of some speakers"]),
+        (lambda df: df.drop(columns=["Group"]), ["has no Group column", "with Train or Test on every row"]),
+        (lambda df: df.iloc[:0], ["has a header (FileName, Speaker, Emo, Group, Lang) but no rows"]),
         (lambda df: df.assign(FileName=[f"zz{i}.wav" for i in range(len(df))]), ["no FileName", "matched"]),
         (lambda df: df.assign(Speaker=[""] + ["s"] * (len(df) - 1)), ["Speaker is empty"]),
         (lambda df: df.assign(BA3="x"), ["named like BA columns"]),
     ],
-    ids=["missing-columns", "duplicate-filename", "bad-group", "no-test", "no-match", "empty-speaker", "ba-column"],
+    ids=["missing-columns", "duplicate-filename", "bad-group", "no-test", "no-group", "header-only", "no-match",
+         "empty-speaker", "ba-column"],
 )
 def test_label_errors(tmp_path: Path, change, fragments) -> None:
     labels, ba = make_corpus(tmp_path, rows_basic())
@@ -133,6 +137,33 @@ def test_label_errors(tmp_path: Path, change, fragments) -> None:
     assert "\n" not in msg
     for frag in fragments:
         assert frag in msg, msg
+    assert "data.split" not in msg and "(none)" not in msg  # dvc repro needs data.split: 1; no placeholder names
+
+
+def test_test_rows_without_ba_files(tmp_path: Path) -> None:
+    rows = rows_basic()
+    test_rows = [r["FileName"] for r in rows if r["Group"] == "Test"]
+    labels, ba = make_corpus(tmp_path, rows, skip=tuple(test_rows))
+    with pytest.raises(UserError) as info:
+        format_corpus(labels, ba, split=True)
+    msg = str(info.value)
+    assert "none of the 3 rows" in msg and "Group 'Test' has a BA file" in msg and f"'{rows[0]['FileName']}' on line 2" in msg
+
+
+def test_empty_label_cells_reported(tmp_path: Path, caplog) -> None:
+    rows = rows_basic()
+    for i in (1, 4, 6):
+        rows[i]["Emo"] = ""
+    rows[2]["Lang"] = ""
+    labels, ba = make_corpus(tmp_path, rows, skip=(rows[6]["FileName"],))  # an unmatched row is not reported
+    caplog.set_level(logging.INFO)
+    tables, report = format_corpus(labels, ba, split=True)
+    assert report.empty_labels == {"Emo": [3, 6], "Lang": [4]}  # CSV lines, header on line 1
+    assert "label column Emo is empty on 2 matched rows (first lines: 3, 6)" in caplog.text
+    assert "label column Lang is empty on 1 matched rows (first lines: 4)" in caplog.text
+    assert "'empty label'" in caplog.text
+    kept = pd.concat([tables["train"].meta, tables["test"].meta])
+    assert (kept["Emo"] == "").sum() == 2  # kept in the tables: other labels of those rows are still usable
 
 
 def test_missing_labels_file_and_bad_csv(tmp_path: Path) -> None:
