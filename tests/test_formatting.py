@@ -277,3 +277,24 @@ def test_label_values_lose_stray_spaces_and_upper_case_suffixes_match(tmp_path):
     train, test = tables["train"].meta, tables["test"].meta
     assert set(train["Emo"]) == {"A", "H", "N"}  # not " A", " H"
     assert len(train) + len(test) == 9  # the _ba.TXT file matched too
+
+
+def test_empty_labels_counted_apart_from_the_class_filter(tmp_path: Path, caplog) -> None:
+    from smp_balr.tables import filter_classes, select_classes
+
+    rows = rows_basic()
+    rows[0]["Emo"] = rows[3]["Emo"] = ""
+    labels, ba = make_corpus(tmp_path, rows)
+    tables, _ = format_corpus(labels, ba, split=False)
+    path = tmp_path / "t_data.csv"
+    write_tables({path: tables["all"]})
+    df = read_table(path)
+    caplog.set_level(logging.INFO)
+    sel = select_classes(df, "Emo", None, where=path)
+    assert (len(sel.rows), sel.n_empty, sel.n_filtered) == (7, 2, 0)
+    assert f"{path}: 2 rows with an empty 'Emo' cell left out (empty label)" in caplog.text
+    sel = select_classes(df, "Emo", ["A", "H"], where=path)  # the N rows are filtered, the empty ones counted apart
+    n_n = int((df["Emo"] == "N").sum())
+    assert (sel.n_empty, sel.n_filtered, len(sel.rows)) == (2, n_n, 9 - 2 - n_n)
+    kept, dropped = filter_classes(df, "Emo", ["A", "H"], where=path)  # the old signature: dropped = class filter only
+    assert dropped == n_n and kept.equals(sel.rows)
