@@ -221,5 +221,42 @@ def read_features(path: str | Path, made_by: str, allow_empty: bool = False) -> 
         raise UserError(f"features file {path} has no 'Feature' column; {fix}")
     names = [f for f in frame["Feature"].str.strip() if f]
     if not names and not allow_empty:
-        raise UserError(f"features file {path} lists no features; {fix} (or choose another features.method)")
+        raise UserError(empty_selection_message(path))
     return names
+
+
+# why a selection can come out empty, and what to change; by the method in the file name
+_EMPTY_SELECTION = {
+    "slda": (
+        "no BA passed the slda entry test (F-to-enter at selection.slda.p_enter after selection.correction)",
+        "raise selection.slda.p_enter (e.g. 0.1) or use selection.correction: holm",
+    ),
+    "bayes": (
+        "no BA reached selection.bayes.p_direction for any class (after selection.correction)",
+        "lower selection.bayes.p_direction or use selection.correction: holm",
+    ),
+    "common": (
+        "the selections it intersects share no BA",
+        "use one method's selection (features.method: slda or bayes) or change selection.common.include / exclude",
+    ),
+    "all": (
+        "every BA is constant in the training rows",
+        "check the BA files (balr extraction, data.invert) and the class filter",
+    ),
+}
+
+
+def empty_selection_message(path: str | Path) -> str:
+    """The error for a features file that lists no BA: the selection ran and selected nothing.
+
+    Rerunning the selection would select nothing again; the message says which test no BA
+    passed and which setting to change (or ``features.method: all``).
+    """
+    path = Path(path)
+    method = path.name[: -len("_features.csv")].rsplit("_", 1)[-1] if path.name.endswith("_features.csv") else ""
+    why, change = _EMPTY_SELECTION.get(method, ("the selection selected no BA", "change its settings under selection"))
+    alternative = "" if method == "all" else ", or train on every BA with features.method: all"
+    return (
+        f"features file {path} lists no BA: {why}, so the label may carry little signal in these BAs; "
+        f"to train anyway, {change}{alternative}"
+    )

@@ -298,3 +298,25 @@ def test_empty_labels_counted_apart_from_the_class_filter(tmp_path: Path, caplog
     assert (sel.n_empty, sel.n_filtered, len(sel.rows)) == (2, n_n, 9 - 2 - n_n)
     kept, dropped = filter_classes(df, "Emo", ["A", "H"], where=path)  # the old signature: dropped = class filter only
     assert dropped == n_n and kept.equals(sel.rows)
+
+
+@pytest.mark.parametrize(
+    ("method", "fragments"),
+    [
+        ("slda", ["no BA passed the slda entry test", "raise selection.slda.p_enter", "features.method: all"]),
+        ("bayes", ["no BA reached selection.bayes.p_direction", "lower selection.bayes.p_direction"]),
+        ("common", ["share no BA", "selection.common.include"]),
+    ],
+)
+def test_empty_selection_says_what_to_change(tmp_path: Path, method: str, fragments: list[str]) -> None:
+    """A selection that ran and selected nothing: rerunning it would not help, a setting must change."""
+    from smp_balr.tables import read_features
+
+    path = tmp_path / f"Emo_Class_{method}_features.csv"  # a label with an underscore
+    path.write_text("Feature,score\n")
+    with pytest.raises(UserError) as info:
+        read_features(path, f"select@Emo_Class-{method}")
+    msg = str(info.value)
+    assert "dvc repro" not in msg and "\n" not in msg
+    for frag in fragments:
+        assert frag in msg, msg
