@@ -61,8 +61,17 @@ def run(main: Callable[[], None], stage: str) -> None:
         Stage name used in the error line.
     """
     setup_logging()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        _call(main, stage)
+    finally:
+        if in_main:  # a handler installed outside Python reads as None: put the default back then
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _call(main: Callable[[], None], stage: str) -> None:
     try:
         main()
     except UserError as err:

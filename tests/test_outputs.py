@@ -388,3 +388,42 @@ def test_killed_mid_write(tmp_path: Path, sig: int) -> None:
     assert not any(line.startswith("??") for line in status)
     assert (repo / "out" / "a.csv").read_text() == "NEW\n"
     assert (repo / "out" / "big.bin").stat().st_size == 1 << 20
+
+
+@pytest.mark.parametrize(
+    "err, line",
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "metrics/train.json"),
+         "error [st]: cannot write output metrics/train.json: no space left on the device"),
+        (OSError(errno.ENOSPC, "No space left on device"), "error [st]: No space left on device while writing outputs"),
+        (PermissionError(errno.EACCES, "Permission denied", "data/x.csv"),
+         "error [st]: cannot access data/x.csv: permission denied"),
+    ],
+)
+def test_cli_run_file_system_errors_one_line(err: OSError, line: str, capsys) -> None:
+    """Errors outside a transaction (e.g. a library writing on its own) still end as one line, exit 2."""
+    import signal as sig
+
+    from smp_balr.cli import run
+
+    before = sig.getsignal(sig.SIGTERM)
+
+    def main() -> None:
+        raise err
+
+    with pytest.raises(SystemExit) as info:
+        run(main, "st")
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line), lines
+    assert sig.getsignal(sig.SIGTERM) == before  # the stage's SIGTERM handler does not outlive it
+
+
+def test_cli_run_other_os_errors_are_bugs() -> None:
+    from smp_balr.cli import run
+
+    def main() -> None:
+        raise FileNotFoundError(errno.ENOENT, "No such file", "x")
+
+    with pytest.raises(FileNotFoundError):
+        run(main, "st")
