@@ -46,12 +46,12 @@ def fs_error_line(err: OSError) -> str | None:
     return str(write_error(err, err.filename))
 
 
-def run(main: Callable[[], None], stage: str) -> None:
+def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
     """Run a stage's ``main``; a :class:`UserError` becomes one line on stderr and exit 2.
 
     File-system errors the user can fix (permission denied, disk full, read-only file
     system) are reported the same way. SIGTERM and Ctrl-C end the stage through Python's
-    clean-up, so outputs being written are left as they were (exit 143 / 130).
+    clean-up (exit 143 / 130).
 
     Parameters
     ----------
@@ -59,21 +59,32 @@ def run(main: Callable[[], None], stage: str) -> None:
         The stage body, taking no arguments.
     stage : str
         Stage name used in the error line.
+    atomic : bool
+        Run ``main`` inside one :func:`smp_balr.outputs.transaction`: every output it writes
+        through :mod:`smp_balr.outputs` (``write_csv``, ``write_json``, ``atomic_path``,
+        ``atomic_dir``) is replaced together when ``main`` returns, and none is replaced
+        when it fails, is interrupted or terminated.
     """
     setup_logging()
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        _call(main, stage)
+        _call(main, stage, atomic)
     finally:
         if in_main:  # a handler installed outside Python reads as None: put the default back then
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
-def _call(main: Callable[[], None], stage: str) -> None:
+def _call(main: Callable[[], None], stage: str, atomic: bool) -> None:
+    from smp_balr.outputs import transaction
+
     try:
-        main()
+        if atomic:
+            with transaction():
+                main()
+        else:
+            main()
     except UserError as err:
         _fail(stage, str(err), 2)
     except OSError as err:

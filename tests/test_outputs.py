@@ -427,3 +427,37 @@ def test_cli_run_other_os_errors_are_bugs() -> None:
 
     with pytest.raises(FileNotFoundError):
         run(main, "st")
+
+
+def test_stage_outputs_are_one_set_through_cli_run(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stage writes its model, then fails on its metrics: neither output is replaced (issue: model vs train.json)."""
+    from smp_balr.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.joblib").write_text("old dt model")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "train.json").write_text('{"model": "dt"}\n')
+
+    def main() -> None:
+        with atomic_path("models/model.joblib") as tmp:
+            tmp.write_text("new mlp model")
+        write_json({"model": "mlp"}, "metrics/extra.json")
+        raise UserError("metrics cannot be computed")
+
+    with pytest.raises(SystemExit) as info:
+        run(main, "train")
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip() == "error [train]: metrics cannot be computed"
+    assert (tmp_path / "models" / "model.joblib").read_text() == "old dt model"
+    assert not (tmp_path / "metrics" / "extra.json").exists()
+    assert _leftovers(tmp_path) == []
+
+    def good() -> None:
+        with atomic_path("models/model.joblib") as tmp:
+            tmp.write_text("new mlp model")
+        write_json({"model": "mlp"}, "metrics/train.json")
+
+    run(good, "train")
+    assert (tmp_path / "models" / "model.joblib").read_text() == "new mlp model"
+    assert json.loads((tmp_path / "metrics" / "train.json").read_text()) == {"model": "mlp"}
