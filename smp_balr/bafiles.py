@@ -8,6 +8,7 @@ stored as floats ``0.0``/``1.0``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import re
@@ -103,6 +104,7 @@ def _empty_bytes(*args: object) -> bytes:
     return b""
 
 
+@functools.lru_cache(maxsize=1)
 def _pickle_allowed() -> dict[tuple[str, str], object]:
     """The globals a pickled numpy array (numpy 1.x or 2.x, protocols 2 to 5) refers to.
 

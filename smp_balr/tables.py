@@ -193,38 +193,6 @@ def ba_matrix(df: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndar
     return df[cols].to_numpy(dtype=np.float64)
 
 
-def read_features(path: str | Path, made_by: str, allow_empty: bool = False) -> list[str]:
-    """The ordered BA names of a features file (CSV whose first column is ``Feature``).
-
-    Parameters
-    ----------
-    path : str or Path
-        ``features/<label>_<method>_features.csv``.
-    made_by : str
-        Stage that writes it, named in the error messages.
-    allow_empty : bool
-        Return ``[]`` for an empty selection instead of failing (reports; training fails).
-    """
-    path = Path(path)
-    fix = f"run `dvc repro {made_by}`"
-    if not path.is_file():
-        raise UserError(f"features file {path} not found; {fix}")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        if allow_empty:
-            return []
-        raise UserError(f"features file {path} is empty; {fix} (or choose another features.method)") from None
-    except (ValueError, pd.errors.ParserError) as err:
-        raise UserError(f"features file {path} is not a CSV ({err}); {fix}") from None
-    if "Feature" not in frame.columns:
-        raise UserError(f"features file {path} has no 'Feature' column; {fix}")
-    names = [f for f in frame["Feature"].str.strip() if f]
-    if not names and not allow_empty:
-        raise UserError(empty_selection_message(path))
-    return names
-
-
 # why a selection can come out empty, and what to change; by the method in the file name
 _EMPTY_SELECTION = {
     "slda": (
@@ -260,3 +228,35 @@ def empty_selection_message(path: str | Path) -> str:
         f"features file {path} lists no BA: {why}, so the label may carry little signal in these BAs; "
         f"to train anyway, {change}{alternative}"
     )
+
+
+def read_features(path: str | Path, made_by: str, allow_empty: bool = False) -> list[str]:
+    """The ordered BA names of a features file (CSV whose first column is ``Feature``).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``features/<label>_<method>_features.csv``.
+    made_by : str
+        Stage that writes it, named in the error messages.
+    allow_empty : bool
+        Return ``[]`` for an empty selection instead of failing (reports; training fails).
+    """
+    path = Path(path)
+    fix = f"run `dvc repro {made_by}`"
+    if not path.is_file():
+        raise UserError(f"features file {path} not found; {fix}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        if allow_empty:
+            return []
+        raise UserError(f"features file {path} is empty; {fix} (or choose another features.method)") from None
+    except (ValueError, pd.errors.ParserError) as err:
+        raise UserError(f"features file {path} is not a CSV ({err}); {fix}") from None
+    if "Feature" not in frame.columns:
+        raise UserError(f"features file {path} has no 'Feature' column; {fix}")
+    names = [f for f in frame["Feature"].str.strip() if f]
+    if not names and not allow_empty:
+        raise UserError(empty_selection_message(path))
+    return names
