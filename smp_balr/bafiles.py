@@ -8,6 +8,7 @@ stored as floats ``0.0``/``1.0``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import re
@@ -30,8 +31,11 @@ _BA_NAME_RE = re.compile(r"^(?P<stem>.+)_ba\.(?P<ext>txt|pkl|npy)$", re.IGNORECA
 # ---------------------------------------------------------------------------------------
 # reading one file
 # ---------------------------------------------------------------------------------------
-def _parse_text(path: Path) -> np.ndarray:
-    """Parse a numpy text file (whitespace or comma separated) into a float array."""
+def _parse_text(path: Path) -> tuple[np.ndarray, bool]:
+    """Parse a numpy text file (whitespace or comma separated) into a float array.
+
+    Returns the array and whether it spans several lines (one attribute per line).
+    """
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -70,8 +74,8 @@ def _parse_text(path: Path) -> np.ndarray:
                 "it is not a balr BA text file — re-extract it or remove it"
             ) from None
     if nrows == 1 or ncols == 1:
-        return flat
-    return flat.reshape(nrows, ncols)
+        return flat, nrows > 1
+    return flat.reshape(nrows, ncols), True
 
 
 def _is_float(token: bytes) -> bool:
@@ -82,12 +86,83 @@ def _is_float(token: bytes) -> bool:
     return True
 
 
+class _Refused(pickle.UnpicklingError):
+    """A pickle asked for a callable outside the allow-list of :func:`_pickle_allowed`."""
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes (latin-1 only)."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise _Refused("_codecs.encode with other than a latin-1 text")
+    return text.encode("latin1")
+
+
+def _empty_bytes(*args: object) -> bytes:
+    """``bytes()`` as protocol-2 pickles use it for an empty buffer (no argument only)."""
+    if args:
+        raise _Refused("builtins.bytes with arguments")
+    return b""
+
+
+@functools.lru_cache(maxsize=1)
+def _pickle_allowed() -> dict[tuple[str, str], object]:
+    """The globals a pickled numpy array (numpy 1.x or 2.x, protocols 2 to 5) refers to.
+
+    numpy 1.x writes ``numpy.core.*``, numpy 2.x ``numpy._core.*``; both names map to the
+    objects of the installed numpy, looked up without importing numpy's deprecated shims.
+    """
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # numpy 1.x before the numpy._core alias
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+    allowed: dict[tuple[str, str], object] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_bytes,
+        ("builtins", "bytes"): _empty_bytes,
+        ("__builtin__", "bytes"): _empty_bytes,
+    }
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{core}.multiarray", "scalar")] = multiarray.scalar
+        allowed[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer
+    return allowed
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """An unpickler that can rebuild numpy arrays, numbers and lists, and nothing else.
+
+    Every global a pickle names goes through :meth:`find_class`; anything outside the
+    allow-list is refused before it is called, so a crafted file's payload never runs.
+    """
+
+    def __init__(self, fh, allowed: dict[tuple[str, str], object]) -> None:
+        super().__init__(fh)
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise _Refused(f"{module}.{name}") from None
+
+    def persistent_load(self, pid: object) -> object:
+        raise _Refused("a persistent id")
+
+
 def _load_pickle(path: Path) -> np.ndarray:
+    """Load a ``.pkl`` BA file with :class:`_ArrayUnpickler` (numpy arrays and numbers only)."""
     try:
         with path.open("rb") as fh:
-            obj = pickle.load(fh)
+            obj = _ArrayUnpickler(fh, _pickle_allowed()).load()
     except OSError as err:
         raise UserError(f"BA file {path} cannot be read ({err.strerror}); check its permissions") from None
+    except _Refused as err:
+        raise UserError(
+            f"BA file {path} refused: its pickle would call {err} (nothing was run); a BA .pkl may hold "
+            "only a numpy array or a list of 0/1 numbers; re-extract it with balr, or convert it to <stem>_ba.npy "
+            "if you trust its source"
+        ) from None
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a broken file
         raise UserError(
             f"BA file {path} is unreadable or truncated ({type(err).__name__}); re-extract it with balr or remove it"
@@ -118,8 +193,16 @@ def _as_numeric(obj: object, path: Path) -> np.ndarray:
     return arr
 
 
-def _to_vector(arr: np.ndarray, path: Path) -> np.ndarray:
-    """Check shape, complement and values; return the attribute vector as float64 (D,)."""
+def _place(i: int, by_line: bool) -> str:
+    """Where value ``i`` (0-based) sits, counted from 1 as editors count lines."""
+    return f"line {i + 1} (BA{i})" if by_line else f"value {i + 1} (BA{i})"
+
+
+def _to_vector(arr: np.ndarray, path: Path, by_line: bool = False) -> np.ndarray:
+    """Check shape, complement and values; return the attribute vector as float64 (D,).
+
+    ``by_line``: the file is text with one attribute per line, so places are named as lines.
+    """
     if arr.ndim == 2 and 1 in arr.shape and arr.shape != (1, 2) and arr.shape != (2, 1):
         arr = arr.reshape(-1)
     if arr.ndim == 2 and arr.shape[1] == 2:
@@ -129,7 +212,7 @@ def _to_vector(arr: np.ndarray, path: Path) -> np.ndarray:
         if not np.array_equal(comp, 1.0 - vec):
             row = int(np.flatnonzero(comp != 1.0 - vec)[0])
             raise UserError(
-                f"BA file {path}: column 1 is not the complement of column 0 (row {row}: {vec[row]:g}, {comp[row]:g}); "
+                f"BA file {path}: column 1 is not the complement of column 0 ({_place(row, by_line)}: {vec[row]:g}, {comp[row]:g}); "
                 "a (D, 2) BA file must hold the attribute and 1 - attribute"
             )
     elif arr.ndim == 1:
@@ -146,7 +229,7 @@ def _to_vector(arr: np.ndarray, path: Path) -> np.ndarray:
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise UserError(
-            f"BA file {path} holds value {vec[i]:g} at position {i}; BA values must be 0 or 1 — "
+            f"BA file {path} holds {vec[i]:g} at {_place(i, by_line)}; BA values must be 0 or 1 — "
             "binarise the vectors (balr writes 0/1) or remove the file"
         )
     return vec
@@ -176,14 +259,14 @@ def read_ba_file(path: str | Path, invert: bool = False) -> np.ndarray:
     path = Path(path)
     ext = path.suffix.lower()
     if ext == ".txt":
-        arr = _parse_text(path)
+        arr, by_line = _parse_text(path)
     elif ext == ".pkl":
-        arr = _load_pickle(path)
+        arr, by_line = _load_pickle(path), False
     elif ext == ".npy":
-        arr = _load_npy(path)
+        arr, by_line = _load_npy(path), False
     else:
         raise UserError(f"{path} is not a BA file; expected <stem>_ba.txt, <stem>_ba.pkl or <stem>_ba.npy")
-    vec = _to_vector(arr, path).astype(np.int8)
+    vec = _to_vector(arr, path, by_line).astype(np.int8)
     if invert:
         vec = 1 - vec
     return vec

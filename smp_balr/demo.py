@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -301,19 +298,18 @@ def _encode(vec: np.ndarray, variant: tuple[str, str, str]) -> bytes:
 
 
 def write_corpus(corpus: DemoCorpus, ba_dir: str | Path, labels_path: str | Path, truth_path: str | Path, seed: int) -> None:
-    """Write the BA files, labels CSV and truth JSON.
+    """Write the BA files, labels CSV and truth JSON, all together or not at all.
 
-    The BA folder is built beside ``ba_dir`` and swapped in at the end, so a failure
-    leaves any previous corpus in place.
+    The BA folder is built beside ``ba_dir`` and swapped in with the labels and truth
+    files (:func:`smp_balr.outputs.transaction`), so a failure leaves any previous corpus
+    in place.
     """
-    from smp_balr.outputs import write_csv, write_json
+    from smp_balr.outputs import transaction, write_csv, write_json
 
-    ba_dir = Path(ba_dir)
-    ba_dir.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 1])
     variant_of = rng.integers(0, len(VARIANTS), size=len(corpus.labels))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{ba_dir.name}.", dir=ba_dir.parent))
-    try:
+    with transaction() as tx:
+        tmp = tx.directory(ba_dir)
         made: set[Path] = set()
         for r, name in enumerate(corpus.labels["FileName"]):
             p = Path(name)
@@ -323,17 +319,5 @@ def write_corpus(corpus: DemoCorpus, ba_dir: str | Path, labels_path: str | Path
                 made.add(folder)
             variant = VARIANTS[variant_of[r]]
             (folder / f"{p.stem}_ba.{variant[0]}").write_bytes(_encode(corpus.ba[r], variant))
-        old = None
-        if ba_dir.exists():
-            old = ba_dir.parent / f".{ba_dir.name}.old"
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(ba_dir, old)
-        os.replace(tmp, ba_dir)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    write_csv(corpus.labels, labels_path)
-    write_json(corpus.truth, truth_path)
+        write_csv(corpus.labels, labels_path)
+        write_json(corpus.truth, truth_path)

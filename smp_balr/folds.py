@@ -29,7 +29,7 @@ def check_classes(y: np.ndarray, groups: np.ndarray, n_folds: int, what: str) ->
     if classes.size < 2:
         raise UserError(
             f"only {classes.size} class left for training after filtering ({', '.join(map(str, classes)) or 'none'}); "
-            "check `classes` and `train.speakers` in params.yaml"
+            "a model needs at least 2 classes"
         )
     n_speakers = np.unique(groups).size
     if n_speakers < n_folds:

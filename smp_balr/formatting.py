@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -19,7 +18,7 @@ import pandas as pd
 
 from smp_balr.bafiles import find_ba_files, match_files, read_ba_files
 from smp_balr.errors import UserError
-from smp_balr.outputs import atomic_path
+from smp_balr.outputs import transaction
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +68,7 @@ class FormatReport:
     labels_without_vectors: list[str]
     vectors_without_labels: list[str]
     n_ba: int
+    empty_labels: dict[str, list[int]] = field(default_factory=dict)  # label column -> CSV lines with an empty cell
 
 
 def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
@@ -103,11 +103,20 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
     df.columns = [str(c).strip() for c in df.columns]
     required = ["FileName", "Speaker"] + (["Group"] if require_group else [])
     missing = [c for c in required if c not in df.columns]
+    if missing == ["Group"]:
+        raise UserError(
+            f"labels file {path} has no Group column (it has: {', '.join(df.columns)}); add a Group column "
+            "with Train or Test on every row — the model is trained on the Train rows and measured on the Test "
+            "rows, so put all rows of a speaker in the same group"
+        )
     if missing:
-        hint = " (or set data.split: 0)" if missing == ["Group"] else ""
         raise UserError(
             f"labels file {path} lacks required column(s) {', '.join(missing)}; it has: {', '.join(df.columns)}"
-            f" — add them{hint}"
+            " — add them"
+        )
+    if df.empty:
+        raise UserError(
+            f"labels file {path} has a header ({', '.join(df.columns)}) but no rows; add one row per audio file"
         )
     dup_cols = df.columns[df.columns.duplicated()].tolist()
     if dup_cols:
@@ -177,7 +186,7 @@ def format_corpus(
     index = find_ba_files(ba_dir)
     match = match_files(labels["FileName"].tolist(), index)
     if match.n_matched == 0:
-        example_name = labels["FileName"].iloc[0] if len(labels) else "(none)"
+        example_name = labels["FileName"].iloc[0]  # read_labels refuses a CSV without rows
         example_file = next(iter(index.by_stem.values()))[0].name
         raise UserError(
             f"no FileName in {labels_path} matched a BA file under {ba_dir}: e.g. FileName '{example_name}' "
@@ -195,17 +204,16 @@ def format_corpus(
         bad = ~groups.isin(GROUPS).to_numpy()
         if bad.any():
             values = sorted(set(groups[bad]))
-            first = meta["FileName"][bad].iloc[0]
+            row = int(np.flatnonzero(matched & ~labels["Group"].isin(GROUPS).to_numpy())[0])  # first in CSV order
+            first, line = labels["FileName"].iloc[row], row + 2
             raise UserError(
-                f"labels file {labels_path}: Group must be Train or Test when data.split is 1, found "
-                f"{', '.join(repr(v) for v in values[:5])} (e.g. FileName '{first}', {int(bad.sum())} rows); "
-                "fix the Group column or set data.split: 0"
+                f"labels file {labels_path}: Group must be Train or Test, found "
+                f"{', '.join(repr(v) for v in values[:5])} on {int(bad.sum())} rows (first on line {line}, "
+                f"FileName '{first}'); write Train or Test, spelt exactly so, in the Group column of those rows"
             )
         for g in GROUPS:
             if not (groups == g).any():
-                raise UserError(
-                    f"labels file {labels_path}: no matched row has Group '{g}'; every split needs Train and Test rows"
-                )
+                raise UserError(_missing_group(labels, match.files, g, labels_path))
 
     ba = read_ba_files(files, invert=invert, progress=progress)
     table = FormattedTable(meta, ba)
@@ -217,6 +225,7 @@ def format_corpus(
         labels_without_vectors=match.unmatched_labels,
         vectors_without_labels=[str(p.relative_to(index.root)) for p in match.unused_files],
         n_ba=int(ba.shape[1]),
+        empty_labels=empty_label_cells(labels, matched),
     )
     log_report(report)
 
@@ -236,6 +245,43 @@ def format_corpus(
     return out, report
 
 
+def _missing_group(labels: pd.DataFrame, files: Sequence[Path | None], group: str, labels_path: str | Path) -> str:
+    """Why no matched row is in ``group``: no such row at all, or none of them has a BA file."""
+    rows = np.flatnonzero((labels["Group"] == group).to_numpy())
+    if rows.size == 0:
+        return (
+            f"labels file {labels_path} has no row with Group '{group}'; the pipeline needs Train and Test rows — "
+            f"mark the rows of some speakers (e.g. a fifth of them) {group}"
+        )
+    return (
+        f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a BA file (e.g. FileName "
+        f"'{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); extract their BA vectors with balr into "
+        f"data.ba_dir or fix their FileName"
+    )
+
+
+def empty_label_cells(labels: pd.DataFrame, rows: np.ndarray | None = None) -> dict[str, list[int]]:
+    """Lines of the labels CSV (counted from 1, header included) with an empty label cell, per label column.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        As returned by :func:`read_labels` (empty cells as ``""``).
+    rows : numpy.ndarray of bool, optional
+        Only these rows (e.g. those matched to a BA file).
+    """
+    out: dict[str, list[int]] = {}
+    for col in labels.columns:
+        if col in ("FileName", "Speaker", "Group"):
+            continue
+        empty = (labels[col] == "").to_numpy()
+        if rows is not None:
+            empty = empty & rows
+        if empty.any():
+            out[col] = (np.flatnonzero(empty) + 2).tolist()
+    return out
+
+
 def log_report(report: FormatReport) -> None:
     """Log the matching counts with the first few names of each kind."""
     log.info(
@@ -253,6 +299,12 @@ def log_report(report: FormatReport) -> None:
             log.warning("%s: %d (first: %s)", what, len(names), ", ".join(names[:N_EXAMPLES]))
         else:
             log.info("%s: 0", what)
+    for col, lines in report.empty_labels.items():
+        log.warning(
+            "label column %s is empty on %d matched rows (first lines: %s); they are kept, and counted as "
+            "'empty label' and left out wherever %s is the label",
+            col, len(lines), ", ".join(map(str, lines[:N_EXAMPLES])), col,
+        )
 
 
 def _csv_field(value: object) -> str:
@@ -293,9 +345,13 @@ def write_tables(tables: Mapping[str | Path, FormattedTable]) -> None:
     """Write several tables so that either all are replaced or none is.
 
     Each table is written to a temporary file beside its target; only when every one
-    is complete are they moved into place.
+    is complete are they moved into place (see :func:`smp_balr.outputs.transaction`).
+
+    Raises
+    ------
+    UserError
+        A table cannot be written (permission, disk full, ...), naming it; no table is replaced.
     """
-    with ExitStack() as stack:
+    with transaction() as tx:
         for path, table in tables.items():
-            tmp = stack.enter_context(atomic_path(path))
-            write_table(table, tmp)
+            write_table(table, tx.file(path))

@@ -28,15 +28,68 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"parameter file {path} not found; run from the project root")
+    text = path.read_text()
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}{where} is not valid YAML ({getattr(err, 'problem', err)}); fix the syntax") from None
+        raise UserError(yaml_error_line(err, text, path)) from None
     if not isinstance(params, dict):
         raise UserError(f"{path} must hold a mapping of parameters at the top level")
     return params
+
+
+# what an unclosed construct is, by the context PyYAML names; its error is where it was opened
+_OPENED = {
+    "while parsing a flow sequence": "the [ opened on this line is not closed with ]",
+    "while parsing a flow mapping": "the { opened on this line is not closed with }",
+    "while scanning a quoted scalar": "the quote opened on this line is not closed",
+    "while scanning a simple key": "this line has no ':' between the setting and its value",
+}
+
+
+def _open_quote(line: str) -> bool:
+    """Whether ``line`` ends inside a quoted string (comments after `` #`` ignored)."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote is None and ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            return False
+        if quote is None and ch in "'\"" and (i == 0 or line[i - 1] in " \t[{,:"):
+            quote = ch  # a quote opens a value only at its start (don't is a plain word)
+        elif ch == quote:
+            quote = None
+    return quote is not None
+
+
+def yaml_error_line(err: Exception, text: str, path: str | Path) -> str:
+    """One line naming the line of a YAML syntax error, counted from 1 as editors do.
+
+    PyYAML's ``problem_mark`` is where the parser noticed the problem, which for an
+    unclosed bracket or quote is lines later; the line where the construct was opened
+    (``context_mark``) is the one to fix then. For other errors the problem line is
+    right, except that a quote left open on an earlier line of the same block is named.
+    """
+    problem = getattr(err, "problem_mark", None)
+    context = getattr(err, "context_mark", None)
+    what = str(getattr(err, "problem", None) or err).strip()
+    if problem is None:
+        return f"{path} is not valid YAML ({what}); fix the syntax"
+    line = problem.line
+    opened = _OPENED.get(str(getattr(err, "context", "") or ""))
+    lines = text.splitlines()
+    if opened is not None and context is not None:
+        line, what = context.line, opened
+    else:
+        start = context.line if context is not None else max(0, line - 20)
+        quoted = [i for i in range(start, min(line, len(lines))) if _open_quote(lines[i])]
+        if quoted:
+            line, what = quoted[0], "the quote opened on this line is not closed"
+        elif "'\\t'" in what:
+            what = "a tab character; indent with spaces"
+        elif what.startswith("expected <block end>"):
+            what = "its indentation does not match the lines above"
+    shown = lines[line].strip() if line < len(lines) else ""
+    reads = f" (it reads: {shown[:80]})" if shown else ""
+    return f"{path} line {line + 1} is not valid YAML: {what}{reads}; fix the syntax"
 
 
 def get(params: dict[str, Any], dotted: str, default: Any = ...) -> Any:

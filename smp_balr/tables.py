@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -65,23 +66,55 @@ def require_label(df: pd.DataFrame, label: str, where: str | Path) -> None:
         )
 
 
-def filter_classes(
+@dataclass
+class ClassSelection:
+    """Rows kept for a label, and why the others were left out.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame
+        The rows kept (index reset).
+    n_empty : int
+        Rows whose label cell is empty ("empty label"): left out whatever the class filter.
+    n_filtered : int
+        Rows with a label that the class filter ``classes.<label>`` does not list.
+    """
+
+    rows: pd.DataFrame
+    n_empty: int
+    n_filtered: int
+
+
+def select_classes(
     df: pd.DataFrame, label: str, keep: Sequence[str] | None, where: str | Path = "the table", strict: bool = True
-) -> tuple[pd.DataFrame, int]:
+) -> ClassSelection:
     """Keep the rows whose ``label`` is one of ``keep`` (all non-empty rows when ``keep`` is None).
 
-    Rows with an empty label are always dropped. A class of ``keep`` with no row is an
-    error when ``strict`` (training side: a misspelt class would change the task
-    silently), a warning otherwise (a test set may lack a class).
+    Rows with an empty label are always left out and counted apart ("empty label"). A class
+    of ``keep`` with no row is an error when ``strict`` (training side: a misspelt class
+    would change the task silently), a warning otherwise (a test set may lack a class).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A formatted table (:func:`read_table`).
+    label : str
+        The label column.
+    keep : sequence of str or None
+        The classes to keep (``classes.<label>``), or None for every class.
+    where : str or Path
+        The table, named in messages.
+    strict : bool
+        Whether a class of ``keep`` without rows is an error.
 
     Returns
     -------
-    (pandas.DataFrame, int)
-        The filtered rows (index reset) and how many rows were dropped.
+    ClassSelection
     """
     require_label(df, label, where)
     values = df[label]
-    mask = np.array(values.notna(), dtype=bool)  # writable copy (pandas 3 returns read-only views)
+    has_value = np.array(values.notna(), dtype=bool)  # writable copy (pandas 3 returns read-only views)
+    mask = has_value.copy()
     if keep is not None:
         keep = [str(k) for k in keep]
         present = set(values.dropna().unique())
@@ -94,14 +127,98 @@ def filter_classes(
         if missing:
             log.warning("classes %s of '%s' have no rows in %s", missing, label, where)
         mask &= values.isin(keep).fillna(False).to_numpy()
+    n_empty = int((~has_value).sum())
+    if n_empty:
+        log.warning("%s: %d rows with an empty '%s' cell left out (empty label)", where, n_empty, label)
     out = df.loc[mask].reset_index(drop=True)
-    return out, int(len(df) - len(out))
+    n_filtered = int(len(df) - len(out) - n_empty)
+    log.info("%s: %d rows of '%s' kept, %d left out by the class filter", where, len(out), label, n_filtered)
+    return ClassSelection(rows=out, n_empty=n_empty, n_filtered=n_filtered)
+
+
+def filter_classes(
+    df: pd.DataFrame, label: str, keep: Sequence[str] | None, where: str | Path = "the table", strict: bool = True
+) -> tuple[pd.DataFrame, int]:
+    """:func:`select_classes` as ``(rows, dropped by the class filter)``.
+
+    Rows with an empty label are left out too but not counted in ``dropped``: they are
+    logged as "empty label" (use :func:`select_classes` for their count).
+    """
+    sel = select_classes(df, label, keep, where, strict)
+    return sel.rows, sel.n_filtered
+
+
+def too_few_classes(label: str, counts: pd.Series, where: str | Path, keep: Sequence[str] | None = None) -> str:
+    """The message for a label left with fewer than 2 classes: what is wrong with the data, what to do.
+
+    Parameters
+    ----------
+    label : str
+        The label (``label`` in params.yaml).
+    counts : pandas.Series
+        Rows per class left (index: class).
+    where : str or Path
+        The rows in question (e.g. the training table), named in the message.
+    keep : sequence of str, optional
+        The class filter ``classes.<label>`` when one is configured.
+    """
+    found = ", ".join(f"'{k}' ({int(v)} rows)" for k, v in counts.items())
+    if len(counts) == 0:
+        wrong = f"label '{label}' has no non-empty value in {where}"
+        fix = f"fill the {label} column of the labels CSV, or set `label` to another column"
+    else:
+        wrong = f"label '{label}' has a single class in {where}: {found}"
+        fix = (
+            f"a label needs at least 2 classes to be measured — give the {label} column at least two different "
+            f"values (e.g. label more recordings), or set `label` to another column"
+        )
+    if keep is not None:
+        wrong += f" after the class filter classes.{label}: [{', '.join(map(str, keep))}]"
+        fix += f", or list at least 2 of its classes in classes.{label}"
+    return f"{wrong}; {fix}"
 
 
 def ba_matrix(df: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
     """The BA columns as a float64 array of shape (rows, BAs)."""
     cols = list(columns) if columns is not None else ba_columns(df)
     return df[cols].to_numpy(dtype=np.float64)
+
+
+# why a selection can come out empty, and what to change; by the method in the file name
+_EMPTY_SELECTION = {
+    "slda": (
+        "no BA passed the slda entry test (F-to-enter at selection.slda.p_enter after selection.correction)",
+        "raise selection.slda.p_enter (e.g. 0.1) or use selection.correction: holm",
+    ),
+    "bayes": (
+        "no BA reached selection.bayes.p_direction for any class (after selection.correction)",
+        "lower selection.bayes.p_direction or use selection.correction: holm",
+    ),
+    "common": (
+        "the selections it intersects share no BA",
+        "use one method's selection (features.method: slda or bayes) or change selection.common.include / exclude",
+    ),
+    "all": (
+        "every BA is constant in the training rows",
+        "check the BA files (balr extraction, data.invert) and the class filter",
+    ),
+}
+
+
+def empty_selection_message(path: str | Path) -> str:
+    """The error for a features file that lists no BA: the selection ran and selected nothing.
+
+    Rerunning the selection would select nothing again; the message says which test no BA
+    passed and which setting to change (or ``features.method: all``).
+    """
+    path = Path(path)
+    method = path.name[: -len("_features.csv")].rsplit("_", 1)[-1] if path.name.endswith("_features.csv") else ""
+    why, change = _EMPTY_SELECTION.get(method, ("the selection selected no BA", "change its settings under selection"))
+    alternative = "" if method == "all" else ", or train on every BA with features.method: all"
+    return (
+        f"features file {path} lists no BA: {why}, so the label may carry little signal in these BAs; "
+        f"to train anyway, {change}{alternative}"
+    )
 
 
 def read_features(path: str | Path, made_by: str, allow_empty: bool = False) -> list[str]:
@@ -132,7 +249,7 @@ def read_features(path: str | Path, made_by: str, allow_empty: bool = False) -> 
         raise UserError(f"features file {path} has no 'Feature' column; {fix}")
     names = [f for f in frame["Feature"].str.strip() if f]
     if not names and not allow_empty:
-        raise UserError(f"features file {path} lists no features; {fix} (or choose another features.method)")
+        raise UserError(empty_selection_message(path))
     return names
 
 

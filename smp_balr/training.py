@@ -13,7 +13,7 @@ from smp_balr.errors import UserError
 from smp_balr.estimator import BAClassifier, settings_dict
 from smp_balr.sampling import filter_speakers
 from smp_balr.settings import ModelSettings, TrainSettings
-from smp_balr.tables import require_columns
+from smp_balr.tables import require_columns, too_few_classes
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,7 @@ def train(
     TrainResult
     """
     if df[label].nunique() < 2:
-        raise UserError(
-            f"fewer than 2 classes of '{label}' left in {where} after the class filter; "
-            f"check `classes.{label}` in params.yaml"
-        )
+        raise UserError(too_few_classes(label, df[label].value_counts(), where, (context or {}).get("classes_filter")))
     require_columns(df.columns, features, where, "rerun `dvc repro format` and the selection stages on the same data")
     if train_settings.speakers:
         df, info = filter_speakers(df, label)

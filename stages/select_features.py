@@ -18,7 +18,7 @@ from smp_balr.options import SELECTORS
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.selection import run_selection
 from smp_balr.settings import load_settings
-from smp_balr.tables import filter_classes, read_table
+from smp_balr.tables import read_table, select_classes
 
 log = logging.getLogger("select")
 
@@ -31,8 +31,8 @@ def main() -> None:
         raise UserError(f"unknown selection method '{method}'; use one of {', '.join(SELECTORS)} in selection.selectors")
     s = load_settings()
     table = paths.train_table(s.data.name)
-    df, dropped = filter_classes(read_table(table), label, s.class_filter(label), table)
-    log.info("%s: %d training rows kept, %d dropped (class filter `classes.%s` or empty label)", label, len(df), dropped, label)
+    rows = select_classes(read_table(table), label, s.class_filter(label), table)
+    df = rows.rows
     start = time.perf_counter()
     out = run_selection(df, label, method, s.selection, s.seed)
     target = paths.features_file(label, method)
@@ -40,8 +40,8 @@ def main() -> None:
         log.warning("no BA selected for '%s' by %s; writing an empty list to %s (training on it will fail)", label, method, target)
     write_csv(out.features, target)
     write_csv(out.table if out.table is not None else out.features, paths.selection_stats(label, method))
-    info = {"label": label, "method": method, "unit": out.unit, "n_rows": len(df), "n_units": out.n_units, "n_dropped": dropped,
-            "n_selected": len(out.features)}  # no timings: the file must be identical for identical inputs
+    info = {"label": label, "method": method, "unit": out.unit, "n_rows": len(df), "n_units": out.n_units, "n_dropped": rows.n_filtered,
+            "n_empty_label": rows.n_empty, "n_selected": len(out.features)}  # no timings: the file must be identical for identical inputs
     write_json(info, paths.selection_info(label, method))
     log.info("%s %s: %d BAs selected in %.2f s -> %s", label, method, len(out.features), time.perf_counter() - start, target)
 

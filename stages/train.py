@@ -9,7 +9,7 @@ from smp_balr.artefacts import save_model
 from smp_balr.cli import run
 from smp_balr.outputs import atomic_dir, write_json
 from smp_balr.settings import load_settings
-from smp_balr.tables import features_stage, filter_classes, read_features, read_table
+from smp_balr.tables import features_stage, read_features, read_table, select_classes
 from smp_balr.training import train
 
 log = logging.getLogger("train")
@@ -18,8 +18,8 @@ log = logging.getLogger("train")
 def main() -> None:
     s = load_settings()
     table = paths.train_table(s.data.name)
-    df, dropped = filter_classes(read_table(table), s.label, s.class_filter(s.label), where=table)
-    log.info("%s: %d rows of label '%s' kept, %d dropped by the class filter", table, len(df), s.label, dropped)
+    rows = select_classes(read_table(table), s.label, s.class_filter(s.label), where=table)
+    df = rows.rows
     method = s.features.method
     features = read_features(paths.features_file(s.label, method), features_stage(s.label, method))
     context = {"features_method": method, "classes_filter": s.class_filter(s.label), "data_name": s.data.name}

@@ -48,7 +48,7 @@ def test_speaker_level_label_uses_speaker_unit():
     [
         (lambda d: d, "lasso", "unknown selection method 'lasso'"),
         (lambda d: d.drop(columns="Label"), "slda", "label 'Label' is not a column"),
-        (lambda d: d.assign(Label="C0"), "slda", "has 1 class"),
+        (lambda d: d.assign(Label="C0"), "slda", "has a single class in the training rows: .C0."),
         (lambda d: d.assign(Label=np.where(np.arange(len(d)) == 0, "rare", d["Label"])), "all", "rare \\(1 row\\)"),
     ],
 )
@@ -64,3 +64,21 @@ def test_no_ba_selected_gives_an_empty_table():
     df.insert(0, "Speaker", np.repeat([f"s{j}" for j in range(10)], 20))
     out = select(df, "Label", "slda", SETTINGS, 0)
     assert out.empty and list(out.columns)[0] == "Feature"
+
+
+def test_single_class_label_says_what_is_wrong():
+    """A label with one value: the data is the problem, not a classes.<label> key that does not exist."""
+    from smp_balr.selection.api import check_classes
+
+    with pytest.raises(UserError) as info:
+        check_classes(pd.Series(["x"] * 30), "One")
+    msg = str(info.value)
+    assert "label 'One' has a single class in the training rows: 'x' (30 rows)" in msg
+    assert "at least two different values" in msg and "set `label` to another column" in msg
+    assert "classes.One" not in msg
+    with pytest.raises(UserError) as info:
+        check_classes(pd.Series(["A"] * 5), "Emo", keep=["A", "Q"])
+    assert "after the class filter classes.Emo: [A, Q]" in str(info.value)
+    assert "list at least 2 of its classes in classes.Emo" in str(info.value)
+    with pytest.raises(UserError, match="label 'Emo' has no non-empty value in the training rows"):
+        check_classes(pd.Series([], dtype=str), "Emo")

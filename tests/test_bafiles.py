@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import pickletools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +164,145 @@ def test_two_rows_one_file(tmp_path: Path) -> None:
     _touch_ba(root / "u_ba.txt")
     with pytest.raises(UserError, match="both match BA file"):
         match_files(["a/u.wav", "b/u.wav"], find_ba_files(root))
+
+
+# ---------------------------------------------------------------------------------------
+# the restricted unpickler: arrays load, anything else is refused before it runs
+# ---------------------------------------------------------------------------------------
+def _as_numpy1(data: bytes) -> bytes:
+    """The same pickle with numpy 1.x module paths (``numpy.core.*`` for ``numpy._core.*``).
+
+    Opcodes are re-emitted without FRAME (optional in protocol 4/5) so that renamed
+    length-prefixed strings need no frame bookkeeping.
+    """
+    ops = list(pickletools.genops(data))
+    out = bytearray()
+    for k, (op, arg, pos) in enumerate(ops):
+        end = ops[k + 1][2] if k + 1 < len(ops) else len(data)
+        raw = data[pos:end]
+        if op.name == "FRAME":
+            continue
+        if op.name == "GLOBAL" and arg.startswith("numpy._core."):
+            raw = raw.replace(b"numpy._core.", b"numpy.core.", 1)
+        elif op.name == "SHORT_BINUNICODE" and arg.startswith("numpy._core."):
+            text = arg.replace("numpy._core.", "numpy.core.", 1).encode()
+            raw = b"\x8c" + bytes([len(text)]) + text
+        out += raw
+    assert b"numpy._core" not in out
+    return bytes(out)
+
+
+PICKLED = {
+    "float64-D": VEC.astype(np.float64),
+    "int64-D": VEC.astype(np.int64),
+    "float32-D": VEC.astype(np.float32),
+    "float32-D2": np.stack([VEC, 1 - VEC], axis=1).astype(np.float32),
+    "float64-D2": np.c_[VEC, 1 - VEC].astype(np.float64),
+    "int64-D2-fortran": np.asfortranarray(np.c_[VEC, 1 - VEC].astype(np.int64)),
+    "bool-D": VEC.astype(bool),
+    "strided-D": np.repeat(VEC, 2)[::2].astype(np.float64),  # not contiguous: _reconstruct even on protocol 5
+    "list-of-int": VEC.tolist(),
+    "tuple-of-float": tuple(float(v) for v in VEC),
+    "list-of-numpy-scalars": [np.float64(v) for v in VEC],
+}
+
+
+NUMPY_PICKLED = [name for name in PICKLED if not name.startswith(("list", "tuple"))]
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("name", list(PICKLED))
+def test_every_array_pickle_layout_loads(tmp_path: Path, name: str, protocol: int) -> None:
+    (tmp_path / "a_ba.pkl").write_bytes(pickle.dumps(PICKLED[name], protocol=protocol))
+    assert read_ba_file(tmp_path / "a_ba.pkl").tolist() == VEC.tolist()
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("name", NUMPY_PICKLED)
+def test_numpy1_module_paths_load(tmp_path: Path, name: str, protocol: int) -> None:
+    """Files pickled under numpy 1.x name numpy.core.multiarray / numpy.core.numeric."""
+    data = _as_numpy1(pickle.dumps(PICKLED[name], protocol=protocol))
+    assert b"numpy.core." in data
+    with warnings.catch_warnings():  # plain pickle goes through numpy's deprecated numpy.core shim
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert np.array_equal(np.asarray(pickle.loads(data)), np.asarray(PICKLED[name]))  # a valid pickle
+    (tmp_path / "a_ba.pkl").write_bytes(data)
+    assert read_ba_file(tmp_path / "a_ba.pkl").tolist() == VEC.tolist()
+
+
+def test_demo_pickles_load(tmp_path: Path) -> None:
+    from smp_balr.demo import VARIANTS, _encode
+
+    vec = VEC.astype(np.int8)  # as demo.simulate makes them
+    for ext, shape, kind in VARIANTS:
+        path = tmp_path / f"{shape}_{kind}_ba.{ext}"
+        path.write_bytes(_encode(vec, (ext, shape, kind)))
+        assert read_ba_file(path).tolist() == VEC.tolist(), (ext, shape, kind)
+
+
+class _Payload:
+    """Unpickling this runs ``call(*args)``: the shape of a malicious BA file."""
+
+    def __init__(self, call, *args) -> None:
+        self.call, self.args = call, args
+
+    def __reduce__(self):
+        return self.call, self.args
+
+
+def _malicious(marker: Path) -> dict[str, object]:
+    import builtins
+    import os
+    import subprocess
+
+    return {
+        "os.system": _Payload(os.system, f"touch {marker}"),
+        "subprocess": _Payload(subprocess.call, ["touch", str(marker)]),
+        "builtins.open": _Payload(builtins.open, str(marker), "w"),
+        "pathlib": _Payload(Path.touch, marker),
+        "exec": _Payload(builtins.exec, f"open({str(marker)!r}, 'w').close()"),
+        # hidden inside what looks like an array: the payload is an element of a list
+        "in-list": [0.0, 1.0, _Payload(os.system, f"touch {marker}")],
+        # numpy's own file loader is not on the allow-list either
+        "numpy.load": _Payload(np.load, str(marker)),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_malicious(Path("x"))))
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_malicious_pickle_refused_and_never_runs(tmp_path: Path, kind: str, protocol: int) -> None:
+    marker = tmp_path / "pwned"
+    payload = _malicious(marker)[kind]
+    path = tmp_path / "evil_ba.pkl"
+    path.write_bytes(pickle.dumps(payload, protocol=protocol))
+    msg = _raises(path, "evil_ba.pkl", "refused", "nothing was run")
+    assert not marker.exists(), "the payload ran"
+    # one error line per file through the folder reader as well
+    with pytest.raises(UserError, match="refused"):
+        read_ba_files([path])
+    assert not marker.exists()
+    assert "." in msg.split("would call ", 1)[1]  # names the refused callable, e.g. posix.system
+
+
+def test_malicious_pickle_control_runs_under_plain_pickle(tmp_path: Path) -> None:
+    """The payload is real: plain pickle.load would have created the marker."""
+    marker = tmp_path / "pwned"
+    data = pickle.dumps(_malicious(marker)["builtins.open"])
+    pickle.loads(data).close()
+    assert marker.exists()
+
+
+def test_npy_with_objects_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "a_ba.npy", np.array([0, 1, None], dtype=object), allow_pickle=True)
+    _raises(tmp_path / "a_ba.npy", "a_ba.npy")
+
+
+def test_value_places_count_from_one(tmp_path: Path) -> None:
+    (tmp_path / "a_ba.txt").write_text("1\n0\n1\n0\n1\n0\n7\n")  # the 7 is on line 7
+    _raises(tmp_path / "a_ba.txt", "line 7 (BA6)")
+    (tmp_path / "b_ba.txt").write_text("1 0 1 5 0\n")  # one row: the 4th value
+    _raises(tmp_path / "b_ba.txt", "value 4 (BA3)")
+    (tmp_path / "c_ba.txt").write_text("1 0\n0 1\n1 1\n")  # complement broken on line 3
+    _raises(tmp_path / "c_ba.txt", "complement", "line 3 (BA2)")
+    _pkl(tmp_path / "d_ba.pkl", np.array([0, 1, 0.5]))
+    _raises(tmp_path / "d_ba.pkl", "value 3 (BA2)")

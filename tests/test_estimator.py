@@ -156,7 +156,7 @@ def test_read_features_and_errors(tmp_path):
     with pytest.raises(UserError, match=r"is empty; run `dvc repro common@Emo`"):
         read_features(tmp_path / "empty.csv", features_stage("Emo", "common"))
     (tmp_path / "header.csv").write_text("Feature,score\n")
-    with pytest.raises(UserError, match="lists no features"):
+    with pytest.raises(UserError, match="lists no BA"):
         read_features(tmp_path / "header.csv", "x")
 
 

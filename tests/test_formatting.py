@@ -115,13 +115,17 @@ def test_split0_without_group(tmp_path: Path) -> None:
     [
         (lambda df: df.drop(columns=["Speaker", "FileName"]), ["lacks required column(s) FileName, Speaker"]),
         (lambda df: pd.concat([df, df.iloc[[0]]]), ["appears more than once"]),
-        (lambda df: df.assign(Group=["Train", "Dev"] * 4 + ["Test"]), ["Group must be Train or Test", "'Dev'"]),
-        (lambda df: df.assign(Group="Train"), ["no matched row has Group 'Test'"]),
+        (lambda df: df.assign(Group=["Train", "Dev"] * 4 + ["Test"]),
+         ["Group must be Train or Test", "'Dev'", "on 4 rows (first on line 3", "write Train or Test"]),
+        (lambda df: df.assign(Group="Train"), ["has no row with Group 'Test'", "mark the rows of some speakers"]),
+        (lambda df: df.drop(columns=["Group"]), ["has no Group column", "with Train or Test on every row"]),
+        (lambda df: df.iloc[:0], ["has a header (FileName, Speaker, Emo, Group, Lang) but no rows"]),
         (lambda df: df.assign(FileName=[f"zz{i}.wav" for i in range(len(df))]), ["no FileName", "matched"]),
         (lambda df: df.assign(Speaker=[""] + ["s"] * (len(df) - 1)), ["Speaker is empty"]),
         (lambda df: df.assign(BA3="x"), ["named like BA columns"]),
     ],
-    ids=["missing-columns", "duplicate-filename", "bad-group", "no-test", "no-match", "empty-speaker", "ba-column"],
+    ids=["missing-columns", "duplicate-filename", "bad-group", "no-test", "no-group", "header-only", "no-match",
+         "empty-speaker", "ba-column"],
 )
 def test_label_errors(tmp_path: Path, change, fragments) -> None:
     labels, ba = make_corpus(tmp_path, rows_basic())
@@ -133,6 +137,33 @@ def test_label_errors(tmp_path: Path, change, fragments) -> None:
     assert "\n" not in msg
     for frag in fragments:
         assert frag in msg, msg
+    assert "data.split" not in msg and "(none)" not in msg  # dvc repro needs data.split: 1; no placeholder names
+
+
+def test_test_rows_without_ba_files(tmp_path: Path) -> None:
+    rows = rows_basic()
+    test_rows = [r["FileName"] for r in rows if r["Group"] == "Test"]
+    labels, ba = make_corpus(tmp_path, rows, skip=tuple(test_rows))
+    with pytest.raises(UserError) as info:
+        format_corpus(labels, ba, split=True)
+    msg = str(info.value)
+    assert "none of the 3 rows" in msg and "Group 'Test' has a BA file" in msg and f"'{rows[0]['FileName']}' on line 2" in msg
+
+
+def test_empty_label_cells_reported(tmp_path: Path, caplog) -> None:
+    rows = rows_basic()
+    for i in (1, 4, 6):
+        rows[i]["Emo"] = ""
+    rows[2]["Lang"] = ""
+    labels, ba = make_corpus(tmp_path, rows, skip=(rows[6]["FileName"],))  # an unmatched row is not reported
+    caplog.set_level(logging.INFO)
+    tables, report = format_corpus(labels, ba, split=True)
+    assert report.empty_labels == {"Emo": [3, 6], "Lang": [4]}  # CSV lines, header on line 1
+    assert "label column Emo is empty on 2 matched rows (first lines: 3, 6)" in caplog.text
+    assert "label column Lang is empty on 1 matched rows (first lines: 4)" in caplog.text
+    assert "'empty label'" in caplog.text
+    kept = pd.concat([tables["train"].meta, tables["test"].meta])
+    assert (kept["Emo"] == "").sum() == 2  # kept in the tables: other labels of those rows are still usable
 
 
 def test_missing_labels_file_and_bad_csv(tmp_path: Path) -> None:
@@ -148,7 +179,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     labels, ba = make_corpus(tmp_path, rows_basic())
     (ba / "s2" / "s2_u1_ba.pkl").unlink()
     np.savetxt(ba / "s2" / "s2_u1_ba.txt", np.array([0, 1, 3, 0, 1, 0]))
-    with pytest.raises(UserError, match=r"s2_u1_ba\.txt holds value 3"):
+    with pytest.raises(UserError, match=r"s2_u1_ba\.txt holds 3 at line 3 \(BA2\)"):
         format_corpus(labels, ba, split=True)
     np.savetxt(ba / "s2" / "s2_u1_ba.txt", np.array([0, 1, 1]))
     with pytest.raises(UserError, match=r"different dimensions: .* has 6, .*s2_u1_ba\.txt has 3"):
@@ -159,9 +190,9 @@ def test_write_tables_all_or_nothing(tmp_path: Path) -> None:
     first = tmp_path / "a.csv"
     first.write_text("OLD\n")
     blocker = tmp_path / "b.csv"
-    blocker.mkdir()  # replacing a directory with a file fails after a.csv's new content is complete
+    blocker.mkdir()  # a folder where b.csv belongs: refused after a.csv's new content is complete
     table = FormattedTable(pd.DataFrame({"FileName": ["f"], "Speaker": ["s"]}), np.ones((1, 2), dtype=np.int8))
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=r"cannot write output .*b\.csv: a folder of that name is in the way"):
         write_tables({first: table, blocker: table})
     assert first.read_text() == "OLD\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]  # no temp files left
@@ -246,3 +277,46 @@ def test_label_values_lose_stray_spaces_and_upper_case_suffixes_match(tmp_path):
     train, test = tables["train"].meta, tables["test"].meta
     assert set(train["Emo"]) == {"A", "H", "N"}  # not " A", " H"
     assert len(train) + len(test) == 9  # the _ba.TXT file matched too
+
+
+def test_empty_labels_counted_apart_from_the_class_filter(tmp_path: Path, caplog) -> None:
+    from smp_balr.tables import filter_classes, select_classes
+
+    rows = rows_basic()
+    rows[0]["Emo"] = rows[3]["Emo"] = ""
+    labels, ba = make_corpus(tmp_path, rows)
+    tables, _ = format_corpus(labels, ba, split=False)
+    path = tmp_path / "t_data.csv"
+    write_tables({path: tables["all"]})
+    df = read_table(path)
+    caplog.set_level(logging.INFO)
+    sel = select_classes(df, "Emo", None, where=path)
+    assert (len(sel.rows), sel.n_empty, sel.n_filtered) == (7, 2, 0)
+    assert f"{path}: 2 rows with an empty 'Emo' cell left out (empty label)" in caplog.text
+    sel = select_classes(df, "Emo", ["A", "H"], where=path)  # the N rows are filtered, the empty ones counted apart
+    n_n = int((df["Emo"] == "N").sum())
+    assert (sel.n_empty, sel.n_filtered, len(sel.rows)) == (2, n_n, 9 - 2 - n_n)
+    kept, dropped = filter_classes(df, "Emo", ["A", "H"], where=path)  # the old signature: dropped = class filter only
+    assert dropped == n_n and kept.equals(sel.rows)
+
+
+@pytest.mark.parametrize(
+    ("method", "fragments"),
+    [
+        ("slda", ["no BA passed the slda entry test", "raise selection.slda.p_enter", "features.method: all"]),
+        ("bayes", ["no BA reached selection.bayes.p_direction", "lower selection.bayes.p_direction"]),
+        ("common", ["share no BA", "selection.common.include"]),
+    ],
+)
+def test_empty_selection_says_what_to_change(tmp_path: Path, method: str, fragments: list[str]) -> None:
+    """A selection that ran and selected nothing: rerunning it would not help, a setting must change."""
+    from smp_balr.tables import read_features
+
+    path = tmp_path / f"Emo_Class_{method}_features.csv"  # a label with an underscore
+    path.write_text("Feature,score\n")
+    with pytest.raises(UserError) as info:
+        read_features(path, f"select@Emo_Class-{method}")
+    msg = str(info.value)
+    assert "dvc repro" not in msg and "\n" not in msg
+    for frag in fragments:
+        assert frag in msg, msg

@@ -15,7 +15,7 @@ from smp_balr.selection import units
 from smp_balr.selection.allsel import all_features
 from smp_balr.selection.bayes import bayes_select
 from smp_balr.selection.slda import forward_stepwise
-from smp_balr.tables import ba_columns, require_label
+from smp_balr.tables import ba_columns, require_label, too_few_classes
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,14 @@ class SelectionOutput:
     n_units: int
 
 
-def check_classes(y: pd.Series, label: str, where: str = "the training rows") -> None:
-    """At least 2 classes, each with at least 2 rows; else one clear error line."""
+def check_classes(y: pd.Series, label: str, where: str = "the training rows", keep: list[str] | None = None) -> None:
+    """At least 2 classes, each with at least 2 rows; else one clear error line.
+
+    ``keep`` is the class filter ``classes.<label>`` when one is configured (named in the hint).
+    """
     counts = y.value_counts()
     if len(counts) < 2:
-        raise UserError(
-            f"label '{label}' has {len(counts)} class(es) in {where} after the class filter "
-            f"({', '.join(map(str, counts.index)) or 'none'}); selection needs at least 2 — fix `classes.{label}` in params.yaml"
-        )
+        raise UserError(too_few_classes(label, counts, where, keep))
     small = counts[counts < 2]
     if len(small):
         raise UserError(
