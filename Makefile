@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup repro test bench lock clean-venv
+.PHONY: setup repro test bench exp figures lock clean-venv
 
 setup: $(STAMP)
 
@@ -23,6 +23,15 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# `dvc exp show` narrowed to what a comparison needs: the varied settings and the headline figures
+EXP_COLUMNS := ^(label|features\.method|model\.method|train\.balance|seed|balanced_accuracy|bootstrap\.ci_low|chance\.balanced_accuracy|permutation\.p_value|present|selection_score|top5_share)$$
+exp: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)' $(EXP_ARGS)
+
+# rewrite the README's figures from the metrics of the last `make repro` (docs/figures.json)
+figures: $(STAMP)
+	$(BIN)/python -m smp_balr.docs --collect
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -35,11 +35,12 @@ def _read(path: Path) -> dict[str, Any]:
 def collect(metrics_dir: Path = paths.METRICS) -> dict[str, Any]:
     """The demo figures from the metrics of the last run (train, test, selection, explain)."""
     test = _read(metrics_dir / paths.TEST_METRICS.name)
+    details = _read(metrics_dir / paths.TEST_DETAILS.name)
     train = _read(metrics_dir / paths.TRAIN_METRICS.name)
-    explain = _read(metrics_dir / paths.EXPLAIN_METRICS.name)
+    explain = _read(metrics_dir / paths.EXPLAIN_DETAILS.name)
     selection = _read(metrics_dir / paths.SELECTION_METRICS.name)
     return {
-        "test": {"label": test.get("label"), "model": train.get("model"), "features": test.get("features"),
+        "test": {"label": details["label"], "model": train["model"],
                  "balanced_accuracy": test["balanced_accuracy"], "ci_low": test["bootstrap"]["ci_low"],
                  "ci_high": test["bootstrap"]["ci_high"], "chance": test["chance"]["balanced_accuracy"],
                  "p_value": test["permutation"]["p_value"], "n_speakers": test["n_speakers"]},
@@ -91,9 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--collect", action="store_true", help="first re-read the figures from metrics/")
     args = parser.parse_args(argv)
+    figures = collect() if args.collect else json.loads(FIGURES.read_text())
     if args.collect:
-        write_json(collect(), FIGURES)
-    figures = json.loads(FIGURES.read_text())
+        write_json(figures, FIGURES)
     README.write_text(fill(README.read_text(), render(figures)))
     log.info("README figures written from %s", FIGURES)
 

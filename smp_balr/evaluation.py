@@ -304,12 +304,33 @@ def evaluate(
     }
 
 
+def is_present(metrics: dict[str, Any], alpha: float = 0.05) -> bool:
+    """The verdict: permutation p below ``alpha`` and the speaker interval's lower end above chance."""
+    return bool(metrics["permutation"]["p_value"] < alpha
+                and metrics["bootstrap"]["ci_low"] > metrics["chance"]["balanced_accuracy"])
+
+
+def headline(metrics: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
+    """The few test figures a comparison of experiments needs (``metrics/test.json``, a DVC metric).
+
+    Everything else of :func:`evaluate` goes to ``metrics/test_details.json``.
+    """
+    return {
+        "balanced_accuracy": metrics["balanced_accuracy"],
+        "bootstrap": {"ci_low": metrics["bootstrap"]["ci_low"], "ci_high": metrics["bootstrap"]["ci_high"]},
+        "chance": {"balanced_accuracy": metrics["chance"]["balanced_accuracy"]},
+        "permutation": {"p_value": metrics["permutation"]["p_value"]},
+        "present": is_present(metrics, alpha),
+        "n_speakers": metrics["n_speakers"],
+    }
+
+
 def verdict(metrics: dict[str, Any], alpha: float = 0.05) -> str:
     """One sentence saying whether balanced accuracy is above chance."""
     bal, chance = metrics["balanced_accuracy"], metrics["chance"]["balanced_accuracy"]
     low, high = metrics["bootstrap"]["ci_low"], metrics["bootstrap"]["ci_high"]
     p = metrics["permutation"]["p_value"]
-    ok = p < alpha and low > chance
+    ok = is_present(metrics, alpha)
     word = "ABOVE chance: the modality is present in these BAs" if ok else "NOT shown above chance"
     return (
         f"balanced accuracy {bal:.3f} (95% speaker CI {low:.3f}-{high:.3f}) vs chance {chance:.3f}, "

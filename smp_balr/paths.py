@@ -59,14 +59,17 @@ def common_info(label: str) -> Path:
 SELECTION_METRICS = METRICS / "selection.json"
 
 MODEL_FILE = MODELS / "model.joblib"
-TRAIN_METRICS = METRICS / "train.json"
+TRAIN_METRICS = METRICS / "train.json"  # model, training-side score, sizes (DVC metric)
+TRAIN_DETAILS = METRICS / "train_details.json"  # class counts, best parameters, fit details
 
-TEST_METRICS = METRICS / "test.json"
+TEST_METRICS = METRICS / "test.json"  # the headline figures (DVC metric)
+TEST_DETAILS = METRICS / "test_details.json"  # every test figure
 CLASSIFICATION_REPORT = METRICS / "classification_report.csv"
 PREDICTIONS = METRICS / "predictions.csv"
 CONFUSION_PNG = METRICS / "confusion_matrix.png"
 
-EXPLAIN_METRICS = METRICS / "explain.json"
+EXPLAIN_METRICS = METRICS / "explain.json"  # top-5 / top-10 shares (DVC metric)
+EXPLAIN_DETAILS = METRICS / "explain_details.json"  # top BAs, explainer, additivity, ...
 EXPLAIN_DIR = METRICS / "explain"
 EXPLAIN_TOP = METRICS / "explain_top20.csv"
 TRAIN_CURVES = METRICS / "train_curves"  # mlp: loss and held-out-speaker score per epoch; dt/logreg: CV score per grid point

@@ -32,7 +32,11 @@ class TrainResult:
     model : BAClassifier
         Fitted, with ``metadata_``.
     metrics : dict
-        The content of ``metrics/train.json``.
+        The headline (``metrics/train.json``): model, ``selection_score`` (the training-side
+        score that configurations are chosen on: the speaker-grouped CV score of dt and
+        logreg, the held-out-speaker score of the early-stopped mlp, null otherwise), sizes.
+    details : dict
+        Everything else (``metrics/train_details.json``): class counts, best parameters, ...
     curves : dict of str to pandas.DataFrame
         Training curves by name: the mlp's ``train_loss`` and ``valid_balanced_accuracy``
         per epoch, or the ``cv_score`` of every grid point (dt, logreg).
@@ -40,6 +44,7 @@ class TrainResult:
 
     model: BAClassifier
     metrics: dict[str, Any]
+    details: dict[str, Any]
     curves: dict[str, pd.DataFrame]
 
 
@@ -114,7 +119,7 @@ def train(
         "n_rows": len(df),
         "fit": {k: v for k, v in info.items() if k != "validation_scores"},
     }
-    metrics = {
+    details = {
         "model": model.method,
         "n_rows": len(df),
         "n_rows_fitted": sum(counts_final.values()),  # early-stopped mlp: the held-in speakers' rows
@@ -125,7 +130,12 @@ def train(
         **{k: info[k] for k in _REPORTED[model.method] if k in info},
     }
     _log_fit(model.method, info)
-    return TrainResult(estimator, metrics, curves)
+    score = info.get("cv_score", info.get("validation_score"))
+    metrics = {"model": model.method, "selection_score": score,
+               "selection_score_source": None if score is None else (
+                   "speaker-grouped CV" if "cv_score" in info else "held-out speakers"),
+               "n_rows": len(df), "n_speakers": details["n_speakers"], "n_features": len(features)}
+    return TrainResult(estimator, metrics, details, curves)
 
 
 def _log_fit(method: str, info: dict[str, Any]) -> None:

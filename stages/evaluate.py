@@ -7,7 +7,7 @@ import logging
 from smp_balr import paths
 from smp_balr.artefacts import load_model
 from smp_balr.cli import run
-from smp_balr.evaluation import plot_confusion, test_model, verdict
+from smp_balr.evaluation import headline, plot_confusion, test_model, verdict
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.settings import load_settings
 from smp_balr.tables import scorable_rows
@@ -23,7 +23,7 @@ def main() -> None:
     df, dropped, unseen = scorable_rows(table, s.label, s.class_filter(s.label), meta["label"], model.classes_,
                                         model.feature_names_in_)
     log.info("%s: %d rows, %d speakers (%d dropped by the class filter)", table, len(df), df["Speaker"].nunique(), dropped)
-    excluded = {"n_excluded_unseen_class": sum(unseen.values()), "n_excluded_class_filter": int(dropped)}
+    excluded = {"label": s.label, "n_excluded_unseen_class": sum(unseen.values()), "n_excluded_class_filter": int(dropped)}
     res = test_model(model, df, s.label, s.test.n_permutations, s.test.n_bootstrap, s.seed, meta["train_speakers"],
                      excluded)
     log.info("%s", verdict(res.metrics, s.test.alpha))
@@ -31,8 +31,9 @@ def main() -> None:
                    title=f"{s.label}: {meta['model_method']} (row-normalised)")
     write_csv(res.report, paths.CLASSIFICATION_REPORT, index=True)
     write_csv(res.predictions, paths.PREDICTIONS)
-    write_json(res.metrics, paths.TEST_METRICS)
-    outputs = (paths.TEST_METRICS, paths.CLASSIFICATION_REPORT, paths.PREDICTIONS, paths.CONFUSION_PNG)
+    write_json(headline(res.metrics, s.test.alpha), paths.TEST_METRICS)
+    write_json(res.metrics, paths.TEST_DETAILS)
+    outputs = (paths.TEST_METRICS, paths.TEST_DETAILS, paths.CLASSIFICATION_REPORT, paths.PREDICTIONS, paths.CONFUSION_PNG)
     log.info("wrote %s", ", ".join(map(str, outputs)))
 
 

@@ -25,6 +25,7 @@ def main() -> None:
             pass
         write_csv(pd.DataFrame(columns=TOP_COLUMNS), paths.EXPLAIN_TOP)
         write_json({"enabled": False}, paths.EXPLAIN_METRICS)
+        write_json({"enabled": False}, paths.EXPLAIN_DETAILS)
         log.info("explain.enabled is false: wrote empty outputs")
         return
     model = load_model(paths.MODEL_FILE)
@@ -38,7 +39,8 @@ def main() -> None:
     with atomic_dir(paths.EXPLAIN_DIR) as out:
         write_outputs(out, report, label, s.seed)
     write_csv(report.top, paths.EXPLAIN_TOP)
-    write_json(report.metrics, paths.EXPLAIN_METRICS)
+    write_json(report.headline, paths.EXPLAIN_METRICS)
+    write_json(report.metrics, paths.EXPLAIN_DETAILS)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ def main() -> None:
     result = train(df, s.label, features, s.model, s.train, s.seed, where=str(table), context=context)
     save_model(result.model, paths.MODEL_FILE)
     write_json(result.metrics, paths.TRAIN_METRICS)
+    write_json(result.details, paths.TRAIN_DETAILS)
     with atomic_dir(paths.TRAIN_CURVES) as out:
         for name, curve in result.curves.items():
             curve.to_csv(out / paths.train_curve(name).name, index=False)

@@ -66,7 +66,7 @@ def _stage(root: Path, check: bool = True):
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
-    files = [root / paths.EXPLAIN_METRICS, root / paths.EXPLAIN_TOP, *sorted((root / paths.EXPLAIN_DIR).iterdir())]
+    files = [root / paths.EXPLAIN_METRICS, root / paths.EXPLAIN_DETAILS, root / paths.EXPLAIN_TOP, *sorted((root / paths.EXPLAIN_DIR).iterdir())]
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
@@ -75,8 +75,10 @@ def test_dvc_repro_explain_dt_outputs_and_determinism(project_copy):
     root = project_copy({"explain": {"n_samples": 60}})
     _write_inputs(root, "dt")
     _repro_explain(root)
-    m = json.loads((root / paths.EXPLAIN_METRICS).read_text())
+    m = json.loads((root / paths.EXPLAIN_DETAILS).read_text())
     assert m["enabled"] and m["explainer"] == "tree" and m["n_explained"] == 60
+    assert json.loads((root / paths.EXPLAIN_METRICS).read_text()) == {
+        "enabled": True, "top5_share": m["top5_share"], "top10_share": m["top10_share"], "n_top10_in_truth": 2}
     assert m["n_test_rows"] == 192  # 240 rows, the 48 of class X dropped
     assert m["additivity_max_error"] < 1e-6
     assert m["top5"][0] == STRONG and m["n_top10_in_truth"] == 2
@@ -112,7 +114,7 @@ def test_stage_mlp_kernel_additivity(project_copy):
                                      "background": "sample", "background_size": 5, "ba": ["BA9", "BA5"]}})
     _write_inputs(root, "mlp")
     _stage(root)
-    m = json.loads((root / paths.EXPLAIN_METRICS).read_text())
+    m = json.loads((root / paths.EXPLAIN_DETAILS).read_text())
     assert m["explainer"] == "kernel" and m["background"] == "sample:5"
     assert m["additivity_max_error"] < 1e-6 and m["n_explained"] == 12
     assert m["ba_plotted"] == ["BA9", "BA5"]
@@ -123,7 +125,7 @@ def test_stage_logreg_linear_explainer(project_copy):
     root = project_copy({"explain": {"n_samples": 40, "background": "sample", "background_size": 30}})
     _write_inputs(root, "logreg")
     _stage(root)
-    m = json.loads((root / paths.EXPLAIN_METRICS).read_text())
+    m = json.loads((root / paths.EXPLAIN_DETAILS).read_text())
     assert m["explainer"] == "linear" and m["output"] == "log-odds" and m["model"] == "LogisticRegression"
     assert m["additivity_max_error"] < 1e-9 and m["top5"][0] == STRONG
 

@@ -102,17 +102,25 @@ def test_train_then_test_write_every_output(workdir, capsys):
     model = __import__("joblib").load(workdir / "models" / "model.joblib")
     assert list(model.classes_) == list(EMO) and model.feature_names_in_[0] == "BA0"
     assert model.metadata_["label"] == "EmoClass" and model.metadata_["train_speakers"][:2] == ["tr00", "tr01"]
-    train = json.loads((workdir / "metrics" / "train.json").read_text())
+    headline = json.loads((workdir / "metrics" / "train.json").read_text())
+    train = json.loads((workdir / "metrics" / "train_details.json").read_text())
     assert train["n_speakers"] == 12 and train["n_features"] == 16 and 0 < train["validation_score"] <= 1
+    assert headline == {"model": "mlp", "selection_score": train["validation_score"],
+                        "selection_score_source": "held-out speakers", "n_rows": 360, "n_speakers": 12, "n_features": 16}
     curves = {p.name: pd.read_csv(p) for p in (workdir / "metrics" / "train_curves").iterdir()}
     assert set(curves) == {"train_loss.csv", "valid_balanced_accuracy.csv"}
     assert len(curves["train_loss.csv"]) == train["epochs"]
     assert curves["valid_balanced_accuracy.csv"]["valid_balanced_accuracy"].max() == pytest.approx(train["validation_score"])
 
     assert run_stage("test", capsys) == (0, [])
-    m = json.loads((workdir / "metrics" / "test.json").read_text())
+    m = json.loads((workdir / "metrics" / "test_details.json").read_text())
     assert m["n_rows"] == 180 and m["n_speakers"] == 6 and m["chance"]["balanced_accuracy"] == 0.25
     assert m["balanced_accuracy"] > 0.6 and m["permutation"]["p_value"] < 0.01
+    headline = json.loads((workdir / "metrics" / "test.json").read_text())
+    assert m["label"] == "EmoClass" and headline == {"balanced_accuracy": m["balanced_accuracy"], "bootstrap":
+                        {"ci_low": m["bootstrap"]["ci_low"], "ci_high": m["bootstrap"]["ci_high"]},
+                        "chance": {"balanced_accuracy": 0.25}, "permutation": {"p_value": m["permutation"]["p_value"]},
+                        "present": True, "n_speakers": 6}
     pred = pd.read_csv(workdir / "metrics" / "predictions.csv")
     assert list(pred.columns) == ["FileName", "Speaker", "true", "predicted"] + [f"prob_{c}" for c in EMO]
     assert np.allclose(pred.filter(like="prob_").sum(axis=1), 1.0)
@@ -124,7 +132,8 @@ def test_train_then_test_write_every_output(workdir, capsys):
 def test_logreg_probe_trains_and_tests(workdir, capsys):
     write_params(workdir, **{"model.method": "logreg", "model.logreg.cv_folds": 3, "train.balance": 2})
     assert run_stage("train", capsys) == (0, [])
-    train = json.loads((workdir / "metrics" / "train.json").read_text())
+    train = json.loads((workdir / "metrics" / "train_details.json").read_text())
+    assert json.loads((workdir / "metrics" / "train.json").read_text())["selection_score"] == train["cv_score"]
     assert train["model"] == "logreg" and train["best_params"]["C"] in (0.01, 0.1, 1.0) and train["cv_score"] > 0.5
     curve = pd.read_csv(workdir / "metrics" / "train_curves" / "cv_score.csv")
     assert list(curve["C"]) == [0.01, 0.1, 1.0] and curve["cv_score"].max() == pytest.approx(train["cv_score"])
@@ -135,7 +144,7 @@ def test_logreg_probe_trains_and_tests(workdir, capsys):
 def test_balance_and_speakers_options(workdir, capsys):
     write_params(workdir, **{"model.method": "dt", "train.balance": 1, "train.speakers": 1})
     assert run_stage("train", capsys) == (0, [])
-    train = json.loads((workdir / "metrics" / "train.json").read_text())
+    train = json.loads((workdir / "metrics" / "train_details.json").read_text())
     assert len(set(train["class_counts_final"].values())) == 1
     assert max(train["class_counts"].values()) == train["class_counts_final"]["A"]
     assert train["n_rows_fitted"] == 4 * train["class_counts_final"]["A"] and 0 < train["cv_score"] <= 1
@@ -149,7 +158,7 @@ def test_unseen_classes_and_shared_speakers_are_reported(workdir, capsys, caplog
     test.to_csv(workdir / "data" / "demo_test_data.csv", index=False)
     write_params(workdir, classes={})
     assert run_stage("test", capsys) == (0, [])
-    m = json.loads((workdir / "metrics" / "test.json").read_text())
+    m = json.loads((workdir / "metrics" / "test_details.json").read_text())
     assert m["n_excluded_unseen_class"] == 10 and m["n_rows"] == 170 and m["n_shared_speakers"] == 1
 
 
@@ -238,7 +247,7 @@ def test_dvc_repro_exp_run_metrics_and_plots(project_copy):
 
     run_cmd(["dvc", "exp", "run", "-S", "model.method=dt", "-S", "train.balance=2"], root)
     train = json.loads((root / "metrics" / "train.json").read_text())
-    assert train["model"] == "dt" and "cv_score" in train
+    assert train["model"] == "dt" and train["selection_score_source"] == "speaker-grouped CV"
     diff = json.loads(run_cmd(["dvc", "metrics", "diff", "--json"], root).stdout)
     row = diff["metrics/test.json"]["balanced_accuracy"]
     assert row["old"] == pytest.approx(first["balanced_accuracy"]) and row["new"] != row["old"]

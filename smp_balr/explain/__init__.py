@@ -71,7 +71,7 @@ class ExplainReport:
     ba_plots : list of str
         BAs plotted across classes.
     metrics : dict
-        The content of ``metrics/explain.json``.
+        Everything ``metrics/explain_details.json`` holds; :attr:`headline` is the DVC metric.
     """
 
     result: Explanation
@@ -82,6 +82,12 @@ class ExplainReport:
     importance: pd.DataFrame
     ba_plots: list[str]
     metrics: dict[str, Any]
+
+    @property
+    def headline(self) -> dict[str, Any]:
+        """The few figures a comparison needs (``metrics/explain.json``): top-5 / top-10 shares."""
+        keys = ("top5_share", "top10_share", "n_top10_in_truth")
+        return {"enabled": True, **{k: self.metrics[k] for k in keys}}
 
     @property
     def top(self) -> pd.DataFrame:
@@ -157,8 +163,7 @@ def explain_model(
         "n_truth": None if truth is None else len(truth),
         "ba_plotted": ba_plots,
     }
-    if res.output != "probability":
-        metrics["output"] = res.output
+    metrics["output"] = res.output
     log.info("top-5 BAs %s (share %.3f); top-10 share %.3f", ", ".join(top["top5"]), top["top5_share"],
              top["top10_share"])
     if truth is not None:

@@ -1,0 +1,46 @@
+"""The README's figures are generated from docs/figures.json, never typed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT
+from smp_balr import docs
+from smp_balr.errors import UserError
+
+
+def test_readme_shows_exactly_the_committed_figures():
+    figures = json.loads((ROOT / docs.FIGURES).read_text())
+    readme = (ROOT / docs.README).read_text()
+    assert docs.fill(readme, docs.render(figures)) == readme, "run `make figures` after `make repro`"
+    assert f"**{figures['test']['balanced_accuracy']:.3f}**" in readme
+
+
+def _metrics(folder):
+    folder.mkdir()
+    (folder / "test_details.json").write_text(json.dumps({"label": "Emo"}))
+    (folder / "test.json").write_text(json.dumps({
+        "balanced_accuracy": 0.4, "bootstrap": {"ci_low": 0.3, "ci_high": 0.5},
+        "chance": {"balanced_accuracy": 0.25}, "permutation": {"p_value": 0.001}, "present": True, "n_speakers": 9}))
+    (folder / "train.json").write_text(json.dumps({"model": "logreg"}))
+    (folder / "explain_details.json").write_text(json.dumps({"n_top10_in_truth": 7, "explainer": "linear"}))
+    (folder / "selection.json").write_text(json.dumps({"Emo": {
+        "slda": {"n_selected": 3, "n_truth": 4, "precision": 1.0, "recall": 0.75},
+        "bayes": {"n_selected": 0, "n_truth": 4, "precision": None, "recall": 0.0}}}))
+
+
+def test_collect_and_render_from_metrics(tmp_path):
+    _metrics(tmp_path / "m")
+    figures = docs.collect(tmp_path / "m")
+    block = docs.render(figures)["demo"]
+    assert "balanced accuracy **0.400** (95% speaker interval 0.300–0.500) against chance 0.250" in block
+    assert "| Emo (4) | 3 BAs, 1.00 / 0.75 | 0 BAs, – / 0.00 |" in block
+    text = "a\n<!-- figures:demo:begin -->\nold\n<!-- figures:demo:end -->\nb\n"
+    assert docs.fill(text, {"demo": "new\n"}) == "a\n<!-- figures:demo:begin -->\nnew\n<!-- figures:demo:end -->\nb\n"
+
+
+def test_missing_metrics_say_what_to_run(tmp_path):
+    with pytest.raises(UserError, match="not found; run `make repro` first"):
+        docs.collect(tmp_path)
