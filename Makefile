@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup repro test bench lock clean-venv
+.PHONY: setup repro test bench lock clean-venv sweep report
 
 setup: $(STAMP)
 
@@ -23,6 +23,14 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the presence study: every label x configuration of params.yaml `sweep:` as DVC experiments
+# (`dvc exp run --queue` + `dvc queue start`), then reports/presence.{md,html} from their results
+sweep: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.sweep $(if $(JOBS),--jobs $(JOBS))
+
+report: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.report
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
