@@ -107,6 +107,44 @@ def confusion_counts(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     return classes, counts
 
 
+NEEDED = {collect.TEST: ("balanced_accuracy", "permutation", "bootstrap", "chance"),
+          collect.TRAIN: collect.SELECTION_KEYS}
+
+
+def complete_metrics(exps: Sequence[collect.Experiment], files: "RevFiles") -> None:
+    """Read a successful experiment's metrics file itself when ``dvc exp show`` lacks what the report needs.
+
+    DVC shows numbers only; a metrics file slimmed for ``dvc exp show`` may keep some figures
+    in the file under other names. Only the files lacking a needed key are read.
+    """
+    todo = [(e, f) for e in exps if e.status == "success" for f, keys in NEEDED.items()
+            if not (set(keys) & set(e.metrics.get(f) or {})) or
+            (f == collect.TEST and not set(keys) <= set(e.metrics.get(f) or {}))]
+    for exp, name in tqdm(todo, desc="metrics files", unit="file", disable=not todo):
+        text = files.text(exp.rev, name)
+        if text:
+            try:
+                exp.metrics[name] = {**json.loads(text), **(exp.metrics.get(name) or {})}
+            except json.JSONDecodeError:
+                log.warning("%s of %s is not JSON", name, exp.name)
+
+
+def shap_top_list(files: "RevFiles", exp: collect.Experiment, n: int) -> list[str]:
+    """The chosen model's top-``n`` SHAP BAs: ``metrics/explain_top20.csv``, else ``top10`` of ``metrics/explain.json``.
+
+    DVC leaves lists out of the metrics it shows, so both are read from the experiment's files.
+    """
+    frame = files.csv(exp.rev, paths.EXPLAIN_TOP, dtype={"BA": str})
+    if frame is not None and "BA" in frame.columns and len(frame):
+        return frame["BA"].astype(str).head(n).tolist()
+    text = files.text(exp.rev, paths.EXPLAIN_METRICS)
+    try:
+        top = (json.loads(text) if text else {}).get("top10") or []
+    except json.JSONDecodeError:
+        top = []
+    return [str(b) for b in top][:n]
+
+
 def _class_filter(params: Mapping[str, Any], label: str) -> list[str] | None:
     keep = (params.get("classes") or {}).get(label)
     return None if keep is None else [str(k) for k in keep]
@@ -131,6 +169,8 @@ def build_report(project: str | Path = ".", out_dir: str | Path = "reports",
     cfg = report_settings(params)
     exps = collect.parse_exp_show(shown if shown is not None else exp_show(project))
     collect.attach_errors(exps, _queue_log(project), error_line)
+    files = RevFiles(project)
+    complete_metrics(exps, files)
     frame = collect.latest_per_configuration(collect.records(exps))
     frame = frame[frame["status"].isin(["success", "failed"])].reset_index(drop=True)
     if frame.empty:
@@ -140,7 +180,6 @@ def build_report(project: str | Path = ".", out_dir: str | Path = "reports",
     labels = sorted(frame["label"].unique(), key=lambda lab: (order.index(lab) if lab in order else len(order), lab))
     log.info("%d experiments (%d failed) over %d label(s)", len(frame), int((frame["status"] == "failed").sum()), len(labels))
 
-    files = RevFiles(project)
     presence, selected, agreement, shap_top, confusion, evidence = [], {}, {}, {}, {}, {}
     figs: dict[str, bytes] = {}
     for label in tqdm(labels, desc="labels", unit="label"):
@@ -160,7 +199,7 @@ def build_report(project: str | Path = ".", out_dir: str | Path = "reports",
             sources[method] = _features(files.text(exp.rev, paths.features_file(label, method)))
         selected[label] = sources
         agreement[label] = bas.agreement_matrix(sources)
-        top = list((exp.metrics.get(collect.EXPLAIN) or {}).get("top10") or [])[: cfg["top_shap"]]
+        top = shap_top_list(files, exp, cfg["top_shap"])
         shap_top[label] = top
         evidence[label] = {**{m: b for m, b in sources.items() if m != "all"}, "shap": top}
         pred = files.csv(exp.rev, paths.PREDICTIONS, dtype=str, keep_default_na=False)

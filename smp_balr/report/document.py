@@ -94,6 +94,20 @@ def _experiment_cells(row: pd.Series) -> list[str]:
     return out
 
 
+def _speaker_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    names = {"train_speakers": "training speakers", "test_speakers": "test speakers", "train_rows": "training rows",
+             "test_rows": "test rows"}
+    return counts.set_index("class").rename(columns=names)
+
+
+def _ba_list(method: str, names: list[str], limit: int) -> str:
+    if method == "all":
+        return "every BA not constant in the training rows"
+    if not names:
+        return "none selected"
+    return ", ".join(names[:limit]) + (f" … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
 # ------------------------------------------------------------------------------------ markdown
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
     esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
@@ -121,7 +135,7 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     out += ["## 2. Which BAs", ""]
     for label in rep.selected:
         out += [f"### {label}", ""]
-        rows = [[m, str(len(b)), ", ".join(b[:15]) + (" …" if len(b) > 15 else "")] for m, b in rep.selected[label].items()]
+        rows = [[m, str(len(b)), _ba_list(m, b, 15)] for m, b in rep.selected[label].items()]
         out += [_md_table(["selector", "n", "BAs"], rows), ""]
         if label in rep.agreement and len(rep.agreement[label]):
             out += ["Jaccard agreement between selectors:", "", _md_frame(rep.agreement[label]), ""]
@@ -142,7 +156,7 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     out.append("")
     for label, counts in rep.class_counts.items():
         out += [f"**{label}** ({rep.levels.get(label, '?')}): distinct speakers and rows per class", "",
-                _md_frame(counts.set_index("class"), "class"), ""]
+                _md_frame(_speaker_counts(counts), "class"), ""]
     out += ["## 4. Confusion matrices of the chosen models", ""]
     for label in rep.confusion:
         out += [f"### {label}", "", fig(f"confusion_{label}", f"confusion matrix {label}"), ""]
@@ -164,7 +178,7 @@ tr:nth-child(even) td{background:#fafbfc}.present{color:#fff;background:#1b7837!
 .notshown{background:#eceff2!important;color:#444}.failed td{color:#8a1c1c}.warn{color:#8a4b00;background:#fff6e5;border-left:4px solid #e69500;padding:6px 10px;margin:4px 0;list-style:none}
 ul.warnings{padding-left:0}figure{margin:10px 0}img{max-width:100%;height:auto;border:1px solid #e3e6ea}
 .grid{display:flex;flex-wrap:wrap;gap:18px}.grid figure{flex:0 1 auto}figcaption{font-size:.85em;color:#5b6573}
-table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" \\2195";color:#9aa3ad;font-size:.8em}
+table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}table.sortable th:after{content:" \\2195";color:#9aa3ad;font-size:.8em}
 .bas{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-word;max-width:720px}
 .wide{overflow-x:auto}
 """
@@ -263,7 +277,7 @@ def to_html(rep: PresenceReport) -> str:
     parts.append("<h2>2. Which BAs</h2>")
     for label in rep.selected:
         parts.append(f"<h3>{_e(label)}</h3>")
-        rows = [[m, str(len(b)), ", ".join(b[:40]) + (" …" if len(b) > 40 else "")] for m, b in rep.selected[label].items()]
+        rows = [[m, str(len(b)), _ba_list(m, b, 40)] for m, b in rep.selected[label].items()]
         body = _html_table(["selector", "n", "BAs"], rows).replace("<td>", '<td class="bas">')
         parts.append(body)
         extra = []
@@ -292,7 +306,7 @@ def to_html(rep: PresenceReport) -> str:
     grid = []
     for label, counts in rep.class_counts.items():
         grid.append(f"<div><b>{_e(label)}</b> ({_e(rep.levels.get(label, '?'))})" +
-                    _frame_html(counts.set_index("class"), "class") + "</div>")
+                    _frame_html(_speaker_counts(counts), "class") + "</div>")
     parts.append('<div class="grid">' + "".join(grid) + "</div>")
 
     parts.append("<h2>4. Confusion matrices of the chosen models</h2><div class=\"grid\">")

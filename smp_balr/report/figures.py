@@ -50,7 +50,7 @@ def association_png(matrices: Mapping[str, pd.DataFrame], threshold: float) -> b
     first = next(iter(matrices.values()))
     n = len(first)
     size = 1.5 + 0.6 * n
-    fig, axes = plt.subplots(1, k, figsize=(size * k + 1.2, size), squeeze=False)
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 2.0, size), squeeze=False, gridspec_kw={"wspace": 0.45})
     im = None
     for ax, (name, mat) in zip(axes[0], matrices.items()):
         vals = mat.to_numpy(dtype=float)
@@ -99,6 +99,12 @@ def presence_png(rows: Sequence[Mapping]) -> bytes:
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("test balanced accuracy (dot), 95% speaker-bootstrap interval (bar), chance (red tick)")
+    ax.set_xlabel("test balanced accuracy of the chosen configuration")
     ax.grid(axis="x", alpha=0.3)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="#1b7837", marker="o", linewidth=3, label="present: BA, 95% interval"),
+               Line2D([], [], color="#777777", marker="o", linewidth=3, label="not shown"),
+               Line2D([], [], color="#b2182b", linewidth=2, label="chance")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, fontsize=8, frameon=False)
     return _png(fig)
