@@ -288,14 +288,41 @@ def follow_queue(names: Sequence[str], poll_seconds: float,
     return final
 
 
+# stages every experiment shares (data, BA selection for every label): brought up to date once in
+# the workspace before queuing, so that the experiments find them done instead of each
+# recomputing them (two workers would otherwise both run the slow selections at the start)
+SHARED_TARGET = "selection_report"
+
+
+def prepare_shared_stages(run: Callable[[list[str]], subprocess.CompletedProcess] = _run,
+                          dvc_yaml: Path = Path("dvc.yaml")) -> None:
+    """``dvc repro`` the shared stages (``selection_report`` and everything upstream) in the workspace."""
+    import yaml
+
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages", {}) if dvc_yaml.is_file() else {}
+    if SHARED_TARGET not in stages:
+        log.info("no stage %s in %s: every experiment runs its upstream stages itself", SHARED_TARGET, dvc_yaml)
+        return
+    log.info("bringing the shared stages up to date first: dvc repro %s", SHARED_TARGET)
+    t0 = time.perf_counter()
+    proc = run(["dvc", "repro", SHARED_TARGET])
+    if proc.returncode != 0:
+        raise UserError(f"`dvc repro {SHARED_TARGET}` failed before queuing ({error_line(proc.stdout + proc.stderr)}); "
+                        "fix it, then rerun the sweep")
+    ran = proc.stdout.count("Running stage")
+    log.info("shared stages: %d run, the rest up to date (%.0f s)", ran, time.perf_counter() - t0)
+
+
 def run_sweep(grid: SweepGrid, run: Callable[[list[str]], subprocess.CompletedProcess] = _run) -> dict[str, str]:
-    """Queue the grid with ``dvc exp run --queue``, start ``grid.jobs`` workers and follow them.
+    """Bring the shared stages up to date, queue the grid with ``dvc exp run --queue``, start ``grid.jobs``
+    workers and follow them.
 
     Returns
     -------
     dict
         Experiment name -> final status (``Success`` / ``Failed``).
     """
+    prepare_shared_stages(run)
     cmd = queue_command(grid)
     log.info("queueing %d experiment(s): %s", grid.n_experiments, " ".join(cmd[1:]))
     proc = run(cmd)

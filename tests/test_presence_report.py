@@ -398,8 +398,9 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
     run_cmd([str(Path(__import__("sys").executable)), "-m", "smp_balr.report"], proj, timeout=600)
     md = (proj / "reports" / "presence.md").read_text()
     page = (proj / "reports" / "presence.html").read_text()
+    presence_table = md.split("## 1. Presence")[1].split("## 2.")[0]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
-            for line in md.splitlines() if line.startswith("| Modality |") or line.startswith("| Noise |")}
+            for line in presence_table.splitlines() if line.startswith(("| Modality |", "| Noise |"))}
     assert rows["Modality"][-1] == "present", rows
     assert rows["Noise"][-1] == "not shown", rows
     assert rows["Modality"][2] == "0.500" and "dt / balance 0" in rows["Modality"][3]
