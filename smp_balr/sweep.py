@@ -73,7 +73,7 @@ class SweepGrid:
     balance: tuple[int, ...]
     seeds: tuple[int, ...]
     jobs: int
-    poll_seconds: float = 5.0
+    poll_seconds: float = 10.0
 
     @property
     def n_experiments(self) -> int:
@@ -173,7 +173,7 @@ def parse_grid(params: Mapping[str, Any], available_labels: Sequence[str], jobs:
         raise UserError("params.yaml: sweep.seeds lists a seed twice; list each seed once")
     n_jobs = as_int(jobs if jobs is not None else block.get("jobs", 1), "--jobs" if jobs is not None else "sweep.jobs",
                     minimum=1)
-    poll = block.get("poll_seconds", 5.0)
+    poll = block.get("poll_seconds", 10.0)
     if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll <= 0:
         raise UserError(f"params.yaml: sweep.poll_seconds must be a positive number of seconds, got {poll!r}")
     return SweepGrid(labels, features, models, balance, seeds, n_jobs, float(poll))

@@ -136,6 +136,8 @@ def shap_top_list(files: "RevFiles", exp: collect.Experiment, n: int) -> list[st
     """
     frame = files.csv(exp.rev, paths.EXPLAIN_TOP, dtype={"BA": str})
     if frame is not None and "BA" in frame.columns and len(frame):
+        if "share" in frame.columns:  # BAs the model never uses (share 0) are not "top" BAs
+            frame = frame[pd.to_numeric(frame["share"], errors="coerce").fillna(0) > 0]
         return frame["BA"].astype(str).head(n).tolist()
     text = files.text(exp.rev, paths.EXPLAIN_METRICS)
     try:
