@@ -414,3 +414,19 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
     if CHROMIUM is not None:
         result, shot = chromium_check(proj / "reports" / "presence.html", proj)
         assert_rendered(result, shot, n_images=page.count('src="data:image/png;base64,'))
+
+
+def test_report_settings_are_checked() -> None:
+    from smp_balr.report.build import report_settings
+
+    assert report_settings({}) == {"alpha": 0.05, "confound_v": 0.9, "min_speakers": 5, "top_shap": 10}
+    assert report_settings({"report": {"alpha": 0.01}})["alpha"] == 0.01
+    with pytest.raises(UserError, match="report.alpha must be between"):
+        report_settings({"report": {"alpha": 2}})
+    with pytest.raises(UserError, match="unknown setting report.level"):
+        report_settings({"report": {"level": 0.05}})
+
+
+def test_figures_carry_no_url() -> None:
+    png = figures.confusion_png(["a", "b"], np.array([[3, 1], [0, 4]]), "t")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"http" not in png

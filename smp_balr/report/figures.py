@@ -17,7 +17,7 @@ DPI = 110
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})  # no URL inside
     plt.close(fig)
     return buf.getvalue()
 
