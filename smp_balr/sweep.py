@@ -171,8 +171,9 @@ def parse_grid(params: Mapping[str, Any], available_labels: Sequence[str], jobs:
     seeds = tuple(as_int(s, "sweep.seeds", minimum=0) for s in seeds_raw)
     if len(set(seeds)) != len(seeds):
         raise UserError("params.yaml: sweep.seeds lists a seed twice; list each seed once")
-    n_jobs = as_int(jobs if jobs is not None else block.get("jobs", 1), "--jobs" if jobs is not None else "sweep.jobs",
-                    minimum=1)
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}; give the number of queue workers")
+    n_jobs = jobs if jobs is not None else as_int(block.get("jobs", 1), "sweep.jobs", minimum=1)
     poll = block.get("poll_seconds", 10.0)
     if isinstance(poll, bool) or not isinstance(poll, (int, float)) or poll <= 0:
         raise UserError(f"params.yaml: sweep.poll_seconds must be a positive number of seconds, got {poll!r}")
