@@ -85,6 +85,11 @@ def timed(cmd: list[str], dest: Path) -> tuple[float, str]:
     return elapsed, proc.stdout + proc.stderr
 
 
+def _queue_seconds(out: str) -> str:
+    found = re.search(r"sweep finished in (\d+) s", out)
+    return found.group(1) if found else "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=("small", "demo"), default="small")
@@ -102,10 +107,12 @@ def main() -> None:
             secs, out = timed([sys.executable, "-m", "smp_balr.sweep"], dest)
             n = re.search(r"queueing (\d+) experiment", out).group(1)
             failed = len(re.findall(r"experiment \S+ failed: ", out))
-            print(f"sweep, {jobs} worker(s): {secs:7.1f} s wall ({n} experiments, {failed} failed)", flush=True)
+            prep = re.search(r"shared stages: \d+ run.*\((\d+) s\)", out)
+            print(f"sweep, {jobs} worker(s): {secs:7.1f} s wall ({n} experiments, {failed} failed; shared stages "
+                  f"{prep.group(1) if prep else '?'} s, queue {_queue_seconds(out)} s)", flush=True)
             last = dest
         secs, out = timed([sys.executable, "-m", "smp_balr.sweep"], last)
-        print(f"repeated sweep, nothing changed: {secs:7.1f} s wall", flush=True)
+        print(f"repeated sweep, nothing changed: {secs:7.1f} s wall (queue {_queue_seconds(out)} s)", flush=True)
         secs, _ = timed([sys.executable, "-m", "smp_balr.report"], last)
         print(f"report: {secs:7.1f} s wall", flush=True)
     finally:
