@@ -74,11 +74,13 @@ def shared_png(frame: pd.DataFrame) -> bytes:
     vals = frame.to_numpy(dtype=float)
     n_ba, n_lab = vals.shape
     fig, ax = plt.subplots(figsize=(1.8 + 0.9 * n_lab, 1.0 + 0.22 * n_ba))
-    im = ax.imshow(vals, cmap="Greens", vmin=0, vmax=max(1.0, float(vals.max())), aspect="auto")
+    top = max(1.0, float(vals.max()))
+    im = ax.imshow(vals, cmap="Greens", vmin=0, vmax=top, aspect="auto")
     for i in range(n_ba):
         for j in range(n_lab):
             if vals[i, j] > 0:
-                ax.text(j, i, str(int(vals[i, j])), ha="center", va="center", fontsize=7)
+                ax.text(j, i, str(int(vals[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if vals[i, j] > 0.6 * top else "black")
     ax.set_xticks(range(n_lab), frame.columns, rotation=30, ha="right")
     ax.set_yticks(range(n_ba), frame.index, fontsize=7)
     ax.set_title("BAs that matter for more than one label\n(number of sources naming the BA)", fontsize=9)
