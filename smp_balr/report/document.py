@@ -70,9 +70,9 @@ def presence_cells(r: dict[str, Any]) -> list[str]:
 PRESENCE_HEAD = ["label", "level", "chance", "chosen configuration (features / model / balance)",
                  "training-side score", "test balanced accuracy", "95% CI (speakers)", "p", "p Holm", "verdict"]
 EXPERIMENT_COLUMNS = [("name", "experiment"), ("status", "status"), ("label", "label"), ("features", "features"),
-                      ("model", "model"), ("balance", "balance"), ("seed", "seed"), ("selection_score", "training score"),
+                      ("model", "model"), ("balance", "balance"), ("seed", "seed"), ("selection_score", "train score"),
                       ("balanced_accuracy", "test BA"), ("ci_low", "CI low"), ("ci_high", "CI high"),
-                      ("p_value", "p"), ("top5_share", "top-5 SHAP share"), ("error", "error")]
+                      ("p_value", "p"), ("top5_share", "top-5 share"), ("error", "error")]
 
 CHOICE_NOTE = ("The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
                "the training speakers, or the held-out training speakers' validation score), never on a test "
@@ -180,7 +180,7 @@ ul.warnings{padding-left:0}figure{margin:10px 0}img{max-width:100%;height:auto;b
 .grid{display:flex;flex-wrap:wrap;gap:18px}.grid figure{flex:0 1 auto}figcaption{font-size:.85em;color:#5b6573}
 table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}table.sortable th:after{content:" \\2195";color:#9aa3ad;font-size:.8em}
 .bas{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-word;max-width:720px}
-.wide{overflow-x:auto}
+.wide{overflow-x:auto}table.sortable{font-size:.8em}table.sortable td,table.sortable th{padding:3px 5px}.err{font-size:.9em;max-width:250px;white-space:normal;margin-top:2px;font-family:ui-monospace,Menlo,Consolas,monospace}
 """
 
 SORT_JS = """
@@ -196,6 +196,10 @@ document.querySelectorAll('table.sortable').forEach(function(t){
   });
 });
 """
+
+
+class Html(str):
+    """A table cell that is already HTML (escaped where needed): written as is."""
 
 
 def _e(text: Any) -> str:
@@ -224,7 +228,7 @@ def _html_table(head: list[str], rows: list[list[str]], cls: str = "", row_class
                 if isinstance(v, float) and math.isnan(v):
                     v = ""
                 attrs += f' data-v="{_e(v)}"'
-            cells.append(f"<td{attrs}>{cell if cell.startswith('<') else _e(cell)}</td>")
+            cells.append(f"<td{attrs}>{cell if isinstance(cell, Html) else _e(cell)}</td>")
         out.append(f"<tr{rc}>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -258,7 +262,7 @@ def to_html(rep: PresenceReport) -> str:
     for r in rep.presence:
         cells = presence_cells(r)
         v = r.get("verdict")
-        cells[-1] = f'<span>{_e(v)}</span>'
+        cells[-1] = Html(f'<span>{_e(v)}</span>')
         rows.append(cells)
         classes.append("")
     table = _html_table(PRESENCE_HEAD, rows, cls="presence")
@@ -315,12 +319,19 @@ def to_html(rep: PresenceReport) -> str:
     parts.append("</div>")
 
     parts.append("<h2>5. Every experiment</h2><p>Click a column header to sort.</p>")
+    # the error line goes under the status (one column less, so the table fits the page)
+    columns = [c for c in EXPERIMENT_COLUMNS if c[0] != "error"]
+    status_at = [k for k, _ in columns].index("status")
     rows, sorts, rclass = [], [], []
     for _, r in rep.experiments.iterrows():
-        rows.append(_experiment_cells(r))
-        sorts.append([r[k] if not (isinstance(r[k], float) and math.isnan(r[k])) else "" for k, _ in EXPERIMENT_COLUMNS])
+        cells = _experiment_cells(r)[: len(columns)]
+        err = _experiment_cells(r)[-1]
+        if err:
+            cells[status_at] = Html(f'{_e(r["status"])}<div class="err">{_e(err)}</div>')
+        rows.append(cells)
+        sorts.append([r[k] if not (isinstance(r[k], float) and math.isnan(r[k])) else "" for k, _ in columns])
         rclass.append("failed" if r["status"] == "failed" else "")
-    parts.append('<div class="wide">' + _html_table([h for _, h in EXPERIMENT_COLUMNS], rows, cls="sortable",
+    parts.append('<div class="wide">' + _html_table([h for _, h in columns], rows, cls="sortable",
                                                     row_classes=rclass, sort_values=sorts) + "</div>")
     if rep.notes:
         parts.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in rep.notes) + "</ul>")
