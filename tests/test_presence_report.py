@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +83,7 @@ def test_choice_is_unchanged_under_every_permutation_of_the_test_numbers() -> No
     test_cols = ["balanced_accuracy", "p_value", "ci_low", "ci_high", "chance", "n_test_speakers", "top5_share"]
     rng = np.random.default_rng(0)
     frame["ci_low"], frame["ci_high"] = rng.uniform(0, 0.5, 4), rng.uniform(0.5, 1, 4)
-    for perm in __import__("itertools").permutations(range(len(frame))):
+    for perm in itertools.permutations(range(len(frame))):
         shuffled = frame.copy()
         shuffled[test_cols] = frame[test_cols].to_numpy()[list(perm)]
         assert choose.presence_row(shuffled, 0.05)["chosen"] == chosen
@@ -387,7 +389,7 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
     from conftest import run_cmd
 
     proj = project_copy(_tiny_sweep_params())
-    sweep = run_cmd([str(Path(__import__("sys").executable)), "-m", "smp_balr.sweep"], proj, check=False, timeout=1500)
+    sweep = run_cmd([sys.executable, "-m", "smp_balr.sweep"], proj, check=False, timeout=1500)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     assert "queueing 4 experiment(s)" in sweep.stderr and "sweep finished" in sweep.stderr
     assert re.search(r"experiment \S+ failed: error \[train\]: features file features/Noise_slda_features.csv lists no features",
@@ -395,7 +397,7 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
     status = run_cmd(["dvc", "queue", "status"], proj).stdout
     assert status.count("Success") == 3 and status.count("Failed") == 1, status
 
-    run_cmd([str(Path(__import__("sys").executable)), "-m", "smp_balr.report"], proj, timeout=600)
+    run_cmd([sys.executable, "-m", "smp_balr.report"], proj, timeout=600)
     md = (proj / "reports" / "presence.md").read_text()
     page = (proj / "reports" / "presence.html").read_text()
     presence_table = md.split("## 1. Presence")[1].split("## 2.")[0]

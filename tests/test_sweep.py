@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+from pathlib import Path
 
 import pytest
 import yaml
@@ -41,7 +41,7 @@ def test_default_grid_is_every_label_of_labels() -> None:
 
 
 def test_project_params_yaml_grid_is_valid() -> None:
-    params = yaml.safe_load(open("params.yaml"))
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     grid = parse_grid(params, [*params["labels"], "Noise"])
     assert set(grid.models) == {"logreg", "mlp", "dt"} and grid.balance == (0, 2)
 
