@@ -125,3 +125,53 @@ def test_error_line_prefers_the_stage_error() -> None:
     assert error_line(text).startswith("error [train]: features file")
     assert error_line("ERROR: something\n") == "ERROR: something"
     assert error_line("") == "no log"
+
+
+def _status(rows: dict[str, str], active: int) -> str:
+    lines = ["Task     Name        Created    Status"]
+    lines += [f"abc{i:04d}  {name}  05:00 AM   {state}" for i, (name, state) in enumerate(rows.items())]
+    return "\n".join(lines) + f"\n\nWorker status: {active} active, 0 idle\n"
+
+
+class _Dvc:
+    """Replays a sequence of `dvc queue status` outputs; records every command."""
+
+    def __init__(self, statuses: list[str]):
+        self.statuses, self.calls = statuses, []
+
+    def __call__(self, args: list[str]):
+        import subprocess
+
+        self.calls.append(args)
+        if args[:3] == ["dvc", "queue", "status"]:
+            out = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        elif args[:3] == ["dvc", "queue", "logs"]:
+            out = "Running stage 'train':\nerror [train]: no BA selected\n"
+        else:
+            out = ""
+        return subprocess.CompletedProcess(args, 0, out, "")
+
+
+def test_follow_queue_until_done_logging_each_failure_once(caplog) -> None:
+    from smp_balr.sweep import follow_queue
+
+    names = ["a-one", "b-two", "c-three"]
+    dvc = _Dvc([_status({"a-one": "Running", "b-two": "Queued", "c-three": "Queued"}, 1),
+                _status({"a-one": "Failed", "b-two": "Running", "c-three": "Queued"}, 1),
+                _status({"a-one": "Failed", "b-two": "Success", "c-three": "Running"}, 1),
+                _status({"a-one": "Failed", "b-two": "Success", "c-three": "Success", "old-run": "Running"}, 1)])
+    with caplog.at_level("WARNING"):
+        final = follow_queue(names, 0.0, dvc, sleep=lambda s: None)
+    assert final == {"a-one": "Failed", "b-two": "Success", "c-three": "Success"}  # another sweep's task ignored
+    assert sum(c[:3] == ["dvc", "queue", "logs"] for c in dvc.calls) == 1
+    assert "experiment a-one failed: error [train]: no BA selected" in caplog.text
+
+
+def test_follow_queue_stops_when_no_worker_is_left(caplog) -> None:
+    from smp_balr.sweep import follow_queue
+
+    dvc = _Dvc([_status({"a-one": "Queued"}, 0)])
+    with caplog.at_level("WARNING"):
+        final = follow_queue(["a-one"], 0.0, dvc, sleep=lambda s: None)
+    assert final == {"a-one": "Queued"} and "no queue worker is alive" in caplog.text
+    assert sum(c[:3] == ["dvc", "queue", "status"] for c in dvc.calls) == 3  # not on the first idle poll
