@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup repro test bench exp figures lock clean-venv
+.PHONY: setup repro test bench exp figures sweep report lock clean-venv
 
 setup: $(STAMP)
 
@@ -32,6 +32,14 @@ exp: $(STAMP)
 # rewrite the README's figures from the metrics of the last `make repro` (docs/figures.json)
 figures: $(STAMP)
 	$(BIN)/python -m smp_balr.docs --collect
+
+# the presence study: every label x configuration of params.yaml `sweep:` as DVC experiments
+# (`dvc exp run --queue` + `dvc queue start`), then reports/presence.{md,html} from their results
+sweep: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.sweep $(if $(JOBS),--jobs $(JOBS))
+
+report: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.report
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

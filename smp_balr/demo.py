@@ -12,6 +12,8 @@ Every BA ``j`` of utterance ``i`` by speaker ``k`` is drawn as a Bernoulli with 
   ``Language`` (speaker level, 4 unbalanced classes) shifts a speaker's profile;
   ``Modality`` (Speech/Sing) and ``EmoClass`` (A/H/N/S, plus rare X/U with no effect)
   shift single utterances.
+* ``Noise`` (Heads/Tails, a fair coin per utterance from its own random stream) has no
+  effect on any BA: a label on which every "present" claim is a false positive.
 * Each speaker's class mix is skewed (Dirichlet/Beta draws) and some speakers lack some
   classes entirely, so BAs that merely mark speakers correlate with the utterance labels
   across utterances: the speaker confound later stages must handle.
@@ -44,6 +46,8 @@ EMOTIONS = ("A", "H", "N", "S", "X", "U")
 EMOTION_P = (0.13, 0.22, 0.42, 0.15, 0.04, 0.04)
 MAIN_EMOTIONS = ("A", "H", "N", "S")
 LABELS = ("Language", "Modality", "EmoClass")
+NOISE = "Noise"  # a label with no signal: drawn per utterance, independent of everything else
+NOISE_CLASSES = ("Heads", "Tails")
 
 # file variants: (extension, shape, dtype); chosen per file from the seed
 VARIANTS = (
@@ -109,7 +113,7 @@ class DemoSettings:
 class DemoCorpus:
     """The generated corpus in memory."""
 
-    labels: pd.DataFrame  # FileName, Speaker, Group, Language, Modality, EmoClass
+    labels: pd.DataFrame  # FileName, Speaker, Group, Language, Modality, EmoClass, Noise
     ba: np.ndarray  # int8 (utterances, D), row-aligned with labels
     truth: dict[str, Any]  # {label: [BA names], ..., "settings": {...}}
 
@@ -233,6 +237,8 @@ def generate(settings: DemoSettings) -> DemoCorpus:
             "Language": np.asarray(LANGUAGES)[lang_of[rows_spk]],
             "Modality": np.asarray(MODALITIES)[mod],
             "EmoClass": np.asarray(EMOTIONS)[emo],
+            # own stream: adding the column left every other value of the corpus unchanged
+            NOISE: np.asarray(NOISE_CLASSES)[np.random.default_rng([s.seed, 2]).integers(0, 2, size=K * U)],
         }
     )
     order = np.argsort(labels["FileName"].to_numpy(dtype=object), kind="stable")
@@ -242,8 +248,10 @@ def generate(settings: DemoSettings) -> DemoCorpus:
     settings_out = asdict(s)
     settings_out.update(
         {
-            "label_level": {"Language": "speaker", "Modality": "utterance", "EmoClass": "utterance"},
-            "classes": {"Language": list(LANGUAGES), "Modality": list(MODALITIES), "EmoClass": list(EMOTIONS)},
+            "label_level": {"Language": "speaker", "Modality": "utterance", "EmoClass": "utterance", NOISE: "utterance"},
+            "classes": {"Language": list(LANGUAGES), "Modality": list(MODALITIES), "EmoClass": list(EMOTIONS),
+                        NOISE: list(NOISE_CLASSES)},
+            "no_signal_labels": [NOISE],
             "no_effect_classes": {"EmoClass": ["X", "U"]},
             "constant": [f"BA{j}" for j in constant],
             "n_utterances": int(K * U),

@@ -57,7 +57,7 @@ def test_structure(corpus) -> None:
     lab, ba, truth = corpus.labels, corpus.ba, corpus.truth
     s = DemoSettings()
     assert ba.shape == (s.n_speakers * s.utterances_per_speaker, s.n_ba) and ba.dtype == np.int8
-    assert list(lab.columns) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass"]
+    assert list(lab.columns) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass", "Noise"]
     assert lab["FileName"].is_unique and lab["FileName"].tolist() == sorted(lab["FileName"])
     assert lab["FileName"].str.contains("/").any() and (~lab["FileName"].str.contains("/")).any()
     # speaker-disjoint groups, every Language in both
@@ -183,3 +183,18 @@ def test_planted_truth_only_for_the_demo_corpus(tmp_path, monkeypatch):
     truth.write_text("{not json")
     with pytest.raises(UserError, match="truth file .* is not valid JSON"):
         planted_truth(*demo)
+
+
+def test_noise_label_has_no_signal_and_leaves_the_rest_unchanged(corpus) -> None:
+    lab, ba = corpus.labels, corpus.ba
+    assert set(lab["Noise"]) == {"Heads", "Tails"}
+    assert (lab.groupby("Speaker")["Noise"].nunique() == 2).all()  # varies within every speaker
+    heads = (lab["Noise"] == "Heads").to_numpy()
+    assert 0.45 < heads.mean() < 0.55
+    # no BA differs between the two coin sides beyond sampling noise (|z| < 5 on every BA)
+    p1, p0 = ba[heads].mean(axis=0), ba[~heads].mean(axis=0)
+    pooled = ba.mean(axis=0)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / heads.sum() + 1 / (~heads).sum()))
+    z = np.divide(p1 - p0, se, out=np.zeros_like(se), where=se > 0)
+    assert np.abs(z).max() < 5
+    assert corpus.truth["settings"]["no_signal_labels"] == ["Noise"]

@@ -251,7 +251,7 @@ def test_dvc_repro_format(project_copy) -> None:
     d = SMALL_DEMO["demo"]
     train = read_table(proj / "data" / "demo_train_data.csv")
     test = read_table(proj / "data" / "demo_test_data.csv")
-    assert list(train.columns[:6]) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass"]
+    assert list(train.columns[:7]) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass", "Noise"]
     assert ba_columns(train) == [f"BA{i}" for i in range(512)]
     raw = pd.read_csv(proj / "data" / "demo_train_data.csv", nrows=50)
     assert all(str(raw[c].dtype) == "int64" for c in ba_columns(raw))
