@@ -432,3 +432,22 @@ def test_report_settings_are_checked() -> None:
 def test_figures_carry_no_url() -> None:
     png = figures.confusion_png(["a", "b"], np.array([[3, 1], [0, 4]]), "t")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"http" not in png
+
+
+def test_experiments_table_fits_80_columns():
+    from smp_balr.report.collect import format_table
+
+    frame = pd.DataFrame([
+        {"name": "clever-sigh", "status": "success", "label": "EmoClass", "features": "slda", "model": "logreg",
+         "balance": 2, "selection_score": 0.512, "balanced_accuracy": 0.4975, "ci_low": 0.44, "p_value": 0.000999,
+         "top5_share": 0.21},
+        {"name": "a-very-long-experiment-name", "status": "failed", "label": "Modality", "features": "bayes",
+         "model": "dt", "balance": 0, "selection_score": float("nan"), "balanced_accuracy": float("nan"),
+         "ci_low": float("nan"), "p_value": float("nan"), "top5_share": float("nan")},
+    ])
+    lines = format_table(frame).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].split() == ["experiment", "label", "feats", "model", "bal", "train", "b.acc", "ci_lo", "p", "top5"]
+    assert lines[1].split() == ["clever-sigh", "EmoClass", "slda", "logreg", "2", "0.512", "0.497", "0.440", "0.0010",
+                                "0.210"]
+    assert lines[2].split()[0] == "!a-very-long-e" and lines[2].split()[-1] == "-"

@@ -181,3 +181,27 @@ def read_log_file(exp: Experiment) -> str:
     if exp.log_path and Path(exp.log_path).is_file():
         return Path(exp.log_path).read_text(errors="replace")
     raise FileNotFoundError(2, "queue log removed", exp.log_path)
+
+
+#: the compact experiments view (``make exp``): column, header, width, format
+TABLE_COLUMNS = (("name", "experiment", 14, "s"), ("label", "label", 10, "s"), ("features", "feats", 6, "s"),
+                 ("model", "model", 6, "s"), ("balance", "bal", 3, "s"), ("selection_score", "train", 5, ".3f"),
+                 ("balanced_accuracy", "b.acc", 5, ".3f"), ("ci_low", "ci_lo", 5, ".3f"),
+                 ("p_value", "p", 6, ".4f"), ("top5_share", "top5", 5, ".3f"))
+
+
+def format_table(frame: pd.DataFrame) -> str:
+    """The experiments as an 80-column text table (``make exp``; a failed one is marked ``!``): settings, training-side score,
+    test balanced accuracy with its interval's lower end, permutation p, SHAP top-5 share."""
+    def cell(value: Any, width: int, fmt: str) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            text = "-"
+        else:
+            text = format(value, fmt) if fmt != "s" else str(value)
+        return text[:width].ljust(width) if fmt == "s" else text.rjust(width)
+
+    lines = [" ".join(h.ljust(w) if f == "s" else h.rjust(w) for _, h, w, f in TABLE_COLUMNS)]
+    for row in frame.to_dict("records"):
+        shown = dict(row, name=row["name"] if row["status"] == "success" else f"!{row['name']}")
+        lines.append(" ".join(cell(shown[c], w, f) for c, _, w, f in TABLE_COLUMNS))
+    return "\n".join(line.rstrip() for line in lines)
