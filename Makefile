@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup repro test bench exp figures sweep report lock clean-venv
+.PHONY: setup repro test bench exp figures sweep report browser lock clean-venv
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ sweep: $(STAMP)
 
 report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.report
+
+# Debian's chromium, for the test that renders reports/presence.html offline (not needed otherwise)
+browser:
+	bash .ci/install-chromium
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
