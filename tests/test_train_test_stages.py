@@ -258,6 +258,8 @@ def test_dvc_repro_exp_run_metrics_and_plots(project_copy):
     spec = json.dumps(confusion["content"])
     assert '"predicted"' in spec and '"true"' in spec and "rect" in spec  # the confusion template's heatmap
     assert any("confusion_matrix.png" in key for key in plots)
+    curve = plots["metrics/train_curves/cv_score.csv"][0]  # the dt grid's CV scores, as a DVC plot
+    assert curve["type"] == "vega" and '"cv_score"' in json.dumps(curve["content"])
 
     run_cmd(["dvc", "exp", "run", "-S", "label=Language"], root)
     lang = json.loads((root / "metrics" / "test.json").read_text())
