@@ -50,6 +50,19 @@ SMALL_DEMO = {
 }
 
 
+def copy_project(dest: Path) -> Path:
+    """Copy the project's code and configuration (never its outputs) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in COPY_ITEMS:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            (dest / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / item)
+    return dest
+
+
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Callable[..., Path]:
     """Return a factory: ``make(params_changes)`` copies the project into a git repo in tmp.
@@ -60,15 +73,7 @@ def project_copy(tmp_path: Path) -> Callable[..., Path]:
     """
 
     def make(params_changes: dict[str, Any] | None = None) -> Path:
-        dest = tmp_path / "project"
-        dest.mkdir()
-        for item in COPY_ITEMS:
-            src = ROOT / item
-            if src.is_dir():
-                shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
-            elif src.exists():
-                (dest / item).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dest / item)
+        dest = copy_project(tmp_path / "project")
         params = yaml.safe_load((dest / "params.yaml").read_text())
         _deep_update(params, params_changes or {})
         (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

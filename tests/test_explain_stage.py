@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cmd
+from conftest import ROOT, copy_project, run_cmd
 from smp_balr import paths
 from smp_balr.artefacts import save_model
 from smp_balr.estimator import BAClassifier
@@ -153,16 +152,7 @@ ERROR_CASES = [
 @pytest.fixture(scope="module")
 def error_project(tmp_path_factory):
     """One project copy with a dt model, shared by the error cases (each rewrites params.yaml)."""
-    from conftest import COPY_ITEMS
-
-    root = tmp_path_factory.mktemp("explain_errors")
-    for item in COPY_ITEMS:
-        src = ROOT / item
-        if src.is_dir():
-            shutil.copytree(src, root / item, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            (root / item).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, root / item)
+    root = copy_project(tmp_path_factory.mktemp("explain_errors"))
     _write_inputs(root, "dt")
     return root
 
