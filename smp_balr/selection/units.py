@@ -43,8 +43,8 @@ class UnitData:
     Attributes
     ----------
     X : numpy.ndarray
-        Float matrix (rows, BAs): utterances for ``utterance`` and ``within_speaker``
-        (raw; see ``groups``), cell means for ``speaker``.
+        BA matrix (rows, BAs): utterances for ``utterance`` and ``within_speaker`` (raw,
+        in the dtype given, int8 from the table; see ``groups``), float cell means for ``speaker``.
     y : numpy.ndarray
         Class of each row (strings).
     unit : str
@@ -149,11 +149,11 @@ def prepare(X: np.ndarray, y: np.ndarray, speakers: np.ndarray, unit: str) -> Un
     chosen, reason = resolve_unit(unit, speakers, y)
     n_spk = int(pd.Series(speakers).nunique())
     if chosen == "within_speaker":
-        data = UnitData(np.asarray(X, dtype=np.float64), y, chosen, reason, max(n_spk - 1, 0), n_spk, speakers)
+        data = UnitData(np.asarray(X), y, chosen, reason, max(n_spk - 1, 0), n_spk, speakers)
     elif chosen == "speaker":
         Xs, ys = cell_means(X, speakers, y)
         data = UnitData(Xs, ys, chosen, reason, 0, n_spk)
     else:
-        data = UnitData(np.asarray(X, dtype=np.float64), y, chosen, reason, 0, n_spk)
+        data = UnitData(np.asarray(X), y, chosen, reason, 0, n_spk)
     log.info("unit %s (%s): %d rows, %d speakers", data.unit, data.reason, len(data.y), n_spk)
     return data
