@@ -246,3 +246,10 @@ def test_label_values_lose_stray_spaces_and_upper_case_suffixes_match(tmp_path):
     train, test = tables["train"].meta, tables["test"].meta
     assert set(train["Emo"]) == {"A", "H", "N"}  # not " A", " H"
     assert len(train) + len(test) == 9  # the _ba.TXT file matched too
+
+
+def test_corpus_too_large_for_memory_fails_before_reading(tmp_path: Path) -> None:
+    labels, ba = make_corpus(tmp_path, rows_basic())
+    with pytest.raises(UserError, match=r"format of 9 BA files x 6 BAs needs about .* GB of memory but 0.0 GB is available; "
+                                        r"format the corpus in parts"):
+        format_corpus(labels, ba, split=True, progress=False, memory_available=100)
