@@ -65,8 +65,9 @@ def test_second_clone_pulls_results_instead_of_recomputing(project_copy, tmp_pat
     assert "Running stage" not in again.stdout, again.stdout
     assert _digests(two) == baseline
 
-    # the experiment's parameters: every stage comes from the run cache, none runs
-    rerun = run_cmd(["dvc", "exp", "run", "-S", "model.method=dt"], two)
+    # the experiment's parameters: every stage comes from the run cache (its outputs pulled
+    # from the remote on demand, --pull), none runs
+    rerun = run_cmd(["dvc", "exp", "run", "--pull", "-S", "model.method=dt"], two)
     text = rerun.stdout + rerun.stderr
     assert "Running stage" not in text, text
     assert "Stage 'train' is cached - skipping run" in text
