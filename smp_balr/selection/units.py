@@ -105,13 +105,28 @@ def resolve_unit(unit: str, speakers: np.ndarray, y: np.ndarray) -> tuple[str, s
     return "speaker", f"auto: {varies}, so one row per speaker"
 
 
-def centre_within(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Subtract from each row the mean of its group (column-wise)."""
+def centre_within(X: np.ndarray, groups: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Subtract from each row the mean of its group (column-wise), as float64.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        (rows, BAs), any numeric dtype.
+    groups : numpy.ndarray
+        Group of each row.
+    rows : numpy.ndarray of int, optional
+        Return only these rows (group means still over all rows): a subsample costs
+        ``len(rows)`` float64 rows of memory instead of the whole table.
+    """
     codes, uniq = pd.factorize(pd.Series(groups), sort=False)
     n = len(codes)
     onehot = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(len(uniq), n))
     counts = np.bincount(codes, minlength=len(uniq)).astype(np.float64)
-    return X - (np.asarray(onehot @ X) / counts[:, None])[codes]
+    means = np.asarray(onehot @ X) / counts[:, None]
+    if rows is None:
+        return X - means[codes]
+    rows = np.asarray(rows)
+    return X[rows] - means[codes[rows]]
 
 
 def cell_means(X: np.ndarray, speakers: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
