@@ -15,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -c "import bambi, shap, dvc, statsmodels, sklearn, pandas, numpy, joblib, yaml, matplotlib"
+	$(BIN)/python -c "import bambi, shap, dvc, distributed, statsmodels, sklearn, pandas, numpy, joblib, yaml, matplotlib"
 	touch $(STAMP)
 
 repro: $(STAMP)

@@ -29,13 +29,14 @@ import logging
 import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
 from smp_balr import paths
 from smp_balr.errors import UserError
+from smp_balr.outputs import transaction
 
 log = logging.getLogger(__name__)
 
@@ -130,19 +131,50 @@ def _split_counts(total: int, probs: tuple[float, ...], minimum: int) -> np.ndar
     return counts
 
 
-def generate(settings: DemoSettings) -> DemoCorpus:
-    """Generate the demo corpus deterministically from ``settings``.
+@dataclass
+class _Plan:
+    """Everything of a corpus but its BA bits, which :meth:`blocks` draws speaker by speaker."""
 
-    Parameters
-    ----------
-    settings : DemoSettings
-        Sizes, effect scales and seed.
+    settings: DemoSettings
+    labels: pd.DataFrame  # sorted by FileName
+    position: np.ndarray  # position[r]: row of utterance r (speaker-major order) in ``labels``
+    truth: dict[str, Any]
+    bits_state: dict[str, Any]  # bit generator state at the first BA draw
+    base: np.ndarray
+    profile: np.ndarray
+    lang_of: np.ndarray
+    lang_shift: np.ndarray
+    mod: np.ndarray
+    mod_shift: np.ndarray
+    emo: np.ndarray
+    emo_shift: np.ndarray
+    constant: np.ndarray
+    constant_value: np.ndarray
 
-    Returns
-    -------
-    DemoCorpus
-        Labels table (rows sorted by FileName), BA matrix and planted truth.
-    """
+    def blocks(self, speakers_per_block: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(rows, ba)`` per block of speakers: utterance rows (speaker-major) and their int8 BAs.
+
+        The uniform draws run through the generator in the same order as one draw of the
+        whole (utterances, BAs) matrix, so the bits do not depend on the block size.
+        """
+        s = self.settings
+        U, K, D = s.utterances_per_speaker, s.n_speakers, s.n_ba
+        rng = np.random.default_rng(s.seed)
+        rng.bit_generator.state = self.bits_state
+        step = max(1, int(speakers_per_block))
+        for k0 in range(0, K, step):
+            k1 = min(K, k0 + step)
+            rows = np.arange(k0 * U, k1 * U)
+            spk = rows // U
+            logit = (self.base + self.profile[spk] + self.lang_shift[self.lang_of[spk]]
+                     + self.mod_shift[self.mod[rows]] + self.emo_shift[self.emo[rows]])
+            ba = (rng.random((rows.size, D)) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
+            ba[:, self.constant] = self.constant_value
+            yield rows, ba
+
+
+def _plan(settings: DemoSettings) -> _Plan:
+    """Draw every part of the corpus except the BA bits (see :func:`generate`)."""
     s = settings
     rng = np.random.default_rng(s.seed)
     D, K, U = s.n_ba, s.n_speakers, s.utterances_per_speaker
@@ -216,9 +248,11 @@ def generate(settings: DemoSettings) -> DemoCorpus:
         p_sing = 0.0 if speech_only[k] else rng.beta(1.2, 2.0)
         mod[k * U : (k + 1) * U] = (rng.random(U) < p_sing).astype(int)
 
-    logit = base + profile[rows_spk] + lang_shift[lang_of[rows_spk]] + mod_shift[mod] + emo_shift[emo]
-    ba = (rng.random(logit.shape) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
-    ba[:, constant] = constant_value
+    # The BA bits come next in the stream: one uniform per (utterance, BA), speaker-major.
+    # Keep the state for Plan.blocks and jump over those draws (one 64-bit output each)
+    # to the file-extension draw that follows them.
+    bits_state = rng.bit_generator.state
+    rng.bit_generator.advance(K * U * D)
 
     # --- names -------------------------------------------------------------------------
     utt_width = max(4, len(str(U - 1)))
@@ -243,7 +277,8 @@ def generate(settings: DemoSettings) -> DemoCorpus:
     )
     order = np.argsort(labels["FileName"].to_numpy(dtype=object), kind="stable")
     labels = labels.iloc[order].reset_index(drop=True)
-    ba = ba[order]
+    position = np.empty(K * U, dtype=np.int64)
+    position[order] = np.arange(K * U)
 
     settings_out = asdict(s)
     settings_out.update(
@@ -259,7 +294,37 @@ def generate(settings: DemoSettings) -> DemoCorpus:
     )
     truth: dict[str, Any] = {lab: [f"BA{j}" for j in planted[lab]] for lab in LABELS}
     truth["settings"] = settings_out
-    return DemoCorpus(labels=labels, ba=ba, truth=truth)
+    return _Plan(s, labels, position, truth, bits_state, base, profile, lang_of, lang_shift, mod, mod_shift,
+                 emo, emo_shift, constant, constant_value)
+
+
+def generate(settings: DemoSettings) -> DemoCorpus:
+    """Generate the demo corpus deterministically from ``settings``.
+
+    The BA bits are drawn speaker by speaker, so memory holds the int8 matrix (one byte
+    per BA) and one speaker's floats; :func:`write_demo` writes the files without holding
+    the matrix at all.
+
+    Parameters
+    ----------
+    settings : DemoSettings
+        Sizes, effect scales and seed.
+
+    Returns
+    -------
+    DemoCorpus
+        Labels table (rows sorted by FileName), BA matrix and planted truth.
+    """
+    plan = _plan(settings)
+    ba = np.empty((len(plan.labels), settings.n_ba), dtype=np.int8)
+    for rows, block in plan.blocks(_speakers_per_block(settings)):
+        ba[plan.position[rows]] = block
+    return DemoCorpus(labels=plan.labels, ba=ba, truth=plan.truth)
+
+
+def _speakers_per_block(settings: DemoSettings, rows: int = 20000) -> int:
+    """Speakers per generated block: about ``rows`` utterances (a few hundred MB of floats)."""
+    return max(1, rows // settings.utterances_per_speaker)
 
 
 def load_truth(path: str | Path) -> dict[str, list[str]] | None:
@@ -306,26 +371,91 @@ def _encode(vec: np.ndarray, variant: tuple[str, str, str]) -> bytes:
 
 
 def write_corpus(corpus: DemoCorpus, ba_dir: str | Path, labels_path: str | Path, truth_path: str | Path, seed: int) -> None:
-    """Write the BA files, labels CSV and truth JSON, all together or not at all.
+    """Write the BA files, labels CSV and truth JSON of a corpus held in memory.
 
-    The BA folder is built beside ``ba_dir`` and swapped in with the labels and truth
-    files (:func:`smp_balr.outputs.transaction`), so a failure leaves any previous corpus
-    in place.
+    The BA folder is built beside ``ba_dir`` and swapped in at the end, so a failure
+    leaves any previous corpus in place. :func:`write_demo` writes the same files
+    without holding the corpus.
     """
-    from smp_balr.outputs import transaction, write_csv, write_json
+    labels = corpus.labels
+    variant_of = _variants(len(labels), seed)
+    names = labels["FileName"].tolist()
 
-    rng = np.random.default_rng([seed, 1])
-    variant_of = rng.integers(0, len(VARIANTS), size=len(corpus.labels))
-    with transaction() as tx:
-        tmp = tx.directory(ba_dir)
+    def fill(tmp: Path) -> None:
         made: set[Path] = set()
-        for r, name in enumerate(corpus.labels["FileName"]):
-            p = Path(name)
-            folder = tmp / p.parent
-            if folder not in made:
-                folder.mkdir(parents=True, exist_ok=True)
-                made.add(folder)
-            variant = VARIANTS[variant_of[r]]
-            (folder / f"{p.stem}_ba.{variant[0]}").write_bytes(_encode(corpus.ba[r], variant))
-        write_csv(corpus.labels, labels_path)
-        write_json(corpus.truth, truth_path)
+        for r, name in enumerate(names):
+            _write_ba_file(tmp, name, corpus.ba[r], VARIANTS[variant_of[r]], made)
+
+    with transaction():  # BA folder, labels and truth: all together or not at all
+        _build_ba_dir(ba_dir, fill)
+        _write_labels_truth(labels, corpus.truth, labels_path, truth_path)
+
+
+def write_demo(
+    settings: DemoSettings, ba_dir: str | Path, labels_path: str | Path, truth_path: str | Path, progress: bool = True
+) -> pd.DataFrame:
+    """Generate the corpus of ``settings`` and write it, streaming: same files as
+    ``write_corpus(generate(settings), ...)``, in memory only the labels and one block of speakers.
+
+    Memory is about 0.5 KB per utterance for the labels plus a block of about 20,000
+    utterances (a few hundred MB), whatever the corpus size; the BA folder is swapped in
+    only when complete.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The labels table written (rows sorted by FileName).
+    """
+    plan = _plan(settings)
+    labels = plan.labels
+    variant_of = _variants(len(labels), settings.seed)
+    names = labels["FileName"].to_numpy(dtype=object)
+
+    def fill(tmp: Path) -> None:
+        made: set[Path] = set()
+        bar = None
+        if progress and len(labels) >= 20000:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(labels), desc="writing BA files", unit="file", mininterval=1.0)
+        for rows, block in plan.blocks(_speakers_per_block(settings)):
+            for pos, vec in zip(plan.position[rows], block):
+                _write_ba_file(tmp, names[pos], vec, VARIANTS[variant_of[pos]], made)
+            if bar is not None:
+                bar.update(rows.size)
+        if bar is not None:
+            bar.close()
+
+    with transaction():  # BA folder, labels and truth: all together or not at all
+        _build_ba_dir(ba_dir, fill)
+        _write_labels_truth(labels, plan.truth, labels_path, truth_path)
+    return labels
+
+
+def _variants(n_rows: int, seed: int) -> np.ndarray:
+    """File variant of each row of the sorted labels."""
+    return np.random.default_rng([seed, 1]).integers(0, len(VARIANTS), size=n_rows)
+
+
+def _write_ba_file(root: Path, name: str, vec: np.ndarray, variant: tuple[str, str, str], made: set[Path]) -> None:
+    p = Path(name)
+    folder = root / p.parent
+    if folder not in made:
+        folder.mkdir(parents=True, exist_ok=True)
+        made.add(folder)
+    (folder / f"{p.stem}_ba.{variant[0]}").write_bytes(_encode(vec, variant))
+
+
+def _build_ba_dir(ba_dir: str | Path, fill: Callable[[Path], None]) -> None:
+    """Run ``fill`` on a fresh folder that replaces ``ba_dir`` when the enclosing transaction commits."""
+    from smp_balr.outputs import atomic_dir
+
+    with atomic_dir(ba_dir) as tmp:
+        fill(tmp)
+
+
+def _write_labels_truth(labels: pd.DataFrame, truth: dict[str, Any], labels_path: str | Path, truth_path: str | Path) -> None:
+    from smp_balr.outputs import write_csv, write_json
+
+    write_csv(labels, labels_path)
+    write_json(truth, truth_path)

@@ -42,9 +42,10 @@ from tqdm import tqdm
 
 from smp_balr import options
 from smp_balr.errors import UserError
-from smp_balr.folds import check_classes, distinct_tree_params, grouped_folds, validation_folds
+from smp_balr.folds import check_classes, grouped_folds, validation_folds
 from smp_balr.sampling import balanced_sample_weights, oversample_indices
 from smp_balr.settings import DtSettings, LogregSettings, MlpSettings
+from smp_balr.tree_search import search_tree
 
 log = logging.getLogger(__name__)
 
@@ -178,65 +179,38 @@ def fit_dt(
     seed: int,
     is_copy: np.ndarray | None = None,
 ) -> tuple[DecisionTreeClassifier, dict[str, Any]]:
-    """Grid-search a decision tree with speaker-grouped folds, refit on all rows.
+    """Search a decision tree's grid with speaker-grouped folds (:func:`smp_balr.tree_search.search_tree`),
+    refit the best on all rows.
 
     Parameters
     ----------
     X, y, groups : numpy.ndarray
         Features, integer classes, speakers.
     settings : DtSettings
-        The grid, folds, scoring and parallel fits.
+        The grid, folds, scoring, parallel fits and search strategy.
     balance : int
         2 uses ``class_weight='balanced'``.
     seed : int
-        Seed of the tree and of the folds.
+        Seed of the tree, the folds and the subsample.
     is_copy : numpy.ndarray of bool, optional
         Oversampled rows (kept out of validation folds).
 
     Returns
     -------
     (DecisionTreeClassifier, dict)
-        The refitted best tree and ``{cv_score, cv_score_std, best_params, n_folds, curves}``;
-        ``curves["cv_score"]`` holds every distinct grid point's mean CV score.
+        The refitted best tree and ``{cv_score, cv_score_std, best_params, n_folds, search,
+        curves}``; ``curves["cv_score"]`` holds every distinct grid point's mean CV score.
     """
-    n_folds = settings.cv_folds
-    check_classes(y, groups, n_folds, "model.dt.cv_folds")
-    folds = grouped_folds(y, groups, n_folds, seed, is_copy)
-    tree = DecisionTreeClassifier(random_state=seed, class_weight="balanced" if balance == 2 else None)
-    candidates = distinct_tree_params(settings.grid)
-    n_grid = int(np.prod([len(v) for v in settings.grid.values()]))
-    log.info(
-        "dt grid search: %d of %d grid points are distinct trees, %d fits (%d speaker-disjoint folds), scoring %s",
-        len(candidates), n_grid, len(candidates) * n_folds, n_folds, settings.scoring,
-    )
-    search = GridSearchCV(
-        tree,
-        [{k: [v] for k, v in c.items()} for c in candidates],
-        scoring=settings.scoring,
-        cv=folds,
-        n_jobs=settings.n_jobs,
-        refit=True,
-    )
-    try:
-        search.fit(X.astype(np.float32), y)
-    except ValueError as err:
-        reason = " ".join(str(err).split())[:200]
-        raise UserError(f"dt grid search failed ({reason}); check model.dt in params.yaml") from None
-    best = search.best_index_
-    grid_curve = [
-        {"point": i + 1, **{k: _plain(v) for k, v in params.items()},
-         "cv_score_std": float(search.cv_results_["std_test_score"][i]),
-         "cv_score": float(search.cv_results_["mean_test_score"][i])}
-        for i, params in enumerate(search.cv_results_["params"])
-    ]
-    info = {
-        "cv_score": float(search.best_score_),
-        "cv_score_std": float(search.cv_results_["std_test_score"][best]),
-        "best_params": {k: _plain(v) for k, v in search.best_params_.items()},
-        "n_folds": n_folds,
-        "curves": {"cv_score": grid_curve},
-    }
-    return search.best_estimator_, info
+    tree, found = search_tree(X, y, groups, settings.grid, settings.cv_folds, settings.scoring, seed, settings.n_jobs,
+                              settings.search, is_copy, "balanced" if balance == 2 else None,
+                              max_search_rows=settings.max_search_rows)
+    res = found["cv_results"]
+    curve = [{"point": i + 1, **params, "cv_score_std": std, "cv_score": mean}
+             for i, (params, mean, std) in enumerate(zip(res["params"], res["mean_test_score"], res["std_test_score"]))]
+    info = {k: found[k] for k in ("cv_score", "cv_score_std", "best_params", "n_folds")}
+    info["search"] = {k: found[k] for k in ("strategy", "search_rows", "n_fits", "n_candidates", "n_grid")}
+    info["curves"] = {"cv_score": curve}
+    return tree, info
 
 
 # ---------------------------------------------------------------------------- logreg
@@ -397,7 +371,3 @@ def settings_dict(model: BAClassifier) -> dict[str, Any]:
               "logreg": model.logreg or LogregSettings()}[model.method]
     return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v)
             for k, v in asdict(chosen).items()}
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

@@ -16,8 +16,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.bafiles import find_ba_files, match_files, read_ba_files
+from smp_balr.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
 from smp_balr.errors import UserError
+from smp_balr.memory import format_need, require_memory
 from smp_balr.outputs import transaction
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ def format_corpus(
     split: bool = True,
     invert: bool = False,
     progress: bool = True,
+    memory_available: int | None = None,
 ) -> tuple[dict[str, FormattedTable], FormatReport]:
     """Join the labels CSV with the BA files.
 
@@ -169,6 +171,9 @@ def format_corpus(
         Flip 0/1 (old files where 0 means present).
     progress : bool
         Show a progress bar while reading many files.
+    memory_available : int, optional
+        Bytes the step may use (default: what the system has free); a corpus that needs
+        more fails before any file is read.
 
     Returns
     -------
@@ -215,6 +220,12 @@ def format_corpus(
             if not (groups == g).any():
                 raise UserError(_missing_group(labels, match.files, g, labels_path))
 
+    n_ba = read_ba_file(files[0], invert=invert).size
+    require_memory(
+        format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
+        f"format of {len(files):,} BA files x {n_ba} BAs", f"format the corpus in parts (labels CSVs of fewer rows, "
+        f"data.labels) or run on a machine with more free memory", available=memory_available,
+    )
     ba = read_ba_files(files, invert=invert, progress=progress)
     table = FormattedTable(meta, ba)
 
@@ -323,22 +334,22 @@ def write_table(table: FormattedTable, path: str | Path) -> None:
     """
     n, d = table.ba.shape
     header = ",".join(_csv_field(c) for c in list(table.meta.columns) + table.ba_names)
-    # each row's BA block as bytes ",0,1,1,..." built in one vectorised step
-    block = np.empty((n, 2 * d), dtype=np.uint8)
-    block[:, 0::2] = ord(",")
-    block[:, 1::2] = table.ba.astype(np.uint8) + ord("0")
     meta_rows = table.meta.to_numpy(dtype=object)
+    step = 4096
+    # each row's BA block as bytes ",0,1,1,..." built vectorised, one chunk of rows at a time
+    block = np.empty((min(n, step), 2 * d), dtype=np.uint8)
+    block[:, 0::2] = ord(",")
     with open(path, "wb") as fh:
         fh.write(header.encode() + b"\n")
-        chunk: list[bytes] = []
-        for i in range(n):
-            chunk.append(",".join(_csv_field(v) for v in meta_rows[i]).encode())
-            chunk.append(block[i].tobytes())
-            chunk.append(b"\n")
-            if len(chunk) >= 3000:
-                fh.write(b"".join(chunk))
-                chunk.clear()
-        fh.write(b"".join(chunk))
+        for start in range(0, n, step):
+            rows = min(step, n - start)
+            np.add(table.ba[start : start + rows], ord("0"), out=block[:rows, 1::2], casting="unsafe")
+            chunk: list[bytes] = []
+            for i in range(rows):
+                chunk.append(",".join(_csv_field(v) for v in meta_rows[start + i]).encode())
+                chunk.append(block[i].tobytes())
+                chunk.append(b"\n")
+            fh.write(b"".join(chunk))
 
 
 def write_tables(tables: Mapping[str | Path, FormattedTable]) -> None:

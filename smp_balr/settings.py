@@ -223,6 +223,8 @@ class DtSettings:
     cv_folds: int = _setting(5, _whole(2))
     scoring: str = _setting("balanced_accuracy", _text)
     n_jobs: int = _setting(2, _jobs)
+    search: str = _setting("subsample", _choice(options.TREE_SEARCH))
+    max_search_rows: int = _setting(20000, _whole(100))
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,14 @@ class ExplainSettings:
     kernel_nsamples: int = _setting(1100, _whole(1))
 
 
+@dataclass(frozen=True)
+class ParallelSettings:
+    """``parallel``: where joblib runs the dt search and the SHAP rows (this machine or a Dask cluster)."""
+
+    backend: str = _setting("loky", _choice(options.PARALLEL_BACKENDS))
+    address: str | None = _setting(None, _optional(_text))
+
+
 def _classes(v: Any, key: str) -> dict[str, tuple[str, ...]]:
     if v is None:
         return {}
@@ -326,6 +336,7 @@ class Settings:
     train: TrainSettings = _setting(None, factory=TrainSettings)
     test: TestSettings = _setting(None, factory=TestSettings)
     explain: ExplainSettings = _setting(None, factory=ExplainSettings)
+    parallel: ParallelSettings = _setting(None, factory=ParallelSettings)
     demo: Any = field(default_factory=DemoSettings, metadata={"external": True})  # built by DemoSettings.from_params
 
     def class_filter(self, label: str) -> list[str] | None:

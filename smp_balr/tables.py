@@ -178,10 +178,27 @@ def too_few_classes(label: str, counts: pd.Series, where: str | Path, keep: Sequ
     return f"{wrong}; {fix}"
 
 
-def ba_matrix(df: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
-    """The BA columns as a float64 array of shape (rows, BAs)."""
+def ba_matrix(df: pd.DataFrame, columns: Sequence[str] | None = None, dtype: type = np.int8) -> np.ndarray:
+    """The BA columns (only ``columns`` when given) as an array of shape (rows, BAs).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A formatted table (BA columns 0/1, as :func:`read_table` returns them).
+    columns : sequence of str, optional
+        BA columns wanted, in this order; default all BA columns in numeric order.
+    dtype : numpy dtype
+        ``int8`` (default: one byte per BA, what the table holds); ``np.float32`` where a
+        library wants floats (0/1 are exact). A float64 copy of a large table costs 8 bytes
+        per BA: ask for it only for the few columns that need it.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous matrix of ``dtype``.
+    """
     cols = list(columns) if columns is not None else ba_columns(df)
-    return df[cols].to_numpy(dtype=np.float64)
+    return np.ascontiguousarray(df[cols].to_numpy(dtype=dtype))
 
 
 # why a selection can come out empty, and what to change; by the method in the file name

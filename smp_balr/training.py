@@ -18,7 +18,7 @@ from smp_balr.tables import require_columns, too_few_classes
 log = logging.getLogger(__name__)
 
 #: what train.json reports besides the counts, per method
-_REPORTED = {"dt": ("cv_score", "cv_score_std", "n_folds", "best_params"),
+_REPORTED = {"dt": ("cv_score", "cv_score_std", "n_folds", "best_params", "search"),
              "logreg": ("cv_score", "cv_score_std", "n_folds", "best_params"),
              "mlp": ("validation_score", "epochs", "best_epoch", "n_valid_speakers")}
 

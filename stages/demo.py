@@ -1,4 +1,4 @@
-"""Stage `demo`: generate the synthetic demo corpus (BA files, labels CSV, planted truth)."""
+"""Stage `demo`: generate the synthetic demo corpus (BA files, labels CSV, planted truth), streamed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 from smp_balr import paths
 from smp_balr.cli import run
-from smp_balr.demo import generate, write_corpus
+from smp_balr.demo import write_demo
 from smp_balr.settings import load_settings
 
 log = logging.getLogger("demo")
@@ -16,21 +16,14 @@ log = logging.getLogger("demo")
 def main() -> None:
     settings = load_settings().demo
     t0 = time.perf_counter()
-    corpus = generate(settings)
-    write_corpus(corpus, paths.DEMO_BA_DIR, paths.DEMO_LABELS, paths.DEMO_TRUTH, seed=settings.seed)
-    lab = corpus.labels
+    lab = write_demo(settings, paths.DEMO_BA_DIR, paths.DEMO_LABELS, paths.DEMO_TRUTH)
     log.info(
         "wrote %d utterances of %d speakers (%d Train / %d Test speakers), D = %d, in %.1f s",
-        len(lab),
-        lab["Speaker"].nunique(),
-        lab.loc[lab["Group"] == "Train", "Speaker"].nunique(),
-        lab.loc[lab["Group"] == "Test", "Speaker"].nunique(),
-        corpus.ba.shape[1],
-        time.perf_counter() - t0,
+        len(lab), lab["Speaker"].nunique(), lab.loc[lab["Group"] == "Train", "Speaker"].nunique(),
+        lab.loc[lab["Group"] == "Test", "Speaker"].nunique(), settings.n_ba, time.perf_counter() - t0,
     )
-    for label in ("Language", "Modality", "EmoClass"):
-        counts = lab[label].value_counts().to_dict()
-        log.info("%s classes %s; planted BAs: %d", label, counts, len(corpus.truth[label]))
+    for label in ("Language", "Modality", "EmoClass", "Noise"):
+        log.info("%s classes %s", label, lab[label].value_counts().to_dict())
     log.info("labels %s, BA files under %s, truth %s", paths.DEMO_LABELS, paths.DEMO_BA_DIR, paths.DEMO_TRUTH)
 
 

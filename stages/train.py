@@ -8,6 +8,7 @@ from smp_balr import paths
 from smp_balr.artefacts import save_model
 from smp_balr.cli import run
 from smp_balr.outputs import atomic_dir, write_json
+from smp_balr.parallel import parallel_backend
 from smp_balr.settings import load_settings
 from smp_balr.tables import features_stage, read_features, read_table, select_classes
 from smp_balr.training import train
@@ -23,7 +24,8 @@ def main() -> None:
     method = s.features.method
     features = read_features(paths.features_file(s.label, method), features_stage(s.label, method))
     context = {"features_method": method, "classes_filter": s.class_filter(s.label), "data_name": s.data.name}
-    result = train(df, s.label, features, s.model, s.train, s.seed, where=str(table), context=context)
+    with parallel_backend(s.parallel.backend, s.parallel.address):  # the dt search's fits
+        result = train(df, s.label, features, s.model, s.train, s.seed, where=str(table), context=context)
     save_model(result.model, paths.MODEL_FILE)
     write_json(result.metrics, paths.TRAIN_METRICS)
     write_json(result.details, paths.TRAIN_DETAILS)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from smp_balr.demo import DemoSettings, generate, load_truth, planted_truth, write_corpus
+from smp_balr.demo import DemoSettings, _plan, generate, load_truth, planted_truth, write_corpus, write_demo
 from smp_balr.errors import UserError
 from smp_balr.formatting import format_corpus
 
@@ -198,3 +198,41 @@ def test_noise_label_has_no_signal_and_leaves_the_rest_unchanged(corpus) -> None
     z = np.divide(p1 - p0, se, out=np.zeros_like(se), where=se > 0)
     assert np.abs(z).max() < 5
     assert corpus.truth["settings"]["no_signal_labels"] == ["Noise"]
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_streamed_writer_matches_the_in_memory_corpus(tmp_path: Path) -> None:
+    """write_demo (block by block, no full matrix) writes byte for byte what write_corpus writes."""
+    settings = DemoSettings(seed=5, n_speakers=12, n_test_speakers=4, utterances_per_speaker=25, n_ba=64,
+                            planted={"Language": 3, "Modality": 3, "EmoClass": 6}, n_constant=4)
+    corpus = generate(settings)
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_corpus(corpus, a / "ba", a / "labels.csv", a / "truth.json", seed=settings.seed)
+    labels = write_demo(settings, b / "ba", b / "labels.csv", b / "truth.json", progress=False)
+    assert len(labels) == 300
+    assert _tree_bytes(a) == _tree_bytes(b)
+
+
+def test_bits_do_not_depend_on_the_block_size() -> None:
+    """Speaker blocks of any size draw the same bits as one draw of the whole matrix."""
+    settings = DemoSettings(seed=9, n_speakers=10, n_test_speakers=4, utterances_per_speaker=20, n_ba=64,
+                            planted={"Language": 3, "Modality": 3, "EmoClass": 6}, n_constant=4)
+    plan = _plan(settings)
+    whole = np.concatenate([b for _, b in plan.blocks(settings.n_speakers)])
+    for size in (1, 3):
+        assert np.array_equal(np.concatenate([b for _, b in plan.blocks(size)]), whole)
+    # and as the original single draw: every uniform after the label draws, in row order
+    rng = np.random.default_rng(settings.seed)
+    rng.bit_generator.state = plan.bits_state
+    u = rng.random(whole.shape)
+    rows = np.arange(whole.shape[0])
+    spk = rows // settings.utterances_per_speaker
+    logit = (plan.base + plan.profile[spk] + plan.lang_shift[plan.lang_of[spk]] + plan.mod_shift[plan.mod]
+             + plan.emo_shift[plan.emo])
+    expect = (u < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
+    expect[:, plan.constant] = plan.constant_value
+    assert np.array_equal(whole, expect)
+    assert generate(settings).ba.shape == (200, 64)

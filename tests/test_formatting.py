@@ -320,3 +320,10 @@ def test_empty_selection_says_what_to_change(tmp_path: Path, method: str, fragme
     assert "dvc repro" not in msg and "\n" not in msg
     for frag in fragments:
         assert frag in msg, msg
+
+
+def test_corpus_too_large_for_memory_fails_before_reading(tmp_path: Path) -> None:
+    labels, ba = make_corpus(tmp_path, rows_basic())
+    with pytest.raises(UserError, match=r"format of 9 BA files x 6 BAs needs about .* GB of memory but 0.0 GB is available; "
+                                        r"format the corpus in parts"):
+        format_corpus(labels, ba, split=True, progress=False, memory_available=100)

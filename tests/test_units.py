@@ -55,3 +55,13 @@ def test_speaker_unit_gives_one_row_per_speaker_and_class():
     assert list(cls) == ["a", "b", "a", "b"]
     data = prepare(X, y, SPK, "speaker")
     assert data.absorbed_dof == 0 and data.groups is None and len(data.y) == 4
+
+
+def test_centre_within_rows_subset_matches_full():
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 2, (60, 5)).astype(np.int8)
+    groups = np.repeat(["a", "b", "c"], 20)
+    full = centre_within(X, groups)
+    rows = np.array([0, 7, 25, 59])
+    assert full.dtype == np.float64
+    assert np.allclose(centre_within(X, groups, rows), full[rows])

@@ -15,7 +15,7 @@ from smp_balr.selection import units
 from smp_balr.selection.allsel import all_features
 from smp_balr.selection.bayes import bayes_select
 from smp_balr.selection.slda import forward_stepwise
-from smp_balr.tables import ba_columns, require_label, too_few_classes
+from smp_balr.tables import ba_columns, ba_matrix, require_label, too_few_classes
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: Selection
     names = ba_columns(df)
     y_series = df[label].astype(str)
     check_classes(y_series, label)
-    X = df[names].to_numpy(dtype=np.float64)
+    X = ba_matrix(df, names)  # int8: the methods widen only what they need
     if method == "all":
         return SelectionOutput(all_features(X, names), None, "-", len(X))
     if "Speaker" not in df.columns:

@@ -264,7 +264,7 @@ def forward_stepwise(
         raise UserError(f"selection.correction is '{correction}'; use one of {', '.join(CORRECTIONS)}")
     if p_remove is not None and p_remove <= p_enter:
         raise UserError(f"selection.slda.p_remove ({p_remove}) must exceed p_enter ({p_enter}), or be null")
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)  # _Scatter picks float32 (exact for 0/1) or float64
     n, p = X.shape
     names = names if names is not None else [f"x{j}" for j in range(p)]
     sc = _Scatter(X, y, groups)

@@ -43,8 +43,8 @@ class UnitData:
     Attributes
     ----------
     X : numpy.ndarray
-        Float matrix (rows, BAs): utterances for ``utterance`` and ``within_speaker``
-        (raw; see ``groups``), cell means for ``speaker``.
+        BA matrix (rows, BAs): utterances for ``utterance`` and ``within_speaker`` (raw,
+        in the dtype given, int8 from the table; see ``groups``), float cell means for ``speaker``.
     y : numpy.ndarray
         Class of each row (strings).
     unit : str
@@ -105,13 +105,28 @@ def resolve_unit(unit: str, speakers: np.ndarray, y: np.ndarray) -> tuple[str, s
     return "speaker", f"auto: {varies}, so one row per speaker"
 
 
-def centre_within(X: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Subtract from each row the mean of its group (column-wise)."""
+def centre_within(X: np.ndarray, groups: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Subtract from each row the mean of its group (column-wise), as float64.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        (rows, BAs), any numeric dtype.
+    groups : numpy.ndarray
+        Group of each row.
+    rows : numpy.ndarray of int, optional
+        Return only these rows (group means still over all rows): a subsample costs
+        ``len(rows)`` float64 rows of memory instead of the whole table.
+    """
     codes, uniq = pd.factorize(pd.Series(groups), sort=False)
     n = len(codes)
     onehot = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(len(uniq), n))
     counts = np.bincount(codes, minlength=len(uniq)).astype(np.float64)
-    return X - (np.asarray(onehot @ X) / counts[:, None])[codes]
+    means = np.asarray(onehot @ X) / counts[:, None]
+    if rows is None:
+        return X - means[codes]
+    rows = np.asarray(rows)
+    return X[rows] - means[codes[rows]]
 
 
 def cell_means(X: np.ndarray, speakers: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,11 +164,11 @@ def prepare(X: np.ndarray, y: np.ndarray, speakers: np.ndarray, unit: str) -> Un
     chosen, reason = resolve_unit(unit, speakers, y)
     n_spk = int(pd.Series(speakers).nunique())
     if chosen == "within_speaker":
-        data = UnitData(np.asarray(X, dtype=np.float64), y, chosen, reason, max(n_spk - 1, 0), n_spk, speakers)
+        data = UnitData(np.asarray(X), y, chosen, reason, max(n_spk - 1, 0), n_spk, speakers)
     elif chosen == "speaker":
         Xs, ys = cell_means(X, speakers, y)
         data = UnitData(Xs, ys, chosen, reason, 0, n_spk)
     else:
-        data = UnitData(np.asarray(X, dtype=np.float64), y, chosen, reason, 0, n_spk)
+        data = UnitData(np.asarray(X), y, chosen, reason, 0, n_spk)
     log.info("unit %s (%s): %d rows, %d speakers", data.unit, data.reason, len(data.y), n_spk)
     return data

@@ -1,0 +1,75 @@
+"""joblib backends: the dt search and row-chunked SHAP give identical results on a Dask cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smp_balr.errors import UserError
+from smp_balr.parallel import dask_available, map_row_chunks, parallel_backend
+from smp_balr.tree_search import search_tree
+
+needs_dask = pytest.mark.skipif(
+    not dask_available(), reason="dask.distributed is not installed (optional extra: pip install dask distributed)"
+)
+
+
+def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """12 speakers x 30 utterances x 20 BAs; class 1 raises BAs 0-2, speakers have own rates."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(12), 30).astype(str)
+    y = rng.integers(0, 2, groups.size)
+    p = np.repeat(rng.uniform(0.2, 0.8, (12, 20)), 30, axis=0)
+    p[:, :3] += 0.25 * y[:, None]
+    X = (rng.random(p.shape) < p).astype(np.int8)
+    return X, y, groups
+
+
+def _run_all() -> tuple[dict, np.ndarray, np.ndarray]:
+    import shap
+
+    X, y, groups = _data()
+    grid = {"max_depth": [2, 4, 6], "min_samples_leaf": [1, 5], "criterion": ["gini", "entropy"]}
+    tree, info = search_tree(X, y, groups, grid, cv_folds=3, seed=1, n_jobs=2, strategy="full")
+    explainer = shap.TreeExplainer(tree)
+    values = map_row_chunks(lambda rows: np.asarray(explainer.shap_values(rows.astype(np.float64))), X[:40], 4, n_jobs=2)
+    return info, tree.predict_proba(X.astype(np.float32)), values
+
+
+def test_unknown_backend_and_stray_address() -> None:
+    with pytest.raises(UserError, match="parallel backend 'spark' is unknown"):
+        with parallel_backend("spark"):
+            pass
+    with pytest.raises(UserError, match="only used by the dask backend"):
+        with parallel_backend("loky", "tcp://127.0.0.1:8786"):
+            pass
+
+
+def test_map_row_chunks_keeps_row_order() -> None:
+    X = np.arange(23)[:, None] * np.ones((1, 3))
+    with parallel_backend("threading"):
+        out = map_row_chunks(lambda rows: rows.sum(axis=1), X, n_chunks=5, n_jobs=2)
+    assert np.array_equal(out, X.sum(axis=1))
+    assert map_row_chunks(lambda rows: rows, X[:2], n_chunks=8).shape == (2, 3)
+
+
+@needs_dask
+def test_dask_local_cluster_gives_identical_results() -> None:
+    from distributed import LocalCluster
+
+    default_info, default_proba, default_values = _run_all()
+    with LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+        with parallel_backend("dask", cluster.scheduler_address):
+            dask_info, dask_proba, dask_values = _run_all()
+    for key in ("best_params", "cv_score", "cv_score_std", "cv_results"):
+        assert dask_info[key] == default_info[key], key
+    assert np.array_equal(dask_proba, default_proba)
+    assert np.array_equal(dask_values, default_values)
+    assert default_values.shape[0] == 40
+
+
+@needs_dask
+def test_dask_without_client_or_address_says_so() -> None:
+    with pytest.raises(UserError, match="found no Dask client"):
+        with parallel_backend("dask"):
+            pass
