@@ -14,20 +14,21 @@ from smp_balr.params import as_choice, as_float, as_int, check_keys
 from smp_balr.selection import units
 from smp_balr.selection.allsel import all_features
 from smp_balr.selection.bayes import bayes_select
+from smp_balr.selection.multiple import CORRECTIONS
 from smp_balr.selection.slda import forward_stepwise
 from smp_balr.tables import ba_columns, require_label
 
 log = logging.getLogger(__name__)
 
 METHODS = ("all", "slda", "bayes")
-CORRECTIONS = ("bonferroni", "holm", "none")
 BAYES_METHODS = ("laplace", "vi", "mcmc")
 # the settings each block of `selection` may hold (misspelt keys are refused, never ignored)
 SELECTION_KEYS = ("selectors", "unit", "correction", "all", "slda", "bayes", "common")
 BLOCK_KEYS = {
     "all": (),
-    "slda": ("p_enter", "p_remove", "max_features"),
-    "bayes": ("method", "prior_sigma", "intercept_sigma", "p_direction", "hdi_prob", "max_rows", "vi_iterations", "draws"),
+    "slda": ("p_enter", "p_remove", "max_features", "permutations"),
+    "bayes": ("method", "prior_sigma", "intercept_sigma", "p_direction", "hdi_prob", "max_rows", "vi_iterations", "draws",
+              "null_fits"),
 }
 
 
@@ -93,8 +94,9 @@ def method_settings(settings: dict[str, Any], method: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``slda``: ``p_enter, p_remove, max_features``; ``bayes``: ``method, prior_sigma,
-        intercept_sigma, p_direction, hdi_prob, max_rows, vi_iterations, draws``; ``all``: ``{}``.
+        ``slda``: ``p_enter, p_remove, max_features, permutations``; ``bayes``: ``method,
+        prior_sigma, intercept_sigma, p_direction, hdi_prob, max_rows, vi_iterations, draws,
+        null_fits``; ``all``: ``{}``.
 
     Raises
     ------
@@ -108,6 +110,7 @@ def method_settings(settings: dict[str, Any], method: str) -> dict[str, Any]:
             "p_enter": as_float(cfg.get("p_enter", 0.05), f"{key}.p_enter", 0.0, 1.0),
             "p_remove": _optional(cfg.get("p_remove"), as_float, f"{key}.p_remove", 0.0, 1.0),
             "max_features": _optional(cfg.get("max_features", 200), as_int, f"{key}.max_features", 1),
+            "permutations": as_int(cfg.get("permutations", 199), f"{key}.permutations", 0),
         }
     if method == "bayes":
         return {
@@ -119,6 +122,7 @@ def method_settings(settings: dict[str, Any], method: str) -> dict[str, Any]:
             "max_rows": _optional(cfg.get("max_rows", 8000), as_int, f"{key}.max_rows", 2),
             "vi_iterations": as_int(cfg.get("vi_iterations", 20000), f"{key}.vi_iterations", 1),
             "draws": as_int(cfg.get("draws", 1000), f"{key}.draws", 1),
+            "null_fits": as_int(cfg.get("null_fits", 2), f"{key}.null_fits", 0),
         }
     return {}
 
@@ -135,9 +139,10 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str,
     method : str
         ``all``, ``slda`` or ``bayes``.
     settings : dict
-        The ``selection`` parameters: ``unit``, ``correction``, ``slda: {p_enter, p_remove,
-        max_features}``, ``bayes: {method, prior_sigma, intercept_sigma, p_direction, hdi_prob,
-        max_rows, vi_iterations, draws}``.
+        The ``selection`` parameters: ``unit``, ``correction`` (bonferroni | holm | fdr_bh |
+        none, see :mod:`smp_balr.selection.multiple`), ``slda: {p_enter, p_remove,
+        max_features, permutations}``, ``bayes: {method, prior_sigma, intercept_sigma,
+        p_direction, hdi_prob, max_rows, vi_iterations, draws, null_fits}``.
     seed : int
         Seed for random steps (bayes subsample and inference).
 
@@ -174,11 +179,13 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: dict[str,
             max_features=cfg["max_features"],
             absorbed_dof=data.absorbed_dof,
             groups=data.groups,
+            permutations=cfg["permutations"],
+            seed=seed,
         )
         log.info("slda: %d of %d candidate BAs selected, final Wilks' lambda %.6f (%s)",
                  len(res.table), res.n_candidates, res.wilks_lambda, res.history[-1] if res.history else "")
         return SelectionOutput(res.table, None, data.unit, len(data.y))
-    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, **cfg)
+    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, groups=data.groups, **cfg)
     return SelectionOutput(res_b.selected, res_b.table, data.unit, len(data.y))
 
 
