@@ -78,7 +78,7 @@ def test_no_ba_selected_gives_an_empty_table():
         ({"bayes": {"method": "nuts"}}, "bayes", "selection.bayes.method must be one of laplace, vi, mcmc, got 'nuts'"),
         ({"bayes": {"prior_sigma": 0}}, "bayes", "selection.bayes.prior_sigma must be greater than 0"),
         ({"bayes": {"draws": "many"}}, "bayes", "selection.bayes.draws must be a whole number"),
-        ({"correction": "fdr"}, "slda", "selection.correction must be one of bonferroni, holm, none, got 'fdr'"),
+        ({"correction": "fdr"}, "slda", "selection.correction must be one of bonferroni, holm, fdr_bh, none, got 'fdr'"),
     ],
 )
 def test_misspelt_or_wrongly_typed_settings_are_refused(planted, settings, method, message):
@@ -94,6 +94,7 @@ def test_wrongly_typed_seed_is_refused(planted):
 
 def test_method_settings_fill_defaults_and_keep_nulls():
     cfg = method_settings({"slda": {"p_enter": 0.01, "p_remove": None}}, "slda")
-    assert cfg == {"p_enter": 0.01, "p_remove": None, "max_features": 200}
+    assert cfg == {"p_enter": 0.01, "p_remove": None, "max_features": 200, "permutations": 199}
     assert method_settings({"bayes": None}, "bayes")["max_rows"] == 8000
+    assert method_settings({"bayes": None}, "bayes")["null_fits"] == 2
     assert method_settings({}, "all") == {}

@@ -9,10 +9,11 @@ enter as one term with a (BAs x classes) coefficient block (one term per BA make
 Inference (``method``):
 
 ``laplace`` (default)
-    MAP of bambi's PyMC model (``pymc.find_MAP``) and the exact Hessian of the
-    log-posterior of this model at the MAP, computed in numpy; the posterior is the
-    Gaussian N(MAP, H^-1). bambi's own ``inference_method="laplace"`` cannot handle a
-    matrix-valued term (it concatenates 1-D and 2-D modes), hence the Hessian here.
+    MAP and the exact Hessian of the log-posterior of this model, both in numpy
+    (:func:`laplace_fit`: L-BFGS on the exact log-posterior and gradient, one Newton
+    polish); the posterior is the Gaussian N(MAP, H^-1). The model is the one bambi builds
+    (checked against bambi's NUTS in the tests); bambi's own ``inference_method="laplace"``
+    cannot handle a matrix-valued term, and its MAP through PyMC is several times slower.
 ``vi``
     bambi's ADVI (``fit(inference_method="vi")``, mean-field), ``vi_iterations`` steps.
 ``mcmc``
@@ -20,10 +21,25 @@ Inference (``method``):
 
 For every BA and non-reference class the posterior mean, sd, P(beta > 0), P(beta < 0)
 (from the Gaussian marginal: exact for laplace and mean-field ADVI) and the central
-``hdi_prob`` interval are reported. A BA is selected when for some class the probability
-of its effect's sign reaches the threshold: ``p_direction`` per BA and class with
-correction ``none``; with ``bonferroni``/``holm`` the error ``1 - p_direction`` is
-divided by the number of (BA, class) tests (Holm step-down over the sorted tests).
+``hdi_prob`` interval are reported.
+
+Decision rule. Each (BA, class) gets the two-sided p-value ``2 (1 - P(direction))``
+computed from ``z = Mean / SD`` (divided by the null scale, below): claiming "this BA
+moves with this class" when either sign could have been claimed. ``alpha = 1 -
+p_direction`` is the family level of ``correction`` over all (BA, class) tests
+(:mod:`smp_balr.selection.multiple`): ``bonferroni``/``holm`` hold the family-wise error
+rate at ``alpha``, ``fdr_bh`` the false discovery rate, ``none`` each test at ``alpha``.
+A BA is selected when one of its classes passes.
+
+Null scale (``null_fits``, laplace). With few rows per coefficient the posterior of a
+logistic model with hundreds of coefficients is too narrow for a frequentist reading: on
+labels with no signal ``z`` spreads wider than N(0, 1) (high-dimensional logistic
+regression inflates the estimates), and a Bonferroni cut on ``z`` lets false BAs through.
+The same model is refitted ``null_fits`` times on permuted labels (within speakers for
+unit ``within_speaker``); the root mean square of those null ``z`` (its 95% upper bound)
+is the scale ``s``, and the p-values use ``|z| / max(1, s)``. Where the posterior is
+already right (many rows per BA) ``s`` is about 1 and nothing changes; it never loosens
+the rule. See docs/selection_guarantee.md and benchmarks/bench_calibration.py.
 """
 
 from __future__ import annotations
@@ -55,11 +71,13 @@ class BayesResult:
     ----------
     table : pandas.DataFrame
         One row per (BA, non-reference class): ``Feature, Class, Reference, Mean, SD,
-        P_Positive, P_Negative, HDI_Low, HDI_High, Selected``.
+        P_Positive, P_Negative, HDI_Low, HDI_High, P_Value, Selected`` (``P_Value``: the
+        two-sided p-value on the null scale).
     selected : pandas.DataFrame
-        Selected BAs in rank order: ``Feature, Class, Mean, SD, P_Direction``.
+        Selected BAs in rank order: ``Feature, Class, Mean, SD, P_Direction, P_Value``.
     threshold : float
-        The P(direction) a (BA, class) had to reach (for holm: the least strict one used).
+        The posterior P(direction) a (BA, class) had to reach (holm, fdr_bh: the least
+        strict level used).
     n_rows : int
         Rows the model was fitted on.
     null_scale : float
@@ -225,9 +243,10 @@ def bayes_select(
     prior_sigma, intercept_sigma : float
         Scales of the Normal(0, sigma) priors on BA coefficients and intercepts.
     p_direction : float
-        Probability of the effect's sign a (BA, class) must reach (before correction).
+        ``1 - p_direction`` is the family level of ``correction`` for the two-sided
+        p-values ``2 (1 - P(direction))`` (see the module docstring).
     correction : str
-        ``bonferroni``, ``holm`` or ``none`` over the (BA, class) tests.
+        ``bonferroni``, ``holm``, ``fdr_bh`` or ``none`` over the (BA, class) tests.
     hdi_prob : float
         Mass of the reported interval.
     max_rows : int, optional
