@@ -76,6 +76,29 @@ def make_corpus(n_speakers: int, n_test_speakers: int, utterances_per_speaker: i
     )
 
 
+def make_corpus_mid(n_speakers: int, n_test_speakers: int, utterances_per_speaker: int, n_ba: int = 512,
+                    seed: int = 0, n_planted: int = 20) -> Corpus:
+    """A harder corpus for the posterior: BAs with mid-range activation rates.
+
+    :func:`smp_balr.selection.planted.make_planted` (speaker logits N(0, 1.5) around
+    rate 0.5, skewed class mixes, ``n_planted`` BAs with a within-speaker class effect of
+    1.0 logit) for the planted within-speaker label; there is no speaker-level truth in
+    this generator.
+    """
+    from smp_balr.selection.planted import make_planted
+
+    p = make_planted(n_speakers=n_speakers, per_speaker=utterances_per_speaker, n_ba=n_ba, n_planted=n_planted,
+                     n_classes=4, seed=seed)
+    spk = p.table["Speaker"].to_numpy(dtype=object)
+    test_spk = np.random.default_rng([seed, 3]).choice(np.unique(spk), size=n_test_speakers, replace=False)
+    test = np.isin(spk, test_spk)
+    X = p.table[[f"BA{j}" for j in range(n_ba)]].to_numpy(np.int8)
+    y = p.table["Label"].to_numpy(dtype=object)
+    planted = (y[~test], y[test], list(p.truth))
+    return Corpus(X_train=X[~test], X_test=X[test], spk_train=spk[~test], spk_test=spk[test],
+                  planted={"within": planted})
+
+
 def null_label(speakers: np.ndarray, kind: str, n_classes: int, rng: np.random.Generator) -> np.ndarray:
     """A label with no link to any BA.
 
@@ -173,6 +196,7 @@ class CellSize:
     n_ba: int = 512
     planted: dict[str, int] | None = None
     n_constant: int = 12
+    generator: str = "demo"  # demo: smp_balr.demo; mid: make_corpus_mid (mid-range BA rates)
 
     @property
     def train_rows(self) -> int:
@@ -213,8 +237,11 @@ def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, .
         ``(p_value, present, scheme)``; ``planted[kind][selector][correction]``: list of
         ``(n_selected, true_positives, n_truth)``.
     """
-    c = make_corpus(size.n_speakers, size.n_test_speakers, size.utterances_per_speaker, size.n_ba, seed,
-                    size.planted, size.n_constant)
+    if size.generator == "mid":
+        c = make_corpus_mid(size.n_speakers, size.n_test_speakers, size.utterances_per_speaker, size.n_ba, seed)
+    else:
+        c = make_corpus(size.n_speakers, size.n_test_speakers, size.utterances_per_speaker, size.n_ba, seed,
+                        size.planted, size.n_constant)
     rng = np.random.default_rng([seed, 12])
     out: dict[str, Any] = {"null": {}, "verdict": {}, "planted": {}}
     for kind in NULL_KINDS:
@@ -230,6 +257,8 @@ def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, .
                 p, present, scheme = verdict_pvalue(c.X_train, y_tr, c.X_test, y_te, c.spk_test, seed + i,
                                                     n_permutations)
                 out["verdict"][kind].append((p, bool(present), scheme))
+        if kind not in c.planted:
+            continue
         y_tr, _, truth = c.planted[kind]
         df = frame(c.X_train, c.spk_train, _drop_rare(y_tr, c.spk_train))
         out["planted"][kind] = {}
