@@ -36,7 +36,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -152,6 +152,7 @@ def main() -> None:
                     help="corpus generator: demo (smp_balr.demo) or mid (mid-range BA rates, harder for bayes)")
     ap.add_argument("--settings", default="{}", help="extra selection settings as JSON, e.g. '{\"bayes\": {\"null_fits\": 0}}'")
     ap.add_argument("--no-verdicts", action="store_true", help="selection only")
+    ap.add_argument("--cache", default="", help="folder keeping each finished corpus, to resume an interrupted run")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from dataclasses import replace
@@ -184,11 +185,27 @@ def main() -> None:
                                   "summary": summarise(results[name][:done] if done else results[name])}
         return rep
 
+    # every finished corpus is kept in --cache (JSON), so an interrupted run resumes there
+    cache = Path(args.cache) if args.cache else None
+    todo = []
+    for t in tasks:
+        f = cache / f"{t[0]}_{t[2]}.json" if cache else None
+        if f is not None and f.is_file():
+            got = json.loads(f.read_text())
+            results[t[0]].append(got["result"])
+            seconds[t[0]] += got["seconds"]
+        else:
+            todo.append(t)
     partial = Path(args.out).with_suffix(".partial.json")
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for name, res, sec in tqdm(pool.map(_task, tasks), total=len(tasks), desc="corpora", disable=False):
+        futures = {pool.submit(_task, t): t for t in todo}
+        for fut in tqdm(as_completed(futures), total=len(todo), desc="corpora"):
+            name, res, sec = fut.result()
             results[name].append(res)
             seconds[name] += sec
+            if cache is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                (cache / f"{name}_{futures[fut][2]}.json").write_text(json.dumps({"result": res, "seconds": sec}))
             partial.parent.mkdir(parents=True, exist_ok=True)
             partial.write_text(json.dumps(build(), indent=2))  # progress so far
     partial.unlink(missing_ok=True)

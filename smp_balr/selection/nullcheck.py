@@ -26,6 +26,7 @@ from scipy import stats
 
 from smp_balr.demo import MAIN_EMOTIONS, DemoSettings, generate
 from smp_balr.selection.api import run_selection
+from smp_balr.selection.multiple import reject
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +265,18 @@ def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, .
         out["planted"][kind] = {}
         for m in selectors:
             out["planted"][kind][m] = {}
+            table = None
             for corr in planted_corrections:
-                chosen = select(df, m, corr, seed, settings)
+                if m == "bayes" and table is not None:
+                    # the same fit under another correction: apply the rule to its p-values
+                    # (alpha = 1 - p_direction, default 0.05)
+                    alpha = 1.0 - float(((settings or {}).get("bayes") or {}).get("p_direction", 0.95))
+                    passed, _ = reject(table["P_Value"].to_numpy(), alpha, corr)
+                    chosen = sorted(set(table.loc[passed, "Feature"]))
+                else:
+                    run = run_selection(df, LABEL, m, {"unit": "auto", "correction": corr, **(settings or {})}, seed)
+                    chosen = list(run.features["Feature"])
+                    table = run.table
                 tp = len(set(chosen) & set(truth))
                 out["planted"][kind][m][corr] = (len(chosen), tp, len(truth))
     return out
