@@ -180,6 +180,7 @@ class _Scatter:
 
         X, codes, K, n = self._Xrows, self._codes, self.K, len(self._codes)
         t = self.t_diag[eligible]
+        gcodes = None
         if self._groups is not None:
             gcodes, guniq = pd.factorize(pd.Series(self._groups), sort=False)
             G = len(guniq)
@@ -197,7 +198,7 @@ class _Scatter:
         out = np.empty(n_perm)
         for start in range(0, n_perm, chunk):
             b = min(start + chunk, n_perm) - start
-            perm = np.stack([permute_labels(codes, self._groups, rng) for _ in range(b)])
+            perm = np.stack([permute_labels(codes, gcodes, rng) for _ in range(b)])
             onehot = sparse.csr_matrix(
                 (np.ones(b * n, dtype=Xe.dtype), ((np.arange(b)[:, None] * K + perm).ravel(), np.tile(np.arange(n), b))),
                 shape=(b * K, n))
