@@ -303,6 +303,14 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             low, high = clopper_pearson(k, n)
             summary["null"][kind][m] = {"n_labels": n, "with_selection": k, "rate": k / n if n else None,
                                         "ci_low": low, "ci_high": high, "false_bas": int(counts.sum())}
+    if len(first["null"]) > 1:  # both kinds pooled: the cell's family-wise rate
+        summary["null"]["both"] = {}
+        for m in next(iter(first["null"].values())):
+            counts = np.concatenate([r["null"][k][m] for r in results for k in first["null"]]).astype(int)
+            k, n = int((counts > 0).sum()), int(counts.size)
+            low, high = clopper_pearson(k, n)
+            summary["null"]["both"][m] = {"n_labels": n, "with_selection": k, "rate": k / n if n else None,
+                                          "ci_low": low, "ci_high": high, "false_bas": int(counts.sum())}
     for kind in first["verdict"]:
         rows = [v for r in results for v in r["verdict"][kind]]
         if not rows:
