@@ -198,7 +198,7 @@ def main() -> None:
             seconds[t[0]] += got["seconds"]
         elif not args.cached_only:
             todo.append(t)
-    partial = Path(args.out).with_suffix(".partial.json")
+    partial = (cache / "partial.json") if cache is not None else Path(args.out).with_suffix(".partial.json")
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(_task, t): t for t in todo}
         for fut in tqdm(as_completed(futures), total=len(todo), desc="corpora"):
