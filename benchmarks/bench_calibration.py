@@ -156,10 +156,14 @@ def main() -> None:
     ap.add_argument("--no-verdicts", action="store_true", help="selection only")
     ap.add_argument("--cache", default="", help="folder keeping each finished corpus, to resume an interrupted run")
     ap.add_argument("--cached-only", action="store_true", help="report the corpora in --cache, run nothing")
+    ap.add_argument("--demo-only", action="store_true", help="print the demo recall check as JSON and stop")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from dataclasses import replace
 
+    if args.demo_only:
+        print(json.dumps(demo_recall(), indent=2))
+        return
     cells = QUICK if args.quick else {k: CELLS[k] for k in args.cells.split(",")}
     cells = {k: replace(v, generator=args.generator) for k, v in cells.items()}
     settings = json.loads(args.settings)
@@ -212,8 +216,14 @@ def main() -> None:
             partial.write_text(json.dumps(build(), indent=2))  # progress so far
     partial.unlink(missing_ok=True)
     report = build()
+    demo_cache = cache / "demo.json" if cache is not None else None
     if not args.no_demo and not args.quick and args.generator == "demo" and not settings:
-        report["demo"] = demo_recall()
+        if demo_cache is not None and demo_cache.is_file():
+            report["demo"] = json.loads(demo_cache.read_text())
+        else:
+            report["demo"] = demo_recall()
+            if demo_cache is not None:
+                demo_cache.write_text(json.dumps(report["demo"]))
     report["wall_seconds"] = round(time.perf_counter() - t0, 1)
     text = markdown(report)
     print(text)
