@@ -6,8 +6,8 @@ from __future__ import annotations
 SELECTORS: tuple[str, ...] = ("all", "slda", "bayes")
 #: BA lists a model can be trained on (``common``: the intersection of the selectors' lists)
 FEATURE_METHODS: tuple[str, ...] = SELECTORS + ("common",)
-#: multiple-testing corrections of the selection rules
-CORRECTIONS: tuple[str, ...] = ("bonferroni", "holm", "none")
+#: multiple-testing corrections of the selection rules (fdr_bh: Benjamini-Hochberg false discovery rate)
+CORRECTIONS: tuple[str, ...] = ("bonferroni", "holm", "fdr_bh", "none")
 #: units of analysis of the selection (see :mod:`smp_balr.selection.units`)
 UNITS: tuple[str, ...] = ("auto", "within_speaker", "speaker", "utterance")
 #: inference methods of the ``bayes`` selector

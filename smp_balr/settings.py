@@ -128,6 +128,7 @@ class SldaSettings:
     p_enter: float = _setting(0.05, _number(0.0, 1.0))
     p_remove: float | None = _setting(None, _optional(_number(0.0, 1.0)))
     max_features: int | None = _setting(200, _optional(_whole(1)))
+    permutations: int = _setting(199, _whole(0))
 
     def __post_init__(self) -> None:
         if self.p_remove is not None and self.p_remove <= self.p_enter:
@@ -148,6 +149,7 @@ class BayesSettings:
     max_rows: int | None = _setting(8000, _optional(_whole(2)))
     vi_iterations: int = _setting(20000, _whole(1))
     draws: int = _setting(1000, _whole(1))
+    null_fits: int = _setting(2, _whole(0))
 
 
 @dataclass(frozen=True)

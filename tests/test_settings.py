@@ -73,7 +73,7 @@ BAD = [
     ({"selection.bayes.method": "nuts"}, "selection.bayes.method must be one of laplace, vi, mcmc, got 'nuts'"),
     ({"selection.bayes.prior_sigma": 0}, "selection.bayes.prior_sigma must be greater than 0"),
     ({"selection.bayes.draws": "many"}, "selection.bayes.draws must be a whole number"),
-    ({"selection.correction": "fdr"}, "selection.correction must be one of bonferroni, holm, none"),
+    ({"selection.correction": "fdr"}, "selection.correction must be one of bonferroni, holm, fdr_bh, none, got .fdr."),
     ({"selection.selectors": ["slda", "lasso"]}, "selection.selectors lists 'lasso'; the options are all, slda, bayes"),
     ({"selection.common": {"exlude": ["_all_"]}}, "unknown setting selection.common.exlude"),
     ({"selection.common.include": "slda"}, "selection.common.include must be a list of names"),

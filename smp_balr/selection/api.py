@@ -106,11 +106,13 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: Selection
             max_features=settings.slda.max_features,
             absorbed_dof=data.absorbed_dof,
             groups=data.groups,
+            permutations=settings.slda.permutations,
+            seed=seed,
         )
         log.info("slda: %d of %d candidate BAs selected, final Wilks' lambda %.6f (%s)",
                  len(res.table), res.n_candidates, res.wilks_lambda, res.history[-1] if res.history else "")
         return SelectionOutput(res.table, None, data.unit, len(data.y))
-    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, **asdict(settings.bayes))
+    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, groups=data.groups, **asdict(settings.bayes))
     return SelectionOutput(res_b.selected, res_b.table, data.unit, len(data.y))
 
 

@@ -29,11 +29,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from smp_balr import options
 from smp_balr.errors import UserError
 
 log = logging.getLogger(__name__)
 
-UNITS = ("auto", "within_speaker", "speaker", "utterance")
+UNITS = options.UNITS
 
 
 @dataclass
