@@ -22,6 +22,7 @@ from smp_balr.outputs import write_json
 log = logging.getLogger(__name__)
 
 FIGURES = Path("docs") / "figures.json"
+CALIBRATION = Path("docs") / "calibration.json"  # written by benchmarks/bench_calibration.py
 README = Path("README.md")
 _BLOCK = re.compile(r"(<!-- figures:(?P<name>[a-z_]+):begin -->\n).*?(<!-- figures:(?P=name):end -->)", re.S)
 
@@ -54,8 +55,26 @@ def _num(value: Any, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def render(figures: dict[str, Any]) -> dict[str, str]:
-    """Markdown of each README block, by block name."""
+def render_calibration(calibration: dict[str, Any]) -> str:
+    """The README's calibration table: false selections on null labels, and recall on planted ones."""
+    lines = ["| corpus (training rows per BA) | selector | null labels with a BA selected [95% CI] | "
+             "verdict \"present\" on null labels | recall on planted EmoClass (bonferroni / fdr_bh) |",
+             "|---|---|---|---|---|"]
+    for name, cell in calibration["cells"].items():
+        summary = cell["summary"]
+        verdicts = [summary["verdict"][k] for k in ("within", "speaker") if k in summary["verdict"]]
+        present = f"{sum(v['present'] for v in verdicts)}/{sum(v['n_labels'] for v in verdicts)}"
+        for selector, null in summary["null"]["both"].items():
+            planted = summary["planted"]["within"][selector]
+            lines.append(
+                f"| {name} ({cell['rows_per_ba']:.1f}) | {selector} | {null['with_selection']}/{null['n_labels']} "
+                f"[{null['ci_low']:.3f}, {null['ci_high']:.3f}] | {present} | "
+                f"{planted['bonferroni']['recall']:.2f} / {planted['fdr_bh']['recall']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def render(figures: dict[str, Any], calibration: dict[str, Any] | None = None) -> dict[str, str]:
+    """Markdown of each README block, by block name (``calibration`` when its figures are given)."""
     t = figures["test"]
     lines = [
         f"Test speakers ({t['n_speakers']}, none seen in training), label `{t['label']}`, model `{t['model']}`: "
@@ -73,7 +92,10 @@ def render(figures: dict[str, Any]) -> dict[str, str]:
         n_truth = next((e["n_truth"] for e in per.values() if e.get("n_truth") is not None), None)
         cells = [f"{e['n_selected']} BAs, {_num(e['precision'], 2)} / {_num(e['recall'], 2)}" for e in per.values()]
         lines.append(f"| {label} ({n_truth if n_truth is not None else '?'}) | " + " | ".join(cells) + " |")
-    return {"demo": "\n".join(lines) + "\n"}
+    blocks = {"demo": "\n".join(lines) + "\n"}
+    if calibration is not None:
+        blocks["calibration"] = render_calibration(calibration)
+    return blocks
 
 
 def fill(readme: str, blocks: dict[str, str]) -> str:
@@ -95,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     figures = collect() if args.collect else json.loads(FIGURES.read_text())
     if args.collect:
         write_json(figures, FIGURES)
-    README.write_text(fill(README.read_text(), render(figures)))
+    calibration = json.loads(CALIBRATION.read_text()) if CALIBRATION.is_file() else None
+    README.write_text(fill(README.read_text(), render(figures, calibration)))
     log.info("README figures written from %s", FIGURES)
 
 

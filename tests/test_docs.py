@@ -13,8 +13,11 @@ from smp_balr.errors import UserError
 
 def test_readme_shows_exactly_the_committed_figures():
     figures = json.loads((ROOT / docs.FIGURES).read_text())
+    calibration = json.loads((ROOT / docs.CALIBRATION).read_text())
     readme = (ROOT / docs.README).read_text()
-    assert docs.fill(readme, docs.render(figures)) == readme, "run `make figures` after `make repro`"
+    blocks = docs.render(figures, calibration)
+    assert set(blocks) == {"demo", "calibration"} and all(f"figures:{b}:begin" in readme for b in blocks)
+    assert docs.fill(readme, blocks) == readme, "run `make figures` after `make repro`"
     assert f"**{figures['test']['balanced_accuracy']:.3f}**" in readme
 
 

@@ -3,10 +3,8 @@
 Clone 1 runs the pipeline and an experiment and pushes (git: a bare repository; DVC: a local
 directory remote); clone 2, a git clone with the same remote, pulls and finds everything done.
 
-Outputs declared ``cache: false`` (the metrics JSON files of train, test and explain) are
-kept in the local run cache but not pushed with it, so across machines the run cache
-restores the stages whose outputs are all cached (demo, format, select, common); the
-experiment as a whole travels with ``dvc exp push`` / ``dvc exp pull``.
+Every output, the metrics files included, is cached by DVC, so ``dvc push --run-cache`` carries
+every stage's results; the experiment as a whole travels with ``dvc exp push`` / ``dvc exp pull``.
 """
 
 from __future__ import annotations
