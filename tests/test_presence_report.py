@@ -392,7 +392,7 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
     sweep = run_cmd([sys.executable, "-m", "smp_balr.sweep"], proj, check=False, timeout=1500)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     assert "queueing 4 experiment(s)" in sweep.stderr and "sweep finished" in sweep.stderr
-    assert re.search(r"experiment \S+ failed: error \[train\]: features file features/Noise_slda_features.csv lists no features",
+    assert re.search(r"experiment \S+ failed: error \[train\]: features file features/Noise_slda_features.csv lists no BA",
                      sweep.stderr), sweep.stderr[-3000:]
     status = run_cmd(["dvc", "queue", "status"], proj).stdout
     assert status.count("Success") == 3 and status.count("Failed") == 1, status
@@ -409,7 +409,7 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
     assert rows["Noise"][3] == "all / dt / balance 0"  # the only configuration of Noise that ran
     assert "(m=2)" in rows["Noise"][8]  # the failed configuration counts in Holm
     # every experiment listed, the failed one with its error line
-    assert page.count("<tr class=\"failed\">") == 1 and "lists no features" in page
+    assert page.count("<tr class=\"failed\">") == 1 and "lists no BA" in page
     assert "http://" not in page and "https://" not in page
     for name in ("presence", "association", "confusion_Modality", "confusion_Noise"):
         assert (proj / "reports" / "presence_files" / f"{name}.png").is_file(), name
