@@ -73,3 +73,11 @@ def test_every_stage_but_check_runs_after_the_params_check():
 def test_the_closure_sees_indirect_imports():
     modules = project_modules(ROOT / "stages" / "train.py")
     assert {"smp_balr/estimator.py", "smp_balr/folds.py", "smp_balr/settings.py", "smp_balr/errors.py"} <= modules
+
+
+def test_check_stage_validates_every_block_the_stages_read():
+    from dataclasses import fields
+
+    from smp_balr.settings import Settings
+
+    assert set(_stages()["check"]["params"]) == {f.name for f in fields(Settings)}
