@@ -86,8 +86,8 @@ def run_stage(dest: Path, stage: str) -> tuple[float, float]:
     """Run one stage script; return (wall seconds, CPU seconds of it and its workers)."""
     env = dict(os.environ, PYTHONPATH=str(dest))
     cpu0, start = _children_cpu(), time.perf_counter()
-    script = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"].split()[1]  # "python stages/x.py"
-    proc = subprocess.run([sys.executable, script], cwd=dest, env=env, capture_output=True, text=True)
+    words = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"].split()  # python -m stages.x
+    proc = subprocess.run([sys.executable, *words[1:]], cwd=dest, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"{stage} failed:\n{proc.stderr[-2000:]}")

@@ -82,3 +82,40 @@ def test_selection_never_widens_the_table_to_float64(train_table: Path, monkeypa
     out = api.run_selection(df, "EmoClass", "slda", settings, seed=0)
     assert seen == [np.dtype(np.int8), np.dtype(np.float32)]  # int8 in, float32 (exact for 0/1) inside
     assert len(out.features) > 0
+
+
+@pytest.mark.parametrize("method", ["logreg", "mlp"])
+def test_linear_probe_and_mlp_are_fed_float32_never_float64(train_table: Path, method: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from smp_balr import estimator
+    from smp_balr.settings import LogregSettings, MlpSettings
+
+    seen: list[np.dtype] = []
+    base = {"logreg": estimator.LogisticRegression, "mlp": estimator.MLPClassifier}[method]
+
+    class Spy(base):  # records the dtype of every matrix the library receives
+        def fit(self, X, y, *args, **kwargs):  # noqa: N803
+            seen.append(np.asarray(X).dtype)
+            return super().fit(X, y, *args, **kwargs)
+
+        def partial_fit(self, X, y, *args, **kwargs):  # noqa: N803
+            seen.append(np.asarray(X).dtype)
+            return super().partial_fit(X, y, *args, **kwargs)
+
+        def predict_proba(self, X):  # noqa: N803
+            seen.append(np.asarray(X).dtype)
+            return super().predict_proba(X)
+
+    if method == "logreg":
+        monkeypatch.setattr(estimator, "LogisticRegression", Spy)
+    else:
+        monkeypatch.setattr(estimator, "MLPClassifier", Spy)
+    df, _ = filter_classes(read_table(train_table), "EmoClass", ["A", "H", "N", "S"])
+    X = ba_matrix(df)
+    y, groups = df["EmoClass"].to_numpy(dtype=str), df["Speaker"].to_numpy(dtype=str)
+    model = estimator.BAClassifier(method=method, random_state=0, logreg=LogregSettings(C=(0.1, 1.0), cv_folds=3),
+                                   mlp=MlpSettings(max_iter=3, validation_fraction=0.25))
+    model.fit(X, y, groups)
+    model.predict_proba(X[:50])
+    assert seen, "the spy saw no call"
+    assert set(seen) == {np.dtype(np.float32)}, f"{method} was fed {sorted(map(str, set(seen)))}"

@@ -55,7 +55,9 @@ def _stages() -> dict[str, dict]:
 @pytest.mark.parametrize("name", sorted(_stages()))
 def test_stage_lists_its_script_and_every_imported_module(name):
     stage = _stages()[name]
-    script = re.search(r"python (stages/\S+\.py)", stage["cmd"]).group(1)
+    module = re.search(r"python -m stages\.(\w+)", stage["cmd"])
+    assert module, f"{name}: its command must run `python -m stages.<script>` (the project's own package)"
+    script = f"stages/{module.group(1)}.py"
     deps = set(stage["deps"])
     assert script in deps, f"{name}: dvc.yaml does not list its script {script}"
     missing = sorted(project_modules(ROOT / script) - deps)
@@ -81,3 +83,21 @@ def test_check_stage_validates_every_block_the_stages_read():
     from smp_balr.settings import Settings
 
     assert set(_stages()["check"]["params"]) == {f.name for f in fields(Settings)}
+
+
+def test_stages_run_the_code_of_the_project_they_run_in(tmp_path):
+    """A DVC experiment runs in a copy of the project (``.dvc/tmp/exps/...``): its stages must
+    import that copy's ``smp_balr``, whose files DVC hashed, not the installed one."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    for part in ("smp_balr", "stages"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    init = tmp_path / "smp_balr" / "__init__.py"
+    init.write_text(init.read_text() + "\nraise SystemExit(7)  # this copy's package was imported\n")
+    words = _stages()["check"]["cmd"].split()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, *words[1:]], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 7, f"the stage imported another smp_balr: {proc.stderr[-300:]}"

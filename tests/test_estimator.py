@@ -267,3 +267,16 @@ _SKIPPED = {
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
+
+
+def test_logreg_centred_fit_is_the_raw_fit_with_the_intercept_folded_in():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, groups = _data(n_speakers=12, per=30, n_ba=12, seed=3)
+    X = X.astype(np.int8)
+    model, info = fit_logreg(X, y, groups, LogregSettings(C=(0.5,), cv_folds=3, max_iter=1000), 0, seed=0)
+    raw = LogisticRegression(C=0.5, max_iter=5000, tol=1e-10).fit(X.astype(np.float64), y)
+    assert np.abs(model.coef_ - raw.coef_).max() < 2e-3  # same optimum (lbfgs tol 1e-4 vs 1e-10)
+    assert np.abs(model.intercept_ - raw.intercept_).max() < 2e-3
+    assert np.abs(model.predict_proba(X.astype(np.float32)) - raw.predict_proba(X)).max() < 1e-3
+    assert info["best_params"] == {"C": 0.5}
