@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import joblib
 import numpy as np
+from tqdm import tqdm
 
 from smp_balr.errors import UserError
 from smp_balr.options import PARALLEL_BACKENDS
@@ -82,7 +83,8 @@ def parallel_backend(name: str = "loky", address: str | None = None, n_jobs: int
 
 
 def map_row_chunks(
-    func: Callable[[np.ndarray], np.ndarray], X: np.ndarray, n_chunks: int, n_jobs: int | None = None
+    func: Callable[..., np.ndarray], X: np.ndarray, n_chunks: int, n_jobs: int | None = None, indexed: bool = False,
+    progress: str | None = None,
 ) -> np.ndarray:
     """Apply ``func`` to consecutive row chunks of ``X`` through joblib; stack the results.
 
@@ -100,6 +102,10 @@ def map_row_chunks(
         Number of chunks (at most ``len(X)``).
     n_jobs : int, optional
         Parallel workers; default the enclosing :func:`parallel_backend`'s, else 1.
+    indexed : bool
+        Call ``func(chunk, k)`` with the chunk's number ``k`` (from 0), e.g. to seed it.
+    progress : str, optional
+        Show a progress bar over the chunks with this description.
 
     Returns
     -------
@@ -110,9 +116,10 @@ def map_row_chunks(
         raise UserError(f"n_chunks must be at least 1, got {n_chunks}")
     X = np.asarray(X)
     if len(X) == 0:
-        return func(X)
+        return func(X, 0) if indexed else func(X)
     bounds = np.linspace(0, len(X), min(int(n_chunks), len(X)) + 1).astype(int)
-    parts = joblib.Parallel(n_jobs=n_jobs)(
-        joblib.delayed(func)(X[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
+    parts = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
+        joblib.delayed(func)(X[a:b], *((k,) if indexed else ())) for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
     )
+    parts = tqdm(parts, total=len(bounds) - 1, desc=progress, unit="chunk", disable=progress is None, leave=False)
     return np.concatenate([np.asarray(p) for p in parts], axis=0)

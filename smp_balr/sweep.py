@@ -7,7 +7,9 @@ anything is queued, then handed to DVC's own machinery::
     dvc queue start -j N
 
 and followed by polling ``dvc queue status`` until every experiment it queued has
-finished. A failed experiment does not stop the others; its error line is logged (and
+finished. A configuration that already has an experiment of the current commit in which
+DVC would reproduce nothing (same parameters, same code and data: :mod:`smp_balr.reuse`)
+is not queued again, so a repeated sweep costs seconds; failed configurations are retried. A failed experiment does not stop the others; its error line is logged (and
 shown again by the presence report, ``python -m smp_balr.report``).
 
 Entry: ``python -m smp_balr.sweep [--jobs N] [--dry-run]`` or ``make sweep``.
@@ -29,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 from tqdm import tqdm
 
-from smp_balr import paths
+from smp_balr import paths, reuse
 from smp_balr.errors import UserError
 from smp_balr.options import BALANCE as BALANCE_OPTIONS
 from smp_balr.options import FEATURE_METHODS, MODEL_METHODS
@@ -194,11 +196,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def queue_command(grid: SweepGrid, dvc: str = "dvc") -> list[str]:
-    """The ``dvc exp run --queue`` command that queues the whole grid (DVC's comma-list syntax)."""
+def queue_command(grid: SweepGrid | Mapping[str, Any], dvc: str = "dvc") -> list[str]:
+    """The ``dvc exp run --queue`` command that queues the whole grid (DVC's comma-list syntax),
+    or one configuration (a dict of swept parameter -> value)."""
+    values = grid.values() if isinstance(grid, SweepGrid) else {k: (v,) for k, v in grid.items()}
     cmd = [dvc, "exp", "run", "--queue"]
-    for key, values in grid.values().items():
-        cmd += ["-S", f"{key}={','.join(_hydra_value(v) for v in values)}"]
+    for key, vals in values.items():
+        cmd += ["-S", f"{key}={','.join(_hydra_value(v) for v in vals)}"]
     return cmd
 
 
@@ -313,29 +317,55 @@ def prepare_shared_stages(run: Callable[[list[str]], subprocess.CompletedProcess
     log.info("shared stages: %d run, the rest up to date (%.0f s)", ran, time.perf_counter() - t0)
 
 
-def run_sweep(grid: SweepGrid, run: Callable[[list[str]], subprocess.CompletedProcess] = _run) -> dict[str, str]:
-    """Bring the shared stages up to date, queue the grid with ``dvc exp run --queue``, start ``grid.jobs``
-    workers and follow them.
+def queue(grid: SweepGrid, todo: Sequence[Mapping[str, Any]],
+          run: Callable[[list[str]], subprocess.CompletedProcess] = _run) -> list[str]:
+    """Queue ``todo`` with ``dvc exp run --queue``: the whole grid in one command, else one command each.
+
+    Returns
+    -------
+    list of str
+        Names of the queued experiments.
+    """
+    commands = [queue_command(grid)] if len(todo) == grid.n_experiments else [queue_command(c) for c in todo]
+    log.info("queueing %d experiment(s): %s", len(todo), " ".join(commands[0][1:]) + (" ..." if len(commands) > 1 else ""))
+    names: list[str] = []
+    for cmd in tqdm(commands, desc="queueing", unit="exp", disable=len(commands) < 2):
+        proc = run(cmd)
+        if proc.returncode != 0:
+            raise UserError(f"`dvc exp run --queue` failed ({error_line(proc.stdout + proc.stderr)})")
+        names += queued_names(proc.stdout + proc.stderr)
+    if len(names) != len(todo):
+        log.warning("DVC queued %d experiment(s), %d were asked for", len(names), len(todo))
+    return names
+
+
+def run_sweep(grid: SweepGrid, params: Mapping[str, Any], project: Path = Path("."),
+              run: Callable[[list[str]], subprocess.CompletedProcess] = _run) -> dict[str, str]:
+    """Bring the shared stages up to date, skip the configurations that an up-to-date experiment of
+    this commit already answers (:mod:`smp_balr.reuse`), queue the rest with ``dvc exp run --queue``,
+    start ``grid.jobs`` workers and follow them.
 
     Returns
     -------
     dict
-        Experiment name -> final status (``Success`` / ``Failed``).
+        Experiment name -> final status (``Success`` / ``Failed``); reused experiments count as ``Success``.
     """
     prepare_shared_stages(run)
-    cmd = queue_command(grid)
-    log.info("queueing %d experiment(s): %s", grid.n_experiments, " ".join(cmd[1:]))
-    proc = run(cmd)
-    if proc.returncode != 0:
-        raise UserError(f"`dvc exp run --queue` failed ({error_line(proc.stdout + proc.stderr)})")
-    names = queued_names(proc.stdout + proc.stderr)
-    if len(names) != grid.n_experiments:
-        log.warning("DVC queued %d experiment(s), the grid has %d", len(names), grid.n_experiments)
+    configs = grid.configurations()
+    todo, reused = reuse.plan(configs, params, project)
+    if reused:
+        log.info("%d of %d configuration(s) already have an experiment of this commit with the same parameters "
+                 "and inputs: reused, not rerun", len(reused), len(configs))
+    done = {name: "Success" for name in reused.values()}
+    if not todo:
+        log.info("nothing to run; next: `make report`")
+        return done
+    names = queue(grid, todo, run)
     start = run(["dvc", "queue", "start", "-j", str(grid.jobs)])
     if start.returncode != 0:
         raise UserError(f"`dvc queue start` failed ({error_line(start.stdout + start.stderr)})")
     t0 = time.perf_counter()
-    final = follow_queue(names, grid.poll_seconds, run)
+    final = {**done, **follow_queue(names, grid.poll_seconds, run)}
     n_ok = sum(1 for s in final.values() if s == "Success")
     n_failed = sum(1 for s in final.values() if s == "Failed")
     log.info("sweep finished in %.0f s: %d succeeded, %d failed, %d other; next: `make report`",
@@ -365,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             print(" ".join(queue_command(grid)))
             return 0
-        final = run_sweep(grid)
+        final = run_sweep(grid, params)
     except UserError as err:
         print(f"error [sweep]: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from smp_balr.cli import run
 from smp_balr.demo import planted_truth
 from smp_balr.explain import TOP_COLUMNS, check_plot_bas, explain_model, write_outputs
 from smp_balr.outputs import atomic_dir, write_csv, write_json
+from smp_balr.parallel import parallel_backend
 from smp_balr.settings import load_settings
 from smp_balr.tables import scorable_rows
 
@@ -35,7 +36,8 @@ def main() -> None:
                                         model.classes_, model.feature_names_in_)
     log.info("test rows of '%s': %d (%d dropped by the class filter)", label, len(df), dropped + sum(unseen.values()))
     truth = (planted_truth(s.data.labels, s.data.ba_dir) or {}).get(label)  # demo corpus only
-    report = explain_model(model, df, label, s.explain, s.seed, truth)
+    with parallel_backend(s.parallel.backend, s.parallel.address):  # the mlp's SHAP chunks
+        report = explain_model(model, df, label, s.explain, s.seed, truth)
     with atomic_dir(paths.EXPLAIN_DIR) as out:
         write_outputs(out, report, label, s.seed)
     write_csv(report.top, paths.EXPLAIN_TOP)

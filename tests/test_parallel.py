@@ -1,11 +1,14 @@
-"""joblib backends: the dt search and row-chunked SHAP give identical results on a Dask cluster."""
+"""joblib backends: the dt search and row-chunked SHAP give identical results on any backend, a Dask cluster included."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from sklearn.neural_network import MLPClassifier
+
 from smp_balr.errors import UserError
+from smp_balr.explain.compute import explain
 from smp_balr.parallel import dask_available, map_row_chunks, parallel_backend
 from smp_balr.tree_search import search_tree
 
@@ -25,7 +28,15 @@ def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, groups
 
 
-def _run_all() -> tuple[dict, np.ndarray, np.ndarray]:
+def _mlp_shap(kind: str = "permutation", n_jobs: int = 2) -> np.ndarray:
+    """SHAP values of a small MLP on 60 rows (3 chunks) by a model-agnostic explainer."""
+    X, y, _ = _data()
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X.astype(np.float32), y)
+    background = (X[:6].astype(np.float64), np.full(6, 1 / 6))
+    return explain(mlp, X[:60], background, kind, permutations=1, kernel_nsamples=64, seed=3, n_jobs=n_jobs).values
+
+
+def _run_all() -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     import shap
 
     X, y, groups = _data()
@@ -33,7 +44,16 @@ def _run_all() -> tuple[dict, np.ndarray, np.ndarray]:
     tree, info = search_tree(X, y, groups, grid, cv_folds=3, seed=1, n_jobs=2, strategy="full")
     explainer = shap.TreeExplainer(tree)
     values = map_row_chunks(lambda rows: np.asarray(explainer.shap_values(rows.astype(np.float64))), X[:40], 4, n_jobs=2)
-    return info, tree.predict_proba(X.astype(np.float32)), values
+    return info, tree.predict_proba(X.astype(np.float32)), values, _mlp_shap()
+
+
+@pytest.mark.parametrize("kind", ["permutation", "kernel"])
+def test_agnostic_shap_is_the_same_for_any_number_of_workers_and_backend(kind: str) -> None:
+    one = _mlp_shap(kind, n_jobs=1)
+    assert one.shape == (60, 20, 2) and np.abs(one).sum() > 0
+    assert np.array_equal(_mlp_shap(kind, n_jobs=2), one)  # loky processes
+    with parallel_backend("threading"):  # threads share numpy's global generator: chunks take turns
+        assert np.array_equal(_mlp_shap(kind, n_jobs=2), one)
 
 
 def test_unknown_backend_and_stray_address() -> None:
@@ -57,14 +77,15 @@ def test_map_row_chunks_keeps_row_order() -> None:
 def test_dask_local_cluster_gives_identical_results() -> None:
     from distributed import LocalCluster
 
-    default_info, default_proba, default_values = _run_all()
+    default_info, default_proba, default_values, default_mlp = _run_all()
     with LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
         with parallel_backend("dask", cluster.scheduler_address):
-            dask_info, dask_proba, dask_values = _run_all()
+            dask_info, dask_proba, dask_values, dask_mlp = _run_all()
     for key in ("best_params", "cv_score", "cv_score_std", "cv_results"):
         assert dask_info[key] == default_info[key], key
     assert np.array_equal(dask_proba, default_proba)
     assert np.array_equal(dask_values, default_values)
+    assert np.array_equal(dask_mlp, default_mlp)
     assert default_values.shape[0] == 40
 
 

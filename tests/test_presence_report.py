@@ -397,6 +397,13 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
     status = run_cmd(["dvc", "queue", "status"], proj).stdout
     assert status.count("Success") == 3 and status.count("Failed") == 1, status
 
+    # nothing changed: the three experiments are reused, only the failed configuration runs again
+    again = run_cmd([sys.executable, "-m", "smp_balr.sweep"], proj, check=False, timeout=1500)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "3 of 4 configuration(s) already have an experiment" in again.stderr, again.stderr[-3000:]
+    assert "queueing 1 experiment(s): exp run --queue -S label=Noise -S features.method=slda" in again.stderr
+    assert run_cmd(["dvc", "queue", "status"], proj).stdout.count("Success") == 3
+
     run_cmd([sys.executable, "-m", "smp_balr.report"], proj, timeout=600)
     md = (proj / "reports" / "presence.md").read_text()
     page = (proj / "reports" / "presence.html").read_text()

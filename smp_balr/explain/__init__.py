@@ -139,7 +139,7 @@ def explain_model(
         background = make_background(x_all, labels, settings.background, settings.background_size, seed)
     t0 = time.perf_counter()
     res = explain(model, x, background, settings.mlp_explainer, settings.permutations, settings.kernel_nsamples, seed,
-                  progress=True)
+                  n_jobs=settings.n_jobs)
     log.info("%s explainer: %d rows x %d BAs x %d classes in %.1f s", res.explainer, *res.values.shape,
              time.perf_counter() - t0)
     tolerance = TREE_TOLERANCE if res.explainer in ("tree", "linear") else AGNOSTIC_TOLERANCE
