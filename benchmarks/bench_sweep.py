@@ -1,5 +1,5 @@
 """Benchmark: wall time of a sweep (`python -m smp_balr.sweep`) with 1 and 2 queue workers,
-a repeated sweep with nothing changed (DVC's run cache), and `python -m smp_balr.report`.
+a repeated sweep with nothing changed (up-to-date experiments reused), and `python -m smp_balr.report`.
 
 Each worker count runs in its own fresh copy of the project (a temporary git repository,
 like the tests'); the sweep's wall time includes bringing the shared stages (demo, format,
@@ -112,7 +112,10 @@ def main() -> None:
                   f"{prep.group(1) if prep else '?'} s, queue {_queue_seconds(out)} s)", flush=True)
             last = dest
         secs, out = timed([sys.executable, "-m", "smp_balr.sweep"], last)
-        print(f"repeated sweep, nothing changed: {secs:7.1f} s wall (queue {_queue_seconds(out)} s)", flush=True)
+        reused = re.search(r"(\d+) of \d+ configuration\(s\) already have", out)
+        queued = re.search(r"queueing (\d+) experiment", out)
+        print(f"repeated sweep, nothing changed: {secs:7.1f} s wall ({reused.group(1) if reused else 0} reused, "
+              f"{queued.group(1) if queued else 0} queued again (failed ones); queue {_queue_seconds(out)} s)", flush=True)
         secs, _ = timed([sys.executable, "-m", "smp_balr.report"], last)
         print(f"report: {secs:7.1f} s wall", flush=True)
     finally:

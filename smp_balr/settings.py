@@ -302,7 +302,7 @@ class ExplainSettings:
     mlp_explainer: str = _setting("permutation", _choice(options.AGNOSTIC_EXPLAINERS))
     permutations: int = _setting(1, _whole(1))
     kernel_nsamples: int = _setting(1100, _whole(1))
-    n_jobs: int = _setting(2, _jobs)
+    n_jobs: int = _setting(1, _jobs)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import logging
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,7 +247,15 @@ def available_labels(params: Mapping[str, Any], run: Callable[[list[str]], subpr
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True)
+    """Run ``args``, capturing its output in files rather than pipes: ``dvc queue start`` leaves
+    worker daemons behind that inherit the output, and a pipe would stay open (and the call
+    blocked) until the last of them exits."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.run(args, stdout=out, stderr=err)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(args, proc.returncode, out.read().decode(errors="replace"),
+                                           err.read().decode(errors="replace"))
 
 
 def follow_queue(names: Sequence[str], poll_seconds: float,

@@ -175,3 +175,15 @@ def test_follow_queue_stops_when_no_worker_is_left(caplog) -> None:
         final = follow_queue(["a-one"], 0.0, dvc, sleep=lambda s: None)
     assert final == {"a-one": "Queued"} and "no queue worker is alive" in caplog.text
     assert sum(c[:3] == ["dvc", "queue", "status"] for c in dvc.calls) == 3  # not on the first idle poll
+
+
+def test_commands_run_without_waiting_for_daemons_they_leave_behind() -> None:
+    """`dvc queue start` leaves worker daemons holding its output: the call must still return."""
+    import time
+
+    from smp_balr.sweep import _run
+
+    t0 = time.perf_counter()
+    proc = _run(["sh", "-c", "sleep 60 & echo started; echo note >&2"])
+    assert time.perf_counter() - t0 < 30
+    assert proc.returncode == 0 and proc.stdout.strip() == "started" and proc.stderr.strip() == "note"
