@@ -361,7 +361,9 @@ def run_sweep(grid: SweepGrid, params: Mapping[str, Any], project: Path = Path("
     """
     prepare_shared_stages(run)
     configs = grid.configurations()
-    todo, reused = reuse.plan(configs, params, project)
+    listed = run(["dvc", "stage", "list", "--name-only"])
+    stages = set(listed.stdout.split()) if listed.returncode == 0 and listed.stdout.strip() else None
+    todo, reused = reuse.plan(configs, params, project, stages=stages)
     if reused:
         log.info("%d of %d configuration(s) already have an experiment of this commit with the same parameters "
                  "and inputs: reused, not rerun", len(reused), len(configs))

@@ -46,6 +46,14 @@ def test_unchanged_experiment_is_up_to_date_whatever_produced_inputs_and_check_s
     assert stale_reason(_lock(check_seed=99), expected_params(PARAMS, {}), hashes) is None
 
 
+def test_lock_entries_of_stages_no_longer_in_the_pipeline_are_ignored(project: Path) -> None:
+    lock = _lock()
+    lock["stages"]["common@0"] = {"cmd": "old", "params": {"params.yaml": {"selection.common": [{"output": "x"}]}}}
+    hashes = WorkspaceHashes(project)
+    assert stale_reason(lock, PARAMS, hashes) == "common@0: parameter selection.common changed"
+    assert stale_reason(lock, PARAMS, hashes, stages={"check", "format", "train"}) is None
+
+
 def test_changed_parameter_code_or_folder_makes_it_stale(project: Path) -> None:
     hashes = WorkspaceHashes(project)
     assert stale_reason(_lock(), expected_params(PARAMS, {"model.dt.depth": 4}), hashes) == \
