@@ -9,8 +9,9 @@ anything is queued, then handed to DVC's own machinery::
 and followed by polling ``dvc queue status`` until every experiment it queued has
 finished. A configuration that already has an experiment of the current commit in which
 DVC would reproduce nothing (same parameters, same code and data: :mod:`smp_balr.reuse`)
-is not queued again, so a repeated sweep costs seconds; failed configurations are retried. A failed experiment does not stop the others; its error line is logged (and
-shown again by the presence report, ``python -m smp_balr.report``).
+is not queued again, so a repeated sweep costs seconds; failed configurations are retried.
+A failed experiment does not stop the others; its error line is logged (and shown again by
+the presence report, ``python -m smp_balr.report``).
 
 Entry: ``python -m smp_balr.sweep [--jobs N] [--dry-run]`` or ``make sweep``.
 """
@@ -377,6 +378,11 @@ def run_sweep(grid: SweepGrid, params: Mapping[str, Any], project: Path = Path("
         raise UserError(f"`dvc queue start` failed ({error_line(start.stdout + start.stderr)})")
     t0 = time.perf_counter()
     final = {**done, **follow_queue(names, grid.poll_seconds, run)}
+    # DVC collects each new experiment's results once (about a second each) and caches them:
+    # done here, the report that follows reads them from the cache
+    t1 = time.perf_counter()
+    run(["dvc", "exp", "show", "--json"])
+    log.info("results collected for the report (dvc exp show) in %.0f s", time.perf_counter() - t1)
     n_ok = sum(1 for s in final.values() if s == "Success")
     n_failed = sum(1 for s in final.values() if s == "Failed")
     log.info("sweep finished in %.0f s: %d succeeded, %d failed, %d other; next: `make report`",
