@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup repro test bench exp figures sweep report browser lock clean-venv
+.PHONY: setup repro test test-fast bench exp figures report browser lock clean-venv
 
 setup: $(STAMP)
 
@@ -24,8 +24,11 @@ repro: $(STAMP)
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the experiments in 80 columns: settings, training-side score, test balanced accuracy, interval, p, top-5 share
-# (`dvc exp show --drop '.*' --keep '<regex>'` picks DVC's own columns instead; DVC honours only the last --drop)
+# the edit-test loop: every test but the slow ones that run dvc on a copy of the project
+test-fast: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+# the DVC experiments' presence tables in 80 columns: label, chosen configuration, balanced accuracy, interval, p, verdict
 exp: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.report --table
 
@@ -33,13 +36,10 @@ exp: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/python -m smp_balr.docs --collect
 
-# the presence study: every label x configuration of params.yaml `sweep:` as DVC experiments
-# (`dvc exp run --queue` + `dvc queue start`), then reports/presence.{md,html} from their results
-sweep: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.sweep $(if $(JOBS),--jobs $(JOBS))
-
+# the presence study and its report are pipeline stages (study@<label>, report): `make repro` runs them;
+# this target brings reports/presence.{md,html} up to date and nothing else
 report: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.report
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
 
 # Debian's chromium, for the test that renders reports/presence.html offline (not needed otherwise)
 browser:

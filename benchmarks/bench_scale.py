@@ -89,7 +89,7 @@ def _set(params: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def prepare(dest: Path, n_utt: int, per_speaker: int, overrides: list[tuple[str, Any]]) -> dict:
+def prepare(dest: Path, n_utt: int, per_speaker: int, overrides: list[tuple[str, Any]], features: str = "slda") -> dict:
     """Copy code and config into ``dest`` and set the demo size and the benchmark's choices."""
     dest.mkdir(parents=True, exist_ok=True)
     for item in COPY:
@@ -104,7 +104,7 @@ def prepare(dest: Path, n_utt: int, per_speaker: int, overrides: list[tuple[str,
                            "utterances_per_speaker": per_speaker})
     params.update({"label": LABEL, "labels": [LABEL]})
     params["selection"]["selectors"] = ["all", "slda"]
-    params["features"] = {"method": "slda"}
+    params["features"] = {"method": features}
     for key, value in overrides:
         _set(params, key, value)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -139,7 +139,7 @@ def set_model(dest: Path, method: str) -> None:
 
 def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
     """Run every stage on a corpus of ``n_utt`` utterances; return (stage name, measures)."""
-    prepare(dest, n_utt, args.utterances_per_speaker, args.set)
+    prepare(dest, n_utt, args.utterances_per_speaker, args.set, args.features)
     out: list[tuple[str, dict[str, Any]]] = []
     free = shutil.disk_usage(dest).free
     files = n_utt <= args.files_max and n_utt * FILE_BYTES * 2 < free
@@ -151,8 +151,8 @@ def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[s
         print(f"{n_utt} utterances: tables written by the generator ({why}); format not timed", flush=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--write-tables", str(dest)]
         out.append(("demo (tables)", run_measured(cmd, dest, args.timeout)))
-    out.append(("select slda", run_measured(stage_command(dest, "select", {"label": LABEL, "method": "slda"}),
-                                            dest, args.timeout)))
+    out.append((f"select {args.features}", run_measured(
+        stage_command(dest, "select", {"label": LABEL, "method": args.features}), dest, args.timeout)))
     for i, model in enumerate(args.models):
         set_model(dest, model)
         out.append((f"train {model}", run_measured(stage_command(dest, "train"), dest, args.timeout)))
@@ -210,7 +210,8 @@ def report(sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]
 
     lines.append(f"targets at {n:,} utterances (load average now {os.getloadavg()[0]:.1f}):")
     if first:
-        core = [s for s in ("format", "select slda", f"train {first}", f"test {first}", f"explain {first}")]
+        core = [s for s in ("format", *(n for n in got if n.startswith("select ")), f"train {first}", f"test {first}",
+                            f"explain {first}")]
         lines.append(f"  {' + '.join(core)}: {total(core)}   [target 900 s for dt]")
     for model, limit in (("mlp", 600), ("logreg", 300)):
         if model in models:
@@ -232,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="utterances")
     parser.add_argument("--utterances-per-speaker", type=int, default=200)
     parser.add_argument("--models", nargs="+", default=["dt", "mlp", "logreg"], help="model.method values to train")
+    parser.add_argument("--features", choices=["slda", "all"], default="slda",
+                        help="the BA list the models train on (all: every BA, the study's default)")
     parser.add_argument("--files-max", type=int, default=100_000,
                         help="largest size generated as BA files and formatted (larger: tables directly)")
     parser.add_argument("--set", type=_override, action="append", default=[], metavar="KEY=VALUE",

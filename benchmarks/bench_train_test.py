@@ -53,7 +53,7 @@ def prepare(dest: Path, synthetic: bool = False) -> str:
         shutil.copytree(ROOT / item, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "params.yaml", dest / "params.yaml")
     (dest / "data").mkdir()
-    (dest / "features").mkdir()
+    (dest / "features" / "EmoClass").mkdir(parents=True)
     real = ROOT / "data" / "demo_train_data.csv"
     if not synthetic and real.is_file() and (ROOT / "data" / "demo_test_data.csv").is_file():
         shutil.copy2(real, dest / "data" / "demo_train_data.csv")
@@ -65,7 +65,7 @@ def prepare(dest: Path, synthetic: bool = False) -> str:
         source = "synthetic 72+16 speakers x 200 utt x 512 BAs"
     header = pd.read_csv(dest / "data" / "demo_train_data.csv", nrows=0).columns
     bas = [c for c in header if c.startswith("BA")]
-    pd.DataFrame({"Feature": bas}).to_csv(dest / "features" / "EmoClass_all_features.csv", index=False)
+    pd.DataFrame({"Feature": bas}).to_csv(dest / "features" / "EmoClass" / "EmoClass_all_features.csv", index=False)
     return source
 
 

@@ -40,7 +40,9 @@ def collect(metrics_dir: Path = paths.METRICS) -> dict[str, Any]:
     train = _read(metrics_dir / paths.TRAIN_METRICS.name)
     explain = _read(metrics_dir / paths.EXPLAIN_DETAILS.name)
     selection = _read(metrics_dir / paths.SELECTION_METRICS.name)
+    presence = _read(metrics_dir / paths.PRESENCE_METRICS.name)
     return {
+        "presence": presence,
         "test": {"label": details["label"], "model": train["model"],
                  "balanced_accuracy": test["balanced_accuracy"], "ci_low": test["bootstrap"]["ci_low"],
                  "ci_high": test["bootstrap"]["ci_high"], "chance": test["chance"]["balanced_accuracy"],
@@ -73,6 +75,20 @@ def render_calibration(calibration: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_presence(presence: dict[str, Any]) -> str:
+    """The README's presence table: per label the study's verdict and its chosen configuration."""
+    lines = [f"| label | chosen configuration | test balanced accuracy [95% CI] | chance | p corrected "
+             f"({presence['correction']}) | verdict at {presence['alpha']} |", "|---|---|---|---|---|---|"]
+    for label, e in presence.items():
+        if not isinstance(e, dict):
+            continue
+        p = "–" if e.get("p_adjusted") is None else f"{e['p_adjusted']:.2g}"
+        lines.append(f"| {label} | {e.get('chosen') or '–'} | {_num(e.get('balanced_accuracy'))} "
+                     f"[{_num(e.get('ci_low'))}–{_num(e.get('ci_high'))}] | {_num(e.get('chance'))} | {p} | "
+                     f"**{e['verdict']}** |")
+    return "\n".join(lines) + "\n"
+
+
 def render(figures: dict[str, Any], calibration: dict[str, Any] | None = None) -> dict[str, str]:
     """Markdown of each README block, by block name (``calibration`` when its figures are given)."""
     t = figures["test"]
@@ -92,7 +108,7 @@ def render(figures: dict[str, Any], calibration: dict[str, Any] | None = None) -
         n_truth = next((e["n_truth"] for e in per.values() if e.get("n_truth") is not None), None)
         cells = [f"{e['n_selected']} BAs, {_num(e['precision'], 2)} / {_num(e['recall'], 2)}" for e in per.values()]
         lines.append(f"| {label} ({n_truth if n_truth is not None else '?'}) | " + " | ".join(cells) + " |")
-    blocks = {"demo": "\n".join(lines) + "\n"}
+    blocks = {"demo": "\n".join(lines) + "\n", "presence": render_presence(figures["presence"])}
     if calibration is not None:
         blocks["calibration"] = render_calibration(calibration)
     return blocks

@@ -304,6 +304,23 @@ def build_mlp(n_features: int, settings: MlpSettings, seed: int) -> MLPClassifie
     )
 
 
+#: whether fit_mlp shows a bar over its epochs (the study, fitting many models at once, turns it off)
+EPOCH_BAR = True
+
+
+def batch_size(n_rows: int, settings: MlpSettings) -> int:
+    """The minibatch size for ``n_rows`` training rows: ``batch_size``, grown so that an epoch
+    takes at most ``max_steps_per_epoch`` optimiser steps (the cost of an epoch stays bounded).
+
+    Examples
+    --------
+    >>> from smp_balr.settings import MlpSettings
+    >>> batch_size(6_000, MlpSettings()), batch_size(675_000, MlpSettings())
+    (32, 338)
+    """
+    return max(settings.batch_size, -(-n_rows // settings.max_steps_per_epoch))
+
+
 # Minibatches of 32 rows make tiny matrix products, for which a multi-threaded BLAS only
 # adds synchronisation (measured 7x slower per epoch on 2 busy cores): one BLAS thread.
 @threadpool_limits.wrap(limits=1, user_api="blas")
@@ -337,6 +354,7 @@ def fit_mlp(
     if not settings.early_stopping:
         check_classes(y, groups, 1, "model.mlp.validation_fraction")
         weights = balanced_sample_weights(y) if balance == 2 else None
+        model.set_params(batch_size=batch_size(len(y), settings))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(as_model_input(X), y, sample_weight=weights)
@@ -357,8 +375,10 @@ def fit_mlp(
     X_tr, y_tr, X_va, y_va = as_model_input(X[train_idx]), y[train_idx], as_model_input(X[valid_idx]), y[valid_idx]
     info["fitted_class_counts"] = {int(c): int(n) for c, n in zip(*np.unique(y_tr, return_counts=True))}
     weights = balanced_sample_weights(y_tr) if balance == 2 else None
+    model.set_params(batch_size=batch_size(len(y_tr), settings))
+    info["batch_size"] = model.batch_size
     best_score, best_epoch, best_state, stale, scores, losses = -np.inf, 0, None, 0, [], []
-    bar = tqdm(range(1, settings.max_iter + 1), desc="mlp epochs", unit="epoch", leave=False)
+    bar = tqdm(range(1, settings.max_iter + 1), desc="mlp epochs", unit="epoch", leave=False, disable=not EPOCH_BAR)
     for epoch in bar:
         model.partial_fit(X_tr, y_tr, sample_weight=weights, classes=classes)
         score = float(balanced_accuracy_score(y_va, model.predict(X_va)))

@@ -30,9 +30,14 @@ def full_table(name: str) -> Path:
     return DATA / f"{name}_data.csv"
 
 
+def label_features(label: str) -> Path:
+    """Folder of one label's selected-BA files (each select stage of the label writes one)."""
+    return FEATURES / label
+
+
 def features_file(label: str, method: str) -> Path:
     """Selected BAs for one label and one method (``common``: the intersection)."""
-    return FEATURES / f"{label}_{method}_features.csv"
+    return label_features(label) / f"{label}_{method}_features.csv"
 
 
 def selection_stats(label: str, method: str) -> Path:
@@ -81,3 +86,31 @@ def train_curve(name: str) -> Path:
 
 
 SETTINGS_CHECK = METRICS / "params_check.json"  # written by stage `check` once params.yaml is valid
+
+
+STUDY_DIR = METRICS / "study"  # one folder per label, written by stage study@<label>
+STUDY_MODELS = MODELS / "study"
+
+
+def study_dir(label: str) -> Path:
+    """Outputs of stage ``study@<label>``: results table, chosen configuration, its predictions and SHAP."""
+    return STUDY_DIR / label
+
+
+def study_model(label: str) -> Path:
+    """The chosen configuration's fitted model of stage ``study@<label>``."""
+    return STUDY_MODELS / f"{label}.joblib"
+
+
+#: files inside :func:`study_dir`
+STUDY_RESULTS = "results.csv"  # one row per configuration and seed, failed ones with their error line
+STUDY_CHOSEN = "chosen.json"  # the chosen configuration and its figures
+STUDY_PREDICTIONS = "predictions.csv"  # the chosen configuration's test predictions
+STUDY_CONFUSION = "confusion_matrix.png"
+STUDY_EXPLAIN = "explain"  # the chosen configuration's SHAP outputs (folder)
+
+REPORTS = Path("reports")
+PRESENCE_MD = REPORTS / "presence.md"
+PRESENCE_HTML = REPORTS / "presence.html"
+PRESENCE_FIGURES = REPORTS / "presence_files"
+PRESENCE_METRICS = METRICS / "presence.json"  # per label: verdict, chosen configuration, effect sizes (DVC metric)

@@ -73,6 +73,31 @@ def _names(allowed: tuple | None = None, non_empty: bool = False) -> Check:
     return check
 
 
+def _values(allowed: tuple) -> Check:
+    """A non-empty list of distinct values, each one of ``allowed`` (compared by type too)."""
+
+    def check(v: Any, key: str) -> tuple:
+        if not isinstance(v, list) or not v:
+            raise UserError(f"params.yaml: {key} must be a non-empty list of {', '.join(map(str, allowed))}, got {v!r}")
+        out = tuple(as_choice(x, f"{key}[{i + 1}]", allowed) for i, x in enumerate(v))
+        if len(set(out)) != len(out):
+            raise UserError(f"params.yaml: {key} lists an entry twice: {list(out)}; list each value once")
+        return out
+
+    return check
+
+
+def _seeds(v: Any, key: str) -> tuple[int, ...]:
+    if v is None:
+        return ()
+    if not isinstance(v, list):
+        raise UserError(f"params.yaml: {key} must be a list of seeds such as [1, 2], or []; got {v!r}")
+    out = tuple(as_int(x, f"{key}[{i + 1}]", 0) for i, x in enumerate(v))
+    if len(set(out)) != len(out):
+        raise UserError(f"params.yaml: {key} lists a seed twice: {list(out)}")
+    return out
+
+
 def _flag(v: Any, key: str) -> bool:
     if not isinstance(v, bool) and v not in (0, 1):
         raise UserError(f"params.yaml: {key} must be true or false, got {v!r}")
@@ -188,6 +213,7 @@ class MlpSettings:
     alpha: float = _setting(0.0001, _number(0.0))
     learning_rate: float = _setting(0.001, _number(above=0.0))
     batch_size: int = _setting(32, _whole(1))
+    max_steps_per_epoch: int = _setting(2000, _whole(1))
     max_iter: int = _setting(100, _whole(1))
     early_stopping: int = _setting(1, _choice((0, 1)))
     validation_fraction: float = _setting(0.2, _number(above=0.0, high=1 - 1e-9))
@@ -213,8 +239,7 @@ def _jobs(v: Any, key: str) -> int:
     return out
 
 
-_DT_GRID = {"max_depth": (5, 10, 15), "min_samples_split": (2, 5, 10), "min_samples_leaf": (1, 2, 5),
-            "criterion": ("gini", "entropy")}
+_DT_GRID = {"max_depth": (5, 10, 15), "min_samples_leaf": (1, 5), "criterion": ("gini", "entropy")}
 
 
 @dataclass(frozen=True)
@@ -313,12 +338,38 @@ class ParallelSettings:
     address: str | None = _setting(None, _optional(_text))
 
 
-def _classes(v: Any, key: str) -> dict[str, tuple[str, ...]]:
+ALL_CLASSES = "all"  # ``classes.<label>: all`` keeps every class of the label
+
+
+def _classes(v: Any, key: str) -> dict[str, tuple[str, ...] | None]:
     if v is None:
         return {}
     if not isinstance(v, dict):
         raise UserError(f"params.yaml: {key} must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {v!r}")
-    return {str(label): _names(non_empty=True)(keep, f"{key}.{label}") for label, keep in v.items()}
+    return {str(label): None if keep == ALL_CLASSES else _names(non_empty=True)(keep, f"{key}.{label}")
+            for label, keep in v.items()}
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """``study``: the configurations every label's study stage fits, tests and chooses among."""
+
+    features: tuple[str, ...] = _setting(("all", "slda", "bayes"), _values(options.FEATURE_METHODS))
+    model: tuple[str, ...] = _setting(options.MODEL_METHODS, _values(options.MODEL_METHODS))
+    balance: tuple[int, ...] = _setting((0, 2), _values(options.BALANCE))
+    seeds: tuple[int, ...] = _setting((), _seeds)
+    n_jobs: int = _setting(2, _jobs)
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """``report``: the presence table's verdict and what the report flags."""
+
+    alpha: float = _setting(0.05, _number(above=0.0, high=0.5))
+    correction: str = _setting("holm", _choice(options.TABLE_CORRECTIONS))
+    confound_v: float = _setting(0.9, _number(0.0, 1.0))
+    min_speakers: int = _setting(5, _whole(1))
+    top_shap: int = _setting(10, _whole(1))
 
 
 @dataclass(frozen=True)
@@ -330,8 +381,10 @@ class Settings:
 
     seed: int = _setting(42, _whole(0))
     label: str = _setting("EmoClass", _text)
-    labels: tuple[str, ...] = _setting(("EmoClass", "Language", "Modality"), _names(non_empty=True))
-    classes: dict[str, tuple[str, ...]] = _setting(None, _classes, factory=lambda: {"EmoClass": ("A", "H", "N", "S")})
+    labels: tuple[str, ...] = _setting(("EmoClass", "Language", "Modality", "Noise"), _names(non_empty=True))
+    classes: dict[str, tuple[str, ...] | None] = _setting(
+        None, _classes, factory=lambda: {"EmoClass": ("A", "H", "N", "S"), "Language": None, "Modality": None,
+                                         "Noise": None})
     data: DataSettings = _setting(None, factory=DataSettings)
     selection: SelectionSettings = _setting(None, factory=SelectionSettings)
     features: FeaturesSettings = _setting(None, factory=FeaturesSettings)
@@ -340,12 +393,22 @@ class Settings:
     test: TestSettings = _setting(None, factory=TestSettings)
     explain: ExplainSettings = _setting(None, factory=ExplainSettings)
     parallel: ParallelSettings = _setting(None, factory=ParallelSettings)
+    study: StudySettings = _setting(None, factory=StudySettings)
+    report: ReportSettings = _setting(None, factory=ReportSettings)
     demo: Any = field(default_factory=DemoSettings, metadata={"external": True})  # built by DemoSettings.from_params
 
     def class_filter(self, label: str) -> list[str] | None:
         """The classes kept for ``label`` (``classes.<label>``), or None to keep all."""
         keep = self.classes.get(label)
         return None if keep is None else list(keep)
+
+    def require_label(self, label: str) -> str:
+        """``label`` if it is one of ``labels`` (a stage's argument), else one line saying so."""
+        if label not in self.labels:
+            raise UserError(
+                f"label '{label}' is not in labels {list(self.labels)} of params.yaml; add it there or use one of them"
+            )
+        return label
 
     def check_relations(self) -> None:
         """Raise a :class:`UserError` when blocks disagree (before any stage runs)."""
@@ -354,6 +417,12 @@ class Settings:
                 f"params.yaml: label '{self.label}' is not in labels {list(self.labels)}: the select stages run only "
                 f"for those; add '{self.label}' to labels or set label to one of them"
             )
+        missing = [lab for lab in self.labels if lab not in self.classes]
+        if missing:
+            raise UserError(
+                f"params.yaml: classes has no entry for label '{missing[0]}'; add `{missing[0]}: all` under classes "
+                "(keep every class) or list the classes to keep, e.g. [A, B]"
+            )
         method = self.features.method
         produced = set(self.selection.selectors) | {"common"}
         if method not in produced:
@@ -361,10 +430,16 @@ class Settings:
                 f"params.yaml: features.method is '{method}', but selection.selectors {list(self.selection.selectors)} "
                 f"does not run it; add '{method}' to selection.selectors or choose one of {', '.join(sorted(produced))}"
             )
+        unrun = [m for m in self.study.features if m not in produced]
+        if unrun:
+            raise UserError(
+                f"params.yaml: study.features lists '{unrun[0]}', but selection.selectors {list(self.selection.selectors)} "
+                f"does not run it; add '{unrun[0]}' to selection.selectors or use {', '.join(sorted(produced))}"
+            )
 
 
 #: top-level keys that belong to tools other than the stages (read by their own modules)
-EXTRA_BLOCKS = ("sweep", "report")
+EXTRA_BLOCKS: tuple[str, ...] = ()
 
 
 def settings_from_params(params: dict[str, Any]) -> Settings:

@@ -306,8 +306,19 @@ def scorable_rows(
             f"{table} cannot be scored: the model was trained for label '{model_label}', params has "
             f"'{label}'; run `dvc repro train`"
         )
-    df = read_table(table)
-    df, dropped = filter_classes(df, label, keep, where=table, strict=False)
+    return scorable_frame(read_table(table), label, keep, classes, features, table)
+
+
+def scorable_frame(
+    df: pd.DataFrame, label: str, keep: Sequence[str] | None, classes: Sequence[str], features: Sequence[str],
+    where: str | Path = "the test table",
+) -> tuple[pd.DataFrame, int, dict[str, int]]:
+    """The rows of a test table (already read) scorable by a model of ``classes`` and ``features``.
+
+    The frame version of :func:`scorable_rows` (no check of the model's label); the study
+    reads its test table once and scores every configuration on it.
+    """
+    df, dropped = filter_classes(df, label, keep, where=where, strict=False)
     known = [str(c) for c in classes]
     unseen = ~df[label].astype(str).isin(known).to_numpy()
     unseen_counts = {str(k): int(v) for k, v in df.loc[unseen, label].value_counts().items()}
@@ -316,8 +327,8 @@ def scorable_rows(
         df = df.loc[~unseen].reset_index(drop=True)
     if df.empty:
         raise UserError(
-            f"no rows of the model's classes ({', '.join(known)}) in {table}; "
+            f"no rows of the model's classes ({', '.join(known)}) in {where}; "
             f"check `classes.{label}` and `label` in params.yaml"
         )
-    require_columns(df.columns, features, table, "test and train tables must come from the same `format` run")
+    require_columns(df.columns, features, where, "test and train tables must come from the same `format` run")
     return df, dropped, unseen_counts

@@ -23,7 +23,7 @@ def main() -> None:
         raise UserError("usage: python stages/common.py <label>; e.g. `python stages/common.py EmoClass`")
     label = sys.argv[1]
     sel = load_settings().selection
-    table, files = label_common(paths.FEATURES, label, sel.selectors, sel.common.include, sel.common.exclude)
+    table, files = label_common(paths.label_features(label), label, sel.selectors, sel.common.include, sel.common.exclude)
     write_csv(table, paths.features_file(label, "common"))
     write_json({"label": label, "files": [p.name for p in files], "n_files": len(files), "n_selected": len(table)},
                paths.common_info(label))

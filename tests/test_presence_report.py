@@ -1,4 +1,5 @@
-"""The presence report: choice on the training side only, Holm, confounds, BAs, documents; a real tiny sweep."""
+"""The presence report: the study's choice on the training side only, the table verdict, confounds,
+BAs, documents; a tiny real study through `dvc repro`."""
 
 from __future__ import annotations
 
@@ -15,42 +16,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smp_balr.errors import UserError
-from smp_balr.report import bas, choose, collect, confounds, figures
+from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, to_html, to_markdown, write_documents
+from smp_balr.report.verdict import NOT_SHOWN, PRESENT, RULE
+from smp_balr.study.grid import choose, summarise
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
-
-# ------------------------------------------------------------------------------- Holm and verdict
-def test_holm_on_hand_made_numbers() -> None:
-    # sorted 0.01, 0.02, 0.03, 0.04 with m = 4: 0.04, 0.06, 0.06 (monotone), 0.06
-    got = choose.holm([0.03, 0.01, 0.04, 0.02])
-    assert got == pytest.approx([0.06, 0.04, 0.06, 0.06])
-    assert choose.holm([0.5]) == pytest.approx([0.5])
-    assert choose.holm([0.3, 0.4]) == pytest.approx([0.6, 0.6])  # capped by monotonicity, not above 1
-    assert choose.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
-    assert choose.holm([0.01, math.nan]) == pytest.approx([0.02, 1.0])  # a failed configuration counts with p = 1
-    with pytest.raises(ValueError):
-        choose.holm([1.2])
+RESULT_BASE = {"label": "L", "status": "success", "seed": 42, "chance": 0.5, "ci_low": 0.4, "ci_high": 0.8,
+               "n_test_speakers": 8, "error": "", "selection_source": "speaker-grouped CV", "n_features": 10}
 
 
-def test_verdict_at_alpha() -> None:
-    assert choose.verdict(0.05, 0.05) == choose.PRESENT
-    assert choose.verdict(0.0501, 0.05) == choose.NOT_SHOWN
-    assert choose.verdict(math.nan, 0.05) == choose.NO_RESULT
-    with pytest.raises(UserError, match="report.alpha"):
-        choose.verdict(0.01, 1.5)
-
-
-# --------------------------------------------------------------- choice on the training side only
 def _frame(rows: list[dict]) -> pd.DataFrame:
-    base = {"status": "success", "seed": 42, "chance": 0.5, "ci_low": 0.4, "ci_high": 0.8, "top5_share": 0.3,
-            "n_test_speakers": 8, "error": None, "timestamp": "t", "rev": "r", "selection_source": "cv_score"}
-    out = []
-    for i, r in enumerate(rows):
-        out.append({**base, "name": f"e{i}", "label": "L", **r})
-    return pd.DataFrame(out, columns=collect.RECORD_COLUMNS)
+    return pd.DataFrame([{**RESULT_BASE, **r} for r in rows])
 
 
 CONFIGS = [  # features, model, balance, training-side score, test BA, p
@@ -66,33 +44,34 @@ def _configs_frame() -> pd.DataFrame:
                     "p_value": p} for f, m, b, s, ba, p in CONFIGS])
 
 
+def _chosen(frame: pd.DataFrame):
+    summary = summarise(frame)
+    return choose({(r.features, r.model, r.balance): r.selection_scores for r in summary.itertuples()})
+
+
+# --------------------------------------------------------------- choice on the training side only
 def test_choice_uses_training_score_not_the_best_test_config() -> None:
     frame = _configs_frame()
     best_test = tuple(frame.loc[frame["balanced_accuracy"].idxmax(), ["features", "model", "balance"]])
-    row = choose.presence_row(frame, alpha=0.05)
-    assert row["chosen"] == ("slda", "mlp", 0) != best_test
-    assert row["ba_mean"] == pytest.approx(0.62) and row["p_value"] == pytest.approx(0.02)
-    # Holm over the 4 configurations: p sorted 0.001, 0.004, 0.02, 0.4 -> 0.004, 0.012, 0.04, 0.4
-    assert row["p_holm"] == pytest.approx(0.04) and row["verdict"] == choose.PRESENT
-    assert choose.presence_row(frame, alpha=0.03)["verdict"] == choose.NOT_SHOWN
+    assert _chosen(frame) == ("slda", "mlp", 0) != best_test
 
 
 def test_choice_is_unchanged_under_every_permutation_of_the_test_numbers() -> None:
     frame = _configs_frame()
-    chosen = choose.presence_row(frame, 0.05)["chosen"]
-    test_cols = ["balanced_accuracy", "p_value", "ci_low", "ci_high", "chance", "n_test_speakers", "top5_share"]
+    chosen = _chosen(frame)
+    test_cols = ["balanced_accuracy", "p_value", "ci_low", "ci_high", "chance", "n_test_speakers"]
     rng = np.random.default_rng(0)
     frame["ci_low"], frame["ci_high"] = rng.uniform(0, 0.5, 4), rng.uniform(0.5, 1, 4)
     for perm in itertools.permutations(range(len(frame))):
         shuffled = frame.copy()
         shuffled[test_cols] = frame[test_cols].to_numpy()[list(perm)]
-        assert choose.presence_row(shuffled, 0.05)["chosen"] == chosen
+        assert _chosen(shuffled) == chosen
 
 
-def test_choose_configuration_sees_only_training_scores() -> None:
-    assert choose.choose_configuration({"a": [0.6, 0.7], "b": [0.66], "c": [math.nan]}) == "b"  # means 0.65 < 0.66
-    assert choose.choose_configuration({"a": [0.5], "b": [0.5]}) == "a"  # ties: first
-    assert choose.choose_configuration({"a": [], "b": [math.nan]}) is None
+def test_choose_sees_only_training_scores() -> None:
+    assert choose({"a": [0.6, 0.7], "b": [0.66], "c": [math.nan]}) == "b"  # means 0.65 < 0.66
+    assert choose({"a": [0.5], "b": [0.5]}) == "a"  # ties: first
+    assert choose({"a": [], "b": [math.nan]}) is None
 
 
 def test_seeds_give_mean_spread_and_the_largest_p() -> None:
@@ -102,23 +81,21 @@ def test_seeds_give_mean_spread_and_the_largest_p() -> None:
                      "balanced_accuracy": ba, "p_value": p})
     rows.append({"features": "slda", "model": "dt", "balance": 0, "seed": 1, "selection_score": 0.5,
                  "balanced_accuracy": 0.9, "p_value": 0.001})
-    row = choose.presence_row(_frame(rows), 0.05)
-    assert row["chosen"] == ("all", "dt", 0) and row["n_ok"] == 3
-    assert row["ba_mean"] == pytest.approx(0.62) and row["ba_sd"] == pytest.approx(0.02)
+    frame = _frame(rows)
+    assert _chosen(frame) == ("all", "dt", 0)
+    row = summarise(frame).iloc[0]
+    assert row["n_ok"] == 3 and row["ba_mean"] == pytest.approx(0.62) and row["ba_sd"] == pytest.approx(0.02)
     assert row["selection_mean"] == pytest.approx(0.72) and row["p_value"] == pytest.approx(0.03)
-    # Holm, m = 2: sorted 0.001 * 2 = 0.002, then max(0.002, 0.03 * 1) = 0.03
-    assert row["p_holm"] == pytest.approx(0.03) and row["verdict"] == choose.PRESENT
 
 
-def test_failed_configuration_counts_in_holm_and_never_is_chosen() -> None:
+def test_failed_configuration_is_never_chosen_and_has_no_p() -> None:
     frame = _configs_frame()
     failed = _frame([{"features": "common", "model": "dt", "balance": 0, "selection_score": math.nan,
-                      "balanced_accuracy": math.nan, "p_value": math.nan}])
-    failed["status"], failed["error"] = "failed", "error [train]: boom"
-    row = choose.presence_row(pd.concat([frame, failed], ignore_index=True), 0.05)
-    assert row["chosen"] == ("slda", "mlp", 0) and row["n_configurations"] == 5 and row["n_failed"] == 1
-    # m = 5 now: 0.02 is the third smallest, (5 - 2) * 0.02 = 0.06 > 0.05: the failed try costs the verdict
-    assert row["p_holm"] == pytest.approx(0.06) and row["verdict"] == choose.NOT_SHOWN
+                      "balanced_accuracy": math.nan, "p_value": math.nan, "status": "failed",
+                      "error": "error [train]: boom"}])
+    frame = pd.concat([frame, failed], ignore_index=True)
+    assert _chosen(frame) == ("slda", "mlp", 0)
+    assert math.isnan(summarise(frame).iloc[-1]["p_value"])
 
 
 # ------------------------------------------------------------------------------------- confounds
@@ -196,38 +173,6 @@ def _exp(name: str, state: str, label: str, metrics: dict | None, error: dict | 
                                "metrics": {k: {"data": v} for k, v in (metrics or {}).items()}}}]}
 
 
-def test_parse_exp_show_records_and_failed_ones_without_baseline_metrics() -> None:
-    good = {"metrics/train.json": {"model": "dt", "cv_score": 0.7},
-            "metrics/test.json": {"balanced_accuracy": 0.8, "chance": {"balanced_accuracy": 0.5},
-                                  "permutation": {"p_value": 0.001}, "bootstrap": {"ci_low": 0.7, "ci_high": 0.9}},
-            "metrics/explain.json": {"top5_share": 0.4, "top10": ["BA1"]}}
-    baseline_metrics = {"metrics/train.json": {"model": "mlp", "validation_score": 0.99}}
-    shown = [{"rev": "workspace", "name": None, "experiments": None, "data": {}},
-             {"rev": "abc", "name": "master", "experiments": [
-                 _exp("ok", "success", "Modality", good),
-                 _exp("bad", "failed", "Noise", baseline_metrics, {"msg": "Experiment run failed", "type": ""}),
-                 _exp("uni", None, "Noise", {"metrics/train.json": {"selection_score": 0.6, "cv_score": 0.1}})]}]
-    exps = collect.parse_exp_show(shown)
-    assert [e.status for e in exps] == ["success", "failed", "success"] and exps[1].metrics == {}
-    collect.attach_errors(exps, lambda e: "x\nerror [train]: no BAs\n", lambda t: t.strip().splitlines()[-1])
-    frame = collect.records(exps)
-    ok, bad, uni = (frame.iloc[i] for i in range(3))
-    assert (ok.label, ok.selection_score, ok.selection_source, ok.balanced_accuracy, ok.p_value, ok.top5_share) == \
-        ("Modality", 0.7, "cv_score", 0.8, 0.001, 0.4)
-    assert bad.status == "failed" and math.isnan(bad.selection_score) and bad.error == "error [train]: no BAs"
-    assert uni.selection_score == 0.6 and uni.selection_source == "selection_score"  # the uniform key first
-    assert collect.selection_score({"validation_score": 0.55}) == (0.55, "validation_score")
-    assert collect.selection_score({"balanced_accuracy": 0.9}) == (None, None)  # a test number is never used
-
-
-def test_latest_run_of_a_configuration_replaces_earlier_ones() -> None:
-    shown = [{"rev": "abc", "experiments": [
-        _exp("old", "failed", "Noise", None, {"msg": "failed"}, ts="2026-01-01T00:00:00"),
-        _exp("new", "success", "Noise", {"metrics/train.json": {"cv_score": 0.5}}, ts="2026-01-02T00:00:00")]}]
-    frame = collect.latest_per_configuration(collect.records(collect.parse_exp_show(shown)))
-    assert frame["name"].tolist() == ["new"]
-
-
 # ------------------------------------------------------------------------------------- documents
 def _hand_made_report() -> PresenceReport:
     df = _labels_table()
@@ -237,18 +182,18 @@ def _hand_made_report() -> PresenceReport:
     presence = [
         {"label": "Emo", "level": confounds.WITHIN, "chance": 1 / 3, "chosen": ("slda", "dt", 0), "selection_mean": 0.61,
          "selection_sd": math.nan, "ba_mean": 0.58, "ba_sd": math.nan, "ci_low": 0.52, "ci_high": 0.64, "p_value": 0.001,
-         "p_holm": 0.004, "n_configurations": 4, "verdict": choose.PRESENT, "n_seeds": 1, "warnings": []},
+         "p_adjusted": 0.002, "n_configurations": 4, "verdict": PRESENT, "n_seeds": 1, "warnings": []},
         {"label": "Coin", "level": confounds.WITHIN, "chance": 0.5, "chosen": ("all", "dt", 2), "selection_mean": 0.51,
          "selection_sd": math.nan, "ba_mean": 0.49, "ba_sd": math.nan, "ci_low": 0.44, "ci_high": 0.55, "p_value": 0.61,
-         "p_holm": 1.0, "n_configurations": 4, "verdict": choose.NOT_SHOWN, "n_seeds": 1,
-         "warnings": ["1 experiment(s) failed (see the table of every experiment)"]},
+         "p_adjusted": 0.61, "n_configurations": 4, "verdict": NOT_SHOWN, "n_seeds": 1,
+         "warnings": ["1 of 4 runs failed (see the table of every run)"]},
     ]
     exps = _configs_frame()
     exps.loc[3, ["status", "error"]] = ["failed", "error [train]: features file lists no features <b>x</b>"]
     cm = np.array([[30, 5, 5], [4, 20, 6], [2, 3, 25]])
     shared = bas.shared_bas({"Emo": {"slda": ["BA3", "BA9"], "shap": ["BA3"]}, "Coin": {"shap": ["BA3", "BA9"]}})
     rep = PresenceReport(
-        generated="now", alpha=0.05, confound_v=0.9, min_speakers=5, presence=presence, experiments=exps,
+        generated="from corpus test", alpha=0.05, rule=RULE, correction="holm", confound_v=0.9, min_speakers=5, presence=presence, experiments=exps,
         association=assoc, confounds=confounds.confound_pairs(assoc, 0.9),
         levels={"Emo": confounds.WITHIN, "Coin": confounds.WITHIN},
         class_counts={"Emo": confounds.class_speakers(df, df, "Emo")},
@@ -367,44 +312,33 @@ def test_chromium_check_catches_a_network_reference(tmp_path: Path) -> None:
     assert result["bad_images"] == 1
 
 
-# ------------------------------------------------------------------ a tiny real sweep, then the report
-def _tiny_sweep_params() -> dict:
+# ------------------------------------------------------------------ a tiny real study, then the report
+def _tiny_study_params() -> dict:
     from conftest import SMALL_DEMO
 
     return {
         **SMALL_DEMO, "label": "Modality", "labels": ["Modality", "Noise"],
+        "classes": {"Modality": "all", "Noise": "all"},
         "selection": {"selectors": ["all", "slda"], "common": {"include": [], "exclude": ["_all_"]}},
         "model": {"dt": {"grid": {"max_depth": [3, 6], "min_samples_split": [2], "min_samples_leaf": [1],
                                   "criterion": ["gini"]}, "cv_folds": 3, "n_jobs": 1}},
         "test": {"n_permutations": 1000, "n_bootstrap": 200},
         "explain": {"n_samples": 24, "background_size": 4},
-        # Noise has no signal: slda selects no BA for it, so Noise x slda fails in train (listed as failed)
-        "sweep": {"label": ["Modality", "Noise"], "features": ["all", "slda"], "model": ["dt"], "balance": [0],
-                  "seeds": [], "jobs": 2, "poll_seconds": 2},
+        # Noise has no signal: slda selects no BA for it, so Noise x slda fails (recorded with its line)
+        "study": {"features": ["all", "slda"], "model": ["dt", "logreg"], "balance": [0], "seeds": [], "n_jobs": 2},
     }
 
 
 @pytest.mark.integration
-def test_tiny_real_sweep_then_report(project_copy) -> None:
+def test_tiny_real_study_then_report(project_copy) -> None:
     from conftest import run_cmd
 
-    proj = project_copy(_tiny_sweep_params())
-    sweep = run_cmd([sys.executable, "-m", "smp_balr.sweep"], proj, check=False, timeout=1500)
-    assert sweep.returncode == 0, sweep.stderr[-3000:]
-    assert "queueing 4 experiment(s)" in sweep.stderr and "sweep finished" in sweep.stderr
-    assert re.search(r"experiment \S+ failed: error \[train\]: features file features/Noise_slda_features.csv lists no BA",
-                     sweep.stderr), sweep.stderr[-3000:]
-    status = run_cmd(["dvc", "queue", "status"], proj).stdout
-    assert status.count("Success") == 3 and status.count("Failed") == 1, status
-
-    # nothing changed: the three experiments are reused, only the failed configuration runs again
-    again = run_cmd([sys.executable, "-m", "smp_balr.sweep"], proj, check=False, timeout=1500)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "3 of 4 configuration(s) already have an experiment" in again.stderr, again.stderr[-3000:]
-    assert "queueing 1 experiment(s): exp run --queue -S label=Noise -S features.method=slda" in again.stderr
-    assert run_cmd(["dvc", "queue", "status"], proj).stdout.count("Success") == 3
-
-    run_cmd([sys.executable, "-m", "smp_balr.report"], proj, timeout=600)
+    proj = project_copy(_tiny_study_params())
+    run_cmd(["dvc", "repro"], proj, timeout=900)
+    results = pd.read_csv(proj / "metrics" / "study" / "Noise" / "results.csv", keep_default_na=False)
+    failed = results[results["status"] == "failed"]
+    assert sorted(failed["features"]) == ["slda", "slda"], results
+    assert failed["error"].str.contains("features file features/Noise/Noise_slda_features.csv lists no BA").all()
     md = (proj / "reports" / "presence.md").read_text()
     page = (proj / "reports" / "presence.html").read_text()
     presence_table = md.split("## 1. Presence")[1].split("## 2.")[0]
@@ -412,28 +346,48 @@ def test_tiny_real_sweep_then_report(project_copy) -> None:
             for line in presence_table.splitlines() if line.startswith(("| Modality |", "| Noise |"))}
     assert rows["Modality"][-1] == "present", rows
     assert rows["Noise"][-1] == "not shown", rows
-    assert rows["Modality"][2] == "0.500" and "dt / balance 0" in rows["Modality"][3]
-    assert rows["Noise"][3] == "all / dt / balance 0"  # the only configuration of Noise that ran
-    assert "(m=2)" in rows["Noise"][8]  # the failed configuration counts in Holm
-    # every experiment listed, the failed one with its error line
-    assert page.count("<tr class=\"failed\">") == 1 and "lists no BA" in page
+    assert rows["Modality"][2] == "0.500" and rows["Noise"][3].startswith("all / ")
+    metrics = json.loads((proj / "metrics" / "presence.json").read_text())
+    assert metrics["Modality"]["verdict"] == "present" and metrics["Noise"]["verdict"] == "not shown"
+    assert page.count("<tr class=\"failed\">") == 2 and "lists no BA" in page
     assert "http://" not in page and "https://" not in page
     for name in ("presence", "association", "confusion_Modality", "confusion_Noise"):
         assert (proj / "reports" / "presence_files" / f"{name}.png").is_file(), name
+    # only the chosen configuration is explained
+    assert (proj / "metrics" / "study" / "Modality" / "explain" / "importance.csv").is_file()
+    assert run_cmd(["dvc", "status"], proj).stdout.strip().endswith("up to date.")
     if CHROMIUM is not None:
         result, shot = chromium_check(proj / "reports" / "presence.html", proj)
         assert_rendered(result, shot, n_images=page.count('src="data:image/png;base64,'))
 
+    # a new class filter of one label reruns that label's stages and the report, nothing else
+    params = proj / "params.yaml"
+    params.write_text(params.read_text().replace("Modality: all", "Modality: [Speech, Sing]"))
+    log = run_cmd(["dvc", "repro"], proj, timeout=900).stdout
+    ran = sorted(set(re.findall(r"Running stage '([^']+)'", log)))
+    assert ran == ["check", "report", "select@Modality-all", "select@Modality-slda", "study@Modality"], ran
 
-def test_report_settings_are_checked() -> None:
-    from smp_balr.report.build import report_settings
 
-    assert report_settings({}) == {"alpha": 0.05, "confound_v": 0.9, "min_speakers": 5, "top_shap": 10}
-    assert report_settings({"report": {"alpha": 0.01}})["alpha"] == 0.01
-    with pytest.raises(UserError, match="report.alpha must be between"):
-        report_settings({"report": {"alpha": 2}})
-    with pytest.raises(UserError, match="unknown setting report.level"):
-        report_settings({"report": {"level": 0.05}})
+def test_experiments_table_fits_80_columns() -> None:
+    from smp_balr.report.experiments import format_table, rows
+
+    shown = [{"rev": "workspace", "name": None, "data": {"metrics": {"metrics/presence.json": {"data": {
+        "alpha": 0.05, "EmoClass": {"verdict": "present", "chosen": "slda / logreg / balance 2",
+                                    "balanced_accuracy": 0.4975, "ci_low": 0.44, "p_adjusted": 0.004},
+        "Noise": {"verdict": "not shown", "chosen": None, "balanced_accuracy": None, "ci_low": None,
+                  "p_adjusted": None}}}}}, "experiments": [
+        {"revs": [{"rev": "abc1234def", "name": "a-very-long-experiment-name", "data": {"metrics": {}}}]}]}]
+    items = rows(shown)
+    assert [(r["experiment"], r["label"]) for r in items] == [("workspace", "EmoClass"), ("workspace", "Noise")]
+    lines = format_table(items).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert lines[1].split() == ["workspace", "EmoClass", "slda/logreg/2", "0.497", "0.440", "0.0040", "present"]
+    assert lines[2].split()[-2:] == ["not", "shown"]
+
+
+def test_verdict_rule_is_stated_on_both_pages() -> None:
+    rep = _hand_made_report()
+    assert RULE in to_html(rep) and RULE in to_markdown(rep, "presence_files")
 
 
 def test_figures_carry_no_url() -> None:
@@ -441,20 +395,3 @@ def test_figures_carry_no_url() -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"http" not in png
 
 
-def test_experiments_table_fits_80_columns():
-    from smp_balr.report.collect import format_table
-
-    frame = pd.DataFrame([
-        {"name": "clever-sigh", "status": "success", "label": "EmoClass", "features": "slda", "model": "logreg",
-         "balance": 2, "selection_score": 0.512, "balanced_accuracy": 0.4975, "ci_low": 0.44, "p_value": 0.000999,
-         "top5_share": 0.21},
-        {"name": "a-very-long-experiment-name", "status": "failed", "label": "Modality", "features": "bayes",
-         "model": "dt", "balance": 0, "selection_score": float("nan"), "balanced_accuracy": float("nan"),
-         "ci_low": float("nan"), "p_value": float("nan"), "top5_share": float("nan")},
-    ])
-    lines = format_table(frame).splitlines()
-    assert max(len(line) for line in lines) <= 80
-    assert lines[0].split() == ["experiment", "label", "feats", "model", "bal", "train", "b.acc", "ci_lo", "p", "top5"]
-    assert lines[1].split() == ["clever-sigh", "EmoClass", "slda", "logreg", "2", "0.512", "0.497", "0.440", "0.0010",
-                                "0.210"]
-    assert lines[2].split()[0] == "!a-very-long-e" and lines[2].split()[-1] == "-"

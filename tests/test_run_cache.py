@@ -30,7 +30,7 @@ TINY = {
     "test": {"n_permutations": 100, "n_bootstrap": 50},
     "explain": {"enabled": False},
 }
-OUTPUTS = ["data/demo/labels.csv", "data/demo_train_data.csv", "features/EmoClass_slda_features.csv",
+OUTPUTS = ["data/demo/labels.csv", "data/demo_train_data.csv", "features/EmoClass/EmoClass_slda_features.csv",
            "models/model.joblib", "metrics/test.json", "metrics/train.json"]
 
 
@@ -59,7 +59,7 @@ def test_second_clone_pulls_results_instead_of_recomputing(project_copy, tmp_pat
 
     exp = run_cmd(["dvc", "exp", "run", "-n", "tree", *EXP], one)
     assert "Running stage 'select@EmoClass-slda'" in exp.stdout and "Running stage 'format'" not in exp.stdout
-    exp_features = (one / "features" / "EmoClass_slda_features.csv").read_bytes()
+    exp_features = (one / "features" / "EmoClass" / "EmoClass_slda_features.csv").read_bytes()
     exp_test = json.loads((one / "metrics" / "test.json").read_text())
     run_cmd(["dvc", "push", "--run-cache"], one)  # the experiment's outputs and runs
     run_cmd(["dvc", "exp", "push", "origin", "tree"], one)
@@ -78,7 +78,7 @@ def test_second_clone_pulls_results_instead_of_recomputing(project_copy, tmp_pat
     text = rerun.stdout + rerun.stderr
     assert "Stage 'select@EmoClass-slda' is cached - skipping run" in text, text
     assert "Running stage" not in text, text
-    assert (two / "features" / "EmoClass_slda_features.csv").read_bytes() == exp_features
+    assert (two / "features" / "EmoClass" / "EmoClass_slda_features.csv").read_bytes() == exp_features
     run_cmd(["git", "checkout", "--", "."], two)
     run_cmd(["dvc", "checkout", "--force"], two)
 

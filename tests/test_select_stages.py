@@ -26,9 +26,9 @@ def test_repro_selection_report_on_small_demo(project_copy):
     assert "Language" not in first.stdout and "Modality" not in first.stdout
     for label in LABELS:
         for method in METHODS:
-            feats = pd.read_csv(proj / "features" / f"{label}_{method}_features.csv")
+            feats = pd.read_csv(proj / "features" / label / f"{label}_{method}_features.csv")
             assert list(feats.columns)[0] == "Feature"
-        assert (proj / "features" / f"{label}_common_features.csv").is_file()
+        assert (proj / "features" / label / f"{label}_common_features.csv").is_file()
     bayes_table = pd.read_csv(proj / "metrics" / "selection" / "EmoClass_bayes_table.csv")
     assert set(bayes_table["Class"]) == {"H", "N", "S"}  # A is the reference
     report = json.loads((proj / "metrics" / "selection.json").read_text())
@@ -37,12 +37,12 @@ def test_repro_selection_report_on_small_demo(project_copy):
         for method in METHODS:
             entry = report[label][method]
             assert entry["n_truth"] == len(truth[label])
-            assert entry["n_selected"] == len(pd.read_csv(proj / "features" / f"{label}_{method}_features.csv"))
+            assert entry["n_selected"] == len(pd.read_csv(proj / "features" / label / f"{label}_{method}_features.csv"))
     emo = report["EmoClass"]["slda"]
     assert emo["unit"] == "within_speaker" and emo["precision"] >= 0.9
-    common = pd.read_csv(proj / "features" / "EmoClass_common_features.csv")
-    both = set(pd.read_csv(proj / "features" / "EmoClass_slda_features.csv")["Feature"]) & set(
-        pd.read_csv(proj / "features" / "EmoClass_bayes_features.csv")["Feature"])
+    common = pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_common_features.csv")
+    both = set(pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_slda_features.csv")["Feature"]) & set(
+        pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_bayes_features.csv")["Feature"])
     assert set(common["Feature"]) == both and report["EmoClass"]["common"]["n_selected"] == len(both)
     assert report["EmoClass"]["common"]["n_files"] == 2 and set(report) == {"EmoClass"}
     # the stages' own errors: one line, exit 2

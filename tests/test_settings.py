@@ -38,7 +38,7 @@ def _param_keys(block, prefix=""):
 
 def test_shipped_params_equal_the_defaults_and_name_every_setting():
     assert load_settings(ROOT / "params.yaml") == Settings()
-    stage_keys = _param_keys({k: v for k, v in SHIPPED.items() if k not in ("sweep", "report")})
+    stage_keys = _param_keys(SHIPPED)
     assert _keys(Settings()) == stage_keys
 
 
@@ -88,7 +88,14 @@ BAD = [
     ({"explain.ba": ["BA5", "emotion"]}, "explain.ba lists 'emotion', not a BA name"),
     ({"test.alpha": 0.7}, "test.alpha must be at most 0.5, got 0.7"),
     ({"demo.n_speakers": 3}, "demo.n_speakers must be at least 8"),
-    ({"label": "Noise"}, r"label 'Noise' is not in labels \['EmoClass', 'Language', 'Modality'\]: the select stages run"),
+    ({"label": "Gender"}, r"label 'Gender' is not in labels \['EmoClass', 'Language', 'Modality', 'Noise'\]: the select "),
+    ({"labels": ["EmoClass", "Gender"]}, r"classes has no entry for label 'Gender'; add `Gender: all`"),
+    ({"study.features": ["all", "slda"], "selection.selectors": ["all", "bayes"]},
+     r"^params.yaml: study.features lists 'slda', but selection.selectors \['all', 'bayes'\] does not run it"),
+    ({"study.model": ["svm"]}, r"study.model\[1\] must be one of logreg, mlp, dt, got 'svm'"),
+    ({"study.balance": [0, 0]}, r"study.balance lists an entry twice"),
+    ({"study.seeds": [1, -1]}, r"study.seeds\[2\] must be at least 0"),
+    ({"report.correction": "bonferroni"}, r"report.correction must be one of holm, fdr_bh"),
     ({"features.method": "bayes", "selection.selectors": ["all", "slda"]},
      r"features.method is 'bayes', but selection.selectors \['all', 'slda'\] does not run it"),
 ]

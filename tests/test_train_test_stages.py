@@ -50,8 +50,9 @@ def write_inputs(root: Path, n_ba: int = 16, test_prefix: str = "te") -> None:
     make_table(12, 30, n_ba, 1, "tr").to_csv(root / "data" / "demo_train_data.csv", index=False)
     make_table(6, 30, n_ba, 2, test_prefix).to_csv(root / "data" / "demo_test_data.csv", index=False)
     for label in ("EmoClass", "Language"):
+        (root / "features" / label).mkdir(exist_ok=True)
         pd.DataFrame({"Feature": [f"BA{j}" for j in range(n_ba)], "score": 1.0}).to_csv(
-            root / "features" / f"{label}_all_features.csv", index=False)
+            root / "features" / label / f"{label}_all_features.csv", index=False)
 
 
 def write_params(root: Path, **changes) -> None:
@@ -164,9 +165,9 @@ def test_unseen_classes_and_shared_speakers_are_reported(workdir, capsys, caplog
 
 ERROR_CASES = [
     # (stage, setup, expected message pattern)
-    ("train", lambda r: (r / "features" / "EmoClass_all_features.csv").unlink(),
-     r"features file features/EmoClass_all_features.csv not found; run `dvc repro select@EmoClass-all`"),
-    ("train", lambda r: (r / "features" / "EmoClass_all_features.csv").write_text(""),
+    ("train", lambda r: (r / "features" / "EmoClass" / "EmoClass_all_features.csv").unlink(),
+     r"features file features/EmoClass/EmoClass_all_features.csv not found; run `dvc repro select@EmoClass-all`"),
+    ("train", lambda r: (r / "features" / "EmoClass" / "EmoClass_all_features.csv").write_text(""),
      r"is empty; run `dvc repro select@EmoClass-all`"),
     ("train", lambda r: write_params(r, **{"features.method": "common"}),
      r"EmoClass_common_features.csv not found; run `dvc repro common@EmoClass`"),
@@ -215,7 +216,7 @@ def test_feature_columns_absent_from_test_table(workdir, capsys):
 
 
 def test_stage_script_exits_non_zero_as_a_process(workdir):
-    (workdir / "features" / "EmoClass_all_features.csv").unlink()
+    (workdir / "features" / "EmoClass" / "EmoClass_all_features.csv").unlink()
     proc = run_cmd([sys.executable, str(ROOT / "stages" / "train.py")], workdir, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error [train]: features file")

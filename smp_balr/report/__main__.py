@@ -1,4 +1,7 @@
-"""``python -m smp_balr.report``: write reports/presence.md and reports/presence.html."""
+"""``python -m smp_balr.report --table`` (``make exp``): the experiments' presence tables side by side.
+
+The report itself is the pipeline's stage ``report`` (``dvc repro``).
+"""
 
 from __future__ import annotations
 
@@ -11,25 +14,21 @@ from smp_balr.errors import UserError
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m smp_balr.report",
-                                 description="Presence report from the sweep's DVC experiments.")
-    ap.add_argument("--out", default="reports", help="output folder (default: reports)")
-    ap.add_argument("--table", action="store_true", help="only print the experiments as an 80-column table (make exp)")
+                                 description="The DVC experiments' presence metrics in 80 columns.")
+    ap.add_argument("--table", action="store_true", help="print the experiments' presence tables (make exp)")
     args = ap.parse_args(argv)
     setup_logging()
-    from pathlib import Path
+    from smp_balr.report.experiments import exp_show, format_table, rows
 
-    from smp_balr.report import collect
-    from smp_balr.report.build import build_report, exp_show
-
+    if not args.table:
+        print("the presence report is the pipeline stage `report`: run `dvc repro` (or `make repro`)")
+        return 0
     try:
-        if args.table:
-            frame = collect.records(collect.parse_exp_show(exp_show(Path("."))))
-            print(collect.format_table(frame) if len(frame) else "no experiments yet: `dvc exp run -S ...` or `make sweep`")
-            return 0
-        build_report(".", args.out)
+        items = rows(exp_show())
     except UserError as err:
-        print(f"error [report]: {' '.join(str(err).split())}", file=sys.stderr)
+        print(f"error [exp]: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    print(format_table(items) if items else "no presence metrics yet: run `dvc repro` or `dvc exp run -S ...`")
     return 0
 
 

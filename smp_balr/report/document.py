@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from smp_balr.report.choose import config_label
+from smp_balr.study.grid import config_text as config_label
 
 
 @dataclass
@@ -20,10 +20,12 @@ class PresenceReport:
 
     generated: str
     alpha: float
+    rule: str
+    correction: str
     confound_v: float
     min_speakers: int
     presence: list[dict[str, Any]]              # one entry per label (see build.presence_entries)
-    experiments: pd.DataFrame                   # every experiment (collect.records), failed ones included
+    experiments: pd.DataFrame                   # every run of every study (results.csv), failed ones included
     association: dict[str, pd.DataFrame]        # unit -> Cramér's V matrix
     confounds: list[dict[str, Any]]             # pairs at or above confound_v
     levels: dict[str, str]                      # label -> level
@@ -64,21 +66,21 @@ def presence_cells(r: dict[str, Any]) -> list[str]:
         ba += f" ± {_fmt(r.get('ba_sd'))} ({r['n_seeds']} seeds)"
     ci = f"{_fmt(r.get('ci_low'))}–{_fmt(r.get('ci_high'))}"
     return [r["label"], r.get("level", "–"), _fmt(r.get("chance")), chosen, sel, ba, ci, _p(r.get("p_value")),
-            f"{_p(r.get('p_holm'))} (m={r.get('n_configurations', 0)})", r.get("verdict", "–")]
+            _p(r.get("p_adjusted")), r.get("verdict", "–")]
 
 
 PRESENCE_HEAD = ["label", "level", "chance", "chosen configuration (features / model / balance)",
-                 "training-side score", "test balanced accuracy", "95% CI (speakers)", "p", "p Holm", "verdict"]
-EXPERIMENT_COLUMNS = [("name", "experiment"), ("status", "status"), ("label", "label"), ("features", "features"),
-                      ("model", "model"), ("balance", "balance"), ("seed", "seed"), ("selection_score", "train score"),
+                 "training-side score", "test balanced accuracy", "95% CI (speakers)", "p", "p corrected", "verdict"]
+EXPERIMENT_COLUMNS = [("label", "label"), ("features", "features"), ("model", "model"), ("balance", "balance"),
+                      ("seed", "seed"), ("status", "status"), ("selection_score", "train score"),
                       ("balanced_accuracy", "test BA"), ("ci_low", "CI low"), ("ci_high", "CI high"),
-                      ("p_value", "p"), ("top5_share", "top-5 share"), ("error", "error")]
+                      ("p_value", "p"), ("n_features", "BAs"), ("error", "error")]
 
 CHOICE_NOTE = ("The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
                "the training speakers, or the held-out training speakers' validation score), never on a test "
-               "number; its test figures are therefore not inflated by the choice. The p-value is the test's "
-               "permutation p-value, Holm-corrected over the m configurations tried for the label (a failed "
-               "configuration counts with p = 1).")
+               "number; its own test p-value is therefore valid as it is, whatever the number of configurations "
+               "tried. The table makes one claim per label: p corrected is that p-value corrected across the "
+               "labels of the table.")
 
 
 def _experiment_cells(row: pd.Series) -> list[str]:
@@ -126,8 +128,8 @@ def _md_frame(frame: pd.DataFrame, index_name: str = "") -> str:
 def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     """The report as Markdown; figures referenced as ``<figure_dir>/<name>.png``."""
     fig = lambda name, alt: f"![{alt}]({figure_dir}/{name}.png)" if name in rep.figures else ""  # noqa: E731
-    out = [f"# Presence of modalities in the BAs", "", f"Generated {rep.generated}. Verdicts at alpha = {rep.alpha}.", "",
-           "## 1. Presence", "", CHOICE_NOTE, "", _md_table(PRESENCE_HEAD, [presence_cells(r) for r in rep.presence]), ""]
+    out = [f"# Presence of modalities in the BAs", "", f"Built {rep.generated}. Verdicts at alpha = {rep.alpha} "
+           f"({rep.correction} across the labels).", "", "## 1. Presence", "", f"**Rule.** {rep.rule}", "", CHOICE_NOTE, "", _md_table(PRESENCE_HEAD, [presence_cells(r) for r in rep.presence]), ""]
     for r in rep.presence:
         for w in r.get("warnings", []):
             out.append(f"- **{r['label']}**: {w}")
@@ -160,7 +162,7 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     out += ["## 4. Confusion matrices of the chosen models", ""]
     for label in rep.confusion:
         out += [f"### {label}", "", fig(f"confusion_{label}", f"confusion matrix {label}"), ""]
-    out += ["## 5. Every experiment", "",
+    out += ["## 5. Every configuration run", "",
             _md_table([h for _, h in EXPERIMENT_COLUMNS], [_experiment_cells(r) for _, r in rep.experiments.iterrows()]), ""]
     out += [f"- {n}" for n in rep.notes]
     return "\n".join(out) + "\n"
@@ -255,9 +257,10 @@ def to_html(rep: PresenceReport) -> str:
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
              "<title>Presence of modalities in the BAs</title>", f"<style>{CSS}</style></head><body><main>",
              "<h1>Presence of modalities in the BAs</h1>",
-             f"<p class=\"meta\">Generated {_e(rep.generated)} · verdicts at alpha = {_e(rep.alpha)} · "
-             f"{len(rep.experiments)} experiments</p>",
-             "<h2>1. Presence</h2>", f"<p class=\"note\">{_e(CHOICE_NOTE)}</p>"]
+             f"<p class=\"meta\">Built {_e(rep.generated)} · verdicts at alpha = {_e(rep.alpha)} "
+             f"({_e(rep.correction)} across the labels) · {len(rep.experiments)} runs</p>",
+             "<h2>1. Presence</h2>", f"<p class=\"note\"><b>Rule.</b> {_e(rep.rule)}</p>",
+             f"<p class=\"note\">{_e(CHOICE_NOTE)}</p>"]
     rows, classes = [], []
     for r in rep.presence:
         cells = presence_cells(r)
@@ -318,7 +321,7 @@ def to_html(rep: PresenceReport) -> str:
         parts.append(_img(rep, f"confusion_{label}", f"confusion matrix {label}", label))
     parts.append("</div>")
 
-    parts.append("<h2>5. Every experiment</h2><p>Click a column header to sort.</p>")
+    parts.append("<h2>5. Every configuration run</h2><p>Click a column header to sort.</p>")
     # the error line goes under the status (one column less, so the table fits the page)
     columns = [c for c in EXPERIMENT_COLUMNS if c[0] != "error"]
     status_at = [k for k, _ in columns].index("status")
@@ -340,20 +343,21 @@ def to_html(rep: PresenceReport) -> str:
 
 
 def write_documents(rep: PresenceReport, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``presence.md`` (+ ``presence_files/*.png``) and the self-contained ``presence.html``."""
-    from smp_balr.outputs import atomic_path
+    """Write ``presence.md`` (+ ``presence_files/*.png``) and the self-contained ``presence.html``.
+
+    The three are replaced together (inside the stage's output transaction); the figure
+    folder is replaced whole, so no figure of a label no longer studied is left behind.
+    """
+    from smp_balr.outputs import atomic_dir, atomic_path
 
     out = Path(out_dir)
     fig_dir = out / "presence_files"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    for name, png in rep.figures.items():
-        with atomic_path(fig_dir / f"{name}.png") as tmp:
-            tmp.write_bytes(png)
+    with atomic_dir(fig_dir) as tmp_dir:
+        for name, png in rep.figures.items():
+            (tmp_dir / f"{name}.png").write_bytes(png)
     md, page = out / "presence.md", out / "presence.html"
     with atomic_path(md) as tmp:
         tmp.write_text(to_markdown(rep, fig_dir.name), encoding="utf-8")
     with atomic_path(page) as tmp:
         tmp.write_text(to_html(rep), encoding="utf-8")
-    for path in [md, page, *(fig_dir / f"{name}.png" for name in rep.figures)]:
-        path.chmod(0o644)  # readable like any other generated file (the atomic writer's temp files are 0600)
     return md, page

@@ -1,0 +1,96 @@
+"""Benchmark: the study stages through `dvc repro` on a copy of the project.
+
+Prints, per label, the wall time of stage ``study@<label>``, the seconds its configurations
+spent fitting and testing (summed over the workers), the explain time of the chosen one,
+and the overhead per configuration beyond those; then the report stage and a no-op
+``dvc repro``.
+
+    python benchmarks/bench_study.py --corpus small   # 1,600 utterances, 4 labels x 18 configurations
+    python benchmarks/bench_study.py --corpus demo    # the default demo corpus (12,000 utterances)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ITEMS = ["stages", "smp_balr", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+CORPORA = {
+    "small": {"n_speakers": 40, "n_test_speakers": 12, "utterances_per_speaker": 40},  # 1,600 utterances
+    "demo": {},
+}
+
+
+def sh(args: list[str], cwd: Path, timeout: float = 3600) -> tuple[float, str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(cwd)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout + proc.stderr
+
+
+def make_copy(dest: Path, corpus: str) -> dict:
+    for item in ITEMS:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (dest / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / item)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["demo"].update(CORPORA[corpus])
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for args in (["git", "init", "-q"], ["git", "add", "-A"],
+                 ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", "commit", "-qm", "copy"]):
+        subprocess.run(args, cwd=dest, check=True, timeout=60)
+    return params
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", choices=sorted(CORPORA), default="small")
+    ap.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temporary folder)")
+    args = ap.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_study_"))
+    work.mkdir(parents=True, exist_ok=True)
+    params = make_copy(work, args.corpus)
+    labels = params["labels"]
+    jobs = params["study"]["n_jobs"]
+    wall, _ = sh(["dvc", "repro", *[f"common@{lab}" for lab in labels]], work)
+    print(f"corpus {args.corpus}: demo, format and selection of {len(labels)} labels in {wall:.1f} s")
+    total, n_all = 0.0, 0
+    for label in labels:
+        wall, log = sh(["dvc", "repro", "--single-item", f"study@{label}"], work)
+        found = re.search(r"(\d+) configurations, (\d+) failed, chosen .*?seconds of fit and test: ([\d.]+)", log)
+        n, failed, fit = int(found.group(1)), int(found.group(2)), float(found.group(3))
+        explained = re.search(r"explainer: .*? in ([\d.]+) s", log)
+        shap = float(explained.group(1)) if explained else 0.0
+        overhead = (wall - fit / jobs - shap) / n
+        total, n_all = total + wall, n_all + n
+        print(f"study@{label:<10} {wall:6.1f} s wall, {n} configurations ({failed} failed), fit+test {fit:6.1f} s "
+              f"summed over {jobs} workers, explain {shap:5.1f} s, overhead {overhead:.2f} s per configuration")
+    print(f"study stages together: {total:.1f} s for {n_all} configurations")
+    wall, _ = sh(["dvc", "repro", "report"], work)
+    print(f"report stage (and the rest of the pipeline it needs): {wall:.1f} s")
+    wall, log = sh(["dvc", "repro"], work)
+    wall, log = sh(["dvc", "repro"], work)
+    print(f"no-op dvc repro: {wall:.1f} s ({log.strip().splitlines()[-1]})")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
