@@ -12,14 +12,12 @@ import sys
 
 from smp_balr import paths
 from smp_balr.cli import run
-from smp_balr.demo import planted_truth
 from smp_balr.errors import UserError
-from smp_balr.explain import explain_model
 from smp_balr.parallel import parallel_backend
 from smp_balr.settings import load_settings
-from smp_balr.study.run import run_study
 from smp_balr.study.outputs import check_chosen, feature_lists, write_study
-from smp_balr.tables import read_table, scorable_frame, select_classes
+from smp_balr.study.run import explain_chosen, run_study
+from smp_balr.tables import read_table, select_classes
 
 log = logging.getLogger("study")
 
@@ -35,13 +33,7 @@ def main() -> None:
     with parallel_backend(s.parallel.backend, s.parallel.address):
         study = run_study(rows, test_df, label, feature_lists(label, s.study.features), s)
         check_chosen(label, study)
-        explained = None
-        if s.explain.enabled:  # only the chosen configuration is explained
-            model = study.outcome.model
-            df, _, _ = scorable_frame(test_df, label, s.class_filter(label), model.classes_, model.feature_names_in_,
-                                      test_table)
-            truth = (planted_truth(s.data.labels, s.data.ba_dir) or {}).get(label)  # demo corpus only
-            explained = explain_model(model, df, label, s.explain, study.outcome.row["seed"], truth)
+        explained = explain_chosen(study, test_df, label, s)  # the chosen configuration only
     write_study(label, study, explained)
     log.info("wrote %s and %s", paths.study_dir(label), paths.study_model(label))
 

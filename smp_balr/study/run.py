@@ -11,8 +11,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from smp_balr.demo import planted_truth
 from smp_balr.errors import UserError
 from smp_balr.evaluation import TestResult, test_model
+from smp_balr.explain import ExplainReport, explain_model
 from smp_balr.settings import Settings
 from smp_balr.study.grid import CONFIG_KEYS, Configuration, choose, configurations, run_order, summarise
 from smp_balr.tables import scorable_frame
@@ -177,3 +179,19 @@ def run_study(train_df: pd.DataFrame, test_df: pd.DataFrame, label: str,
              len(configs), failed, "none" if chosen is None else " / ".join(map(str, chosen)),
              sum(o.seconds for o in outcomes))
     return StudyResult(results, summary, chosen, outcome)
+
+
+def explain_chosen(study: StudyResult, test_df: pd.DataFrame, label: str, settings: Settings) -> ExplainReport | None:
+    """SHAP values of the chosen configuration's model on the test rows (None when ``explain.enabled`` is false).
+
+    The workers are idle once every configuration is fitted, so the agnostic explainer's
+    row chunks run on ``max(explain.n_jobs, study.n_jobs)`` of them (the values do not
+    depend on the number of workers: each chunk has its own seed).
+    """
+    if not settings.explain.enabled or study.outcome is None:
+        return None
+    model = study.outcome.model
+    df, _, _ = scorable_frame(test_df, label, settings.class_filter(label), model.classes_, model.feature_names_in_)
+    truth = (planted_truth(settings.data.labels, settings.data.ba_dir) or {}).get(label)  # demo corpus only
+    jobs = settings.study.n_jobs if settings.study.n_jobs == -1 else max(settings.explain.n_jobs, settings.study.n_jobs)
+    return explain_model(model, df, label, replace(settings.explain, n_jobs=jobs), study.outcome.row["seed"], truth)
