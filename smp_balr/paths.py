@@ -81,3 +81,6 @@ def train_curve(name: str) -> Path:
 
 
 SETTINGS_CHECK = METRICS / "params_check.json"  # written by stage `check` once params.yaml is valid
+
+#: folders that hold outputs (their sub-folders of metrics/ too): searched for the temporaries of killed runs
+OUTPUT_FOLDERS = (DATA, DEMO_DIR, FEATURES, MODELS, METRICS)
