@@ -62,8 +62,16 @@ def watch_dvc(interval: float = 1.0) -> threading.Thread | None:
     if dvc is None:
         return None
 
+    import psutil
+
+    def alive() -> bool:
+        try:  # is_running compares the creation time too (a reused pid is not dvc); a dead dvc
+            return dvc.is_running() and dvc.status() != psutil.STATUS_ZOMBIE  # not yet reaped is a zombie
+        except psutil.Error:
+            return False
+
     def watch() -> None:
-        while dvc.is_running():  # compares the creation time too: a reused pid is not dvc
+        while alive():
             threading.Event().wait(interval)
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -46,7 +46,7 @@ def excerpt(value: object, limit: int = EXCERPT) -> str:
 
 def _suggest(value: str) -> str:
     """A plain name close to ``value`` (the bad characters replaced by ``_``), for the advice."""
-    out = re.sub(r"[^A-Za-z0-9_.\-]", "_", value).lstrip("-.") or "name"
+    out = re.sub(r"[^A-Za-z0-9_.\-]+", "_", value).strip("-._") or "name"
     return out[:MAX_NAME]
 
 
@@ -132,7 +132,8 @@ MAX_NULL_FITS = 1000
 def _plain(v: Any, key: str) -> str:
     """A plain name (it reaches commands and file names): see :mod:`smp_balr.names`."""
     out = _text(v, key)
-    return check_name(out, f"params.yaml: {key}", f"rename it in {key} (and in the labels CSV, if it names a column)")
+    where = "" if key == "data.name" else " (and in the labels CSV, if it names a column)"
+    return check_name(out, f"params.yaml: {key}", f"rename it in {key}{where}")
 
 
 def _plain_names(non_empty: bool = False) -> Check:

@@ -70,7 +70,7 @@ def test_name_line_says_which_why_and_how():
     assert _one_line(err) == (
         "params.yaml: labels[2] 'x;touch PWNED1;' is not a plain name: it holds ';'; only letters, digits, '_', '-' "
         "and '.' are allowed; names reach commands and file names, so rename it in labels (and in the labels CSV, "
-        "if it names a column), e.g. to 'x_touch_PWNED1_' (letters, digits, '_', '-', '.'; no leading '-' or '.'; "
+        "if it names a column), e.g. to 'x_touch_PWNED1' (letters, digits, '_', '-', '.'; no leading '-' or '.'; "
         f"at most {MAX_NAME} characters)"
     )
 
