@@ -121,8 +121,10 @@ MAX_SEED = 2**32 - 1  # numpy's legacy seeding range
 MAX_RESAMPLES = 1_000_000  # test.n_permutations, test.n_bootstrap: a float64 per resample and class
 MAX_UNITS = 4096  # model.mlp.hidden2 and the first layer round(n_features * hidden1_ratio)
 MAX_HIDDEN1_RATIO = 8.0
-MAX_SHAP_ROWS = 100_000  # explain.n_samples, explain.background_size
-MAX_KERNEL_NSAMPLES = 1_000_000
+MAX_SHAP_ROWS = 20_000  # explain.n_samples: float64 SHAP values rows x BAs x classes (1.6 GB at 512 BAs, 10 classes)
+MAX_BACKGROUND = 1000  # explain.background_size (shap advises 10..100 summary rows)
+MAX_KERNEL_NSAMPLES = 100_000
+MAX_KERNEL_WORK = 1_000_000  # kernel_nsamples x background_size: shap's float64 synthetic data (4 GB at 512 BAs)
 MAX_SHAP_PERMUTATIONS = 1000
 MAX_SLDA_PERMUTATIONS = 100_000
 MAX_ITERATIONS = 10_000_000  # bayes.vi_iterations, bayes.draws, mlp.max_iter, logreg.max_iter
@@ -419,11 +421,19 @@ class ExplainSettings:
     n_samples: int = _setting(200, _whole(1, MAX_SHAP_ROWS))
     ba: tuple[str, ...] = _setting((), _ba_names)
     background: str = _setting("kmeans", _choice(options.BACKGROUNDS))
-    background_size: int = _setting(20, _whole(1, MAX_SHAP_ROWS))
+    background_size: int = _setting(20, _whole(1, MAX_BACKGROUND))
     mlp_explainer: str = _setting("permutation", _choice(options.AGNOSTIC_EXPLAINERS))
     permutations: int = _setting(1, _whole(1, MAX_SHAP_PERMUTATIONS))
     kernel_nsamples: int = _setting(1100, _whole(1, MAX_KERNEL_NSAMPLES))
     n_jobs: int = _setting(1, _jobs)
+
+    def __post_init__(self) -> None:
+        work = self.kernel_nsamples * self.background_size
+        if self.mlp_explainer == "kernel" and work > MAX_KERNEL_WORK:
+            raise UserError(
+                f"params.yaml: explain.kernel_nsamples x explain.background_size is {work:,}, above {MAX_KERNEL_WORK:,} "
+                "(the kernel explainer holds every coalition x background row in memory); lower one of them"
+            )
 
 
 @dataclass(frozen=True)

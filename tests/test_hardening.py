@@ -114,9 +114,9 @@ def test_quoted_stage_command_keeps_the_name_one_argument_and_refuses_it(tmp_pat
         ("test.n_bootstrap", 10**9, "params.yaml: test.n_bootstrap must be at most 1,000,000"),
         ("model.mlp.hidden2", 10**9, "params.yaml: model.mlp.hidden2 must be at most 4,096"),
         ("model.mlp.hidden1_ratio", 1000.0, "params.yaml: model.mlp.hidden1_ratio must be at most 8.0, got 1000.0"),
-        ("explain.n_samples", 10**9, "params.yaml: explain.n_samples must be at most 100,000"),
-        ("explain.background_size", 10**9, "params.yaml: explain.background_size must be at most 100,000"),
-        ("explain.kernel_nsamples", 10**9, "params.yaml: explain.kernel_nsamples must be at most 1,000,000"),
+        ("explain.n_samples", 10**9, "params.yaml: explain.n_samples must be at most 20,000"),
+        ("explain.background_size", 10**9, "params.yaml: explain.background_size must be at most 1,000"),
+        ("explain.kernel_nsamples", 10**9, "params.yaml: explain.kernel_nsamples must be at most 100,000"),
         ("explain.permutations", 10**9, "params.yaml: explain.permutations must be at most 1,000"),
         ("selection.slda.permutations", 10**9, "params.yaml: selection.slda.permutations must be at most 100,000"),
     ],
@@ -131,6 +131,14 @@ def test_counts_have_an_upper_bound(dotted, value, line):
     with pytest.raises(UserError) as err:
         settings_from_params(params)
     assert _one_line(err).startswith(line)
+
+
+def test_kernel_work_is_bounded():
+    params = _params()
+    params["explain"] = {**params["explain"], "mlp_explainer": "kernel", "kernel_nsamples": 100_000, "background_size": 20}
+    with pytest.raises(UserError) as err:
+        settings_from_params(params)
+    assert _one_line(err).startswith("params.yaml: explain.kernel_nsamples x explain.background_size is 2,000,000, above 1,000,000")
 
 
 def test_largest_seed_is_accepted():
@@ -395,3 +403,15 @@ def test_stage_interrupted_exits_130_with_its_line(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130 and proc.stderr.strip() == "error [train]: interrupted"
     assert not (tmp_path / "out.json").exists()
+
+
+def test_any_stage_run_by_dvc_removes_leftovers_first(tmp_path):
+    """A stage restored from DVC's run cache never writes: the next stage DVC runs removes what it left."""
+    leftover = tmp_path / "metrics" / "explain" / ".beeswarm_A.png.k3j4h5g6.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_text("partial")
+    code = "from smp_balr.cli import run\nrun(lambda: None, 'demo')\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DVC_STAGE": "demo"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert not leftover.exists() and "left by an interrupted run" in proc.stderr
