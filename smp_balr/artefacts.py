@@ -21,7 +21,14 @@ from smp_balr.errors import UserError
 from smp_balr.estimator import BAClassifier
 from smp_balr.outputs import atomic_path
 
-_FIX = "rerun `dvc repro train`"
+# advice that works when followed: `-f` retrains even when DVC sees no change to the stage (a model
+# of an older layout); a damaged file is restored from DVC's cache, which a damaged workspace
+# file cannot have damaged since outputs are copies of it (.dvc/config cache.type)
+_FIX = "retrain it with `dvc repro -f train`"
+
+
+def _restore(path: str | Path) -> str:
+    return f"restore it with `dvc checkout --force {path}`, or retrain it with `dvc repro -f train`"
 
 
 def save_model(model: BAClassifier, path: str | Path) -> None:
@@ -50,7 +57,7 @@ def load_model(path: str | Path) -> BAClassifier:
     try:
         model = joblib.load(path)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise UserError(f"model file {path} cannot be read ({type(err).__name__}); {_FIX}") from None
+        raise UserError(f"model file {path} cannot be read ({type(err).__name__}); {_restore(path)}") from None
     _check(model, path)
     return model
 

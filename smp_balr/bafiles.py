@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import pickle
 import re
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -26,6 +28,39 @@ log = logging.getLogger(__name__)
 BA_SUFFIX = "_ba"
 BA_EXTENSIONS = (".txt", ".pkl", ".npy")
 _BA_NAME_RE = re.compile(r"^(?P<stem>.+)_ba\.(?P<ext>txt|pkl|npy)$", re.IGNORECASE)  # x_ba.TXT too
+#: largest BA file read: a (D, 2) text vector in numpy's default '%.18e' format takes 50 bytes
+#: per attribute, so 1 MiB holds D = 20,000 (balr writes D = 256..1024); larger is not a BA file
+MAX_BA_BYTES = 1024**2
+_EXCERPT = 40  # bytes of a file's content quoted in an error line, at most
+
+
+def _excerpt(token: bytes) -> str:
+    """A short, printable excerpt of file content for an error line (never the whole file)."""
+    text = token[:_EXCERPT].decode(errors="replace")
+    return repr(text) + ("...(cut)" if len(token) > _EXCERPT else "")
+
+
+def check_ba_path(path: Path) -> None:
+    """Refuse, before reading, anything that is not a regular file of at most :data:`MAX_BA_BYTES`.
+
+    A FIFO would block the read forever, a device (or a link to ``/dev/zero``) never ends, and
+    a huge file would be read whole into memory: each is one line naming the file.
+    """
+    try:
+        st = os.stat(path)  # follows symlinks: a link is judged by what it points to
+    except OSError as err:
+        raise UserError(f"BA file {path} cannot be read ({err.strerror}); check that it exists and its permissions") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        link = f" (through a symbolic link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        raise UserError(f"BA file {path} is {kind}{link}, not a regular file; replace it by balr's output or remove it")
+    if st.st_size > MAX_BA_BYTES:
+        raise UserError(
+            f"BA file {path} has {st.st_size:,} bytes, more than a BA vector can take ({MAX_BA_BYTES:,}); "
+            "it is not a balr BA file — re-extract it or remove it"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -70,7 +105,7 @@ def _parse_text(path: Path) -> tuple[np.ndarray, bool]:
         except ValueError:
             bad_tok = next(t for t in tokens if not _is_float(t))
             raise UserError(
-                f"BA file {path} holds a non-numeric value {bad_tok.decode(errors='replace')!r}; "
+                f"BA file {path} holds a non-numeric value {_excerpt(bad_tok)}; "
                 "it is not a balr BA text file — re-extract it or remove it"
             ) from None
     if nrows == 1 or ncols == 1:
@@ -183,14 +218,22 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _as_numeric(obj: object, path: Path) -> np.ndarray:
+    """``obj`` as a float64 array when it holds real numbers (bool, integer or float) only.
+
+    Complex values (whose imaginary part a cast would drop), texts such as ``"0"``/``"1"``
+    and object arrays are refused: a balr vector is real 0/1 numbers.
+    """
     try:
-        arr = np.asarray(obj, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = np.asarray(obj)
+    except (TypeError, ValueError):  # ragged nested lists
+        raw = None
+    if raw is None or raw.dtype.kind not in "biuf":
+        found = type(obj).__name__ if raw is None else f"{type(obj).__name__} of dtype {raw.dtype}"
         raise UserError(
-            f"BA file {path} does not hold a numeric array (found {type(obj).__name__}); "
+            f"BA file {path} does not hold real 0/1 numbers (found {found}); "
             "it is not a balr BA file — re-extract it or remove it"
-        ) from None
-    return arr
+        )
+    return raw.astype(np.float64)
 
 
 def _place(i: int, by_line: bool) -> str:
@@ -253,11 +296,15 @@ def read_ba_file(path: str | Path, invert: bool = False) -> np.ndarray:
     Raises
     ------
     UserError
-        Unreadable or truncated file, wrong shape, a (D, 2) file whose column 1 is not
-        the complement, NaN, or values other than 0/1.
+        Not a regular file (FIFO, device, folder, a link to one), larger than
+        :data:`MAX_BA_BYTES`, unreadable or truncated, not real numbers (complex, texts,
+        objects), wrong shape, a (D, 2) file whose column 1 is not the complement, NaN,
+        or values other than 0/1.
     """
     path = Path(path)
     ext = path.suffix.lower()
+    if ext in BA_EXTENSIONS:
+        check_ba_path(path)
     if ext == ".txt":
         arr, by_line = _parse_text(path)
     elif ext == ".pkl":

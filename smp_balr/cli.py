@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import sys
 import threading
@@ -33,6 +34,60 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
+def _dvc_process():
+    """The ``dvc`` process this stage runs under (DVC sets ``DVC_STAGE``), or None."""
+    if not os.environ.get("DVC_STAGE"):
+        return None
+    try:
+        import psutil
+
+        for parent in psutil.Process().parents():
+            if any(os.path.basename(part) in ("dvc", "dvc.exe") for part in parent.cmdline()[:3]):
+                return parent
+    except Exception:  # noqa: BLE001 - no process information: nothing to watch
+        return None
+    return None
+
+
+def watch_dvc(interval: float = 1.0) -> threading.Thread | None:
+    """End this stage (as SIGTERM would) when the ``dvc`` process that started it dies.
+
+    DVC does not pass SIGTERM on to the stage command it runs: ``kill <dvc pid>`` ends dvc
+    and used to leave the stage running as an orphan that went on writing outputs. A daemon
+    thread polls the dvc process every ``interval`` seconds and, once it is gone, sends
+    SIGTERM to this process, whose handler ends the stage through its clean-up (exit 143,
+    no output replaced).
+    """
+    dvc = _dvc_process()
+    if dvc is None:
+        return None
+
+    import psutil
+
+    def alive() -> bool:
+        try:  # is_running compares the creation time too (a reused pid is not dvc); a dead dvc
+            return dvc.is_running() and dvc.status() != psutil.STATUS_ZOMBIE  # not yet reaped is a zombie
+        except psutil.Error:
+            return False
+
+    def watch() -> None:
+        while alive():
+            threading.Event().wait(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="watch-dvc", daemon=True)
+    thread.start()
+    return thread
+
+
+def _clean_leftovers() -> None:
+    """Under DVC, remove the temporaries killed runs left beside any output of the project."""
+    if os.environ.get("DVC_STAGE"):
+        from smp_balr.outputs import clean_project_leftovers
+
+        clean_project_leftovers()
+
+
 def fs_error_line(err: OSError) -> str | None:
     """One line for a file-system error the user can fix, or None for any other error."""
     if err.errno not in _FS_ERRNOS:
@@ -51,7 +106,9 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
 
     File-system errors the user can fix (permission denied, disk full, read-only file
     system) are reported the same way. SIGTERM and Ctrl-C end the stage through Python's
-    clean-up (exit 143 / 130).
+    clean-up (exit 143 / 130); so does the death of the ``dvc`` process that started the
+    stage (:func:`watch_dvc`). BLAS runs on one thread (same bytes whatever the cores), and
+    under DVC the temporaries of killed runs are removed first.
 
     Parameters
     ----------
@@ -69,8 +126,15 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        watch_dvc()
     try:
-        _call(main, stage, atomic)
+        from threadpoolctl import threadpool_limits
+
+        _clean_leftovers()
+        # one BLAS thread: the results do not depend on the number of cores (BLAS splits sums
+        # differently per thread count, changing the last bits of a result)
+        with threadpool_limits(limits=1, user_api="blas"):
+            _call(main, stage, atomic)
     finally:
         if in_main:  # a handler installed outside Python reads as None: put the default back then
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

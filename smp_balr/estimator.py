@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -44,7 +45,7 @@ from smp_balr import options
 from smp_balr.errors import UserError
 from smp_balr.folds import check_classes, grouped_folds, validation_folds
 from smp_balr.sampling import balanced_sample_weights, oversample_indices
-from smp_balr.settings import DtSettings, LogregSettings, MlpSettings
+from smp_balr.settings import MAX_UNITS, DtSettings, LogregSettings, MlpSettings
 from smp_balr.tree_search import search_tree
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,12 @@ def build_mlp(n_features: int, settings: MlpSettings, seed: int) -> MLPClassifie
     :func:`fit_mlp` runs it on held-out speakers.
     """
     first = max(1, int(round(n_features * settings.hidden1_ratio)))
+    if first > MAX_UNITS:
+        raise UserError(
+            f"params.yaml: model.mlp.hidden1_ratio {settings.hidden1_ratio:g} x {n_features} features gives a first "
+            f"hidden layer of {first:,} units, above the maximum of {MAX_UNITS:,}; lower model.mlp.hidden1_ratio "
+            f"to at most {MAX_UNITS / n_features:.3g}"
+        )
     return MLPClassifier(
         hidden_layer_sizes=(first, settings.hidden2),
         activation=settings.activation,
@@ -319,6 +326,25 @@ def batch_size(n_rows: int, settings: MlpSettings) -> int:
     (32, 338)
     """
     return max(settings.batch_size, -(-n_rows // settings.max_steps_per_epoch))
+
+
+_INTERRUPTED = "Training interrupted by user"  # scikit-learn's warning when it swallows a KeyboardInterrupt
+
+
+@contextmanager
+def interrupts_propagate():
+    """Let Ctrl-C end an MLP fit: scikit-learn's stochastic solvers catch ``KeyboardInterrupt``,
+    cut the epoch short and only warn "Training interrupted by user"; inside this block that
+    warning is an error, turned back into ``KeyboardInterrupt`` (the stage then exits 130
+    without replacing an output)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=_INTERRUPTED, category=UserWarning)
+        try:
+            yield
+        except UserWarning as err:
+            if _INTERRUPTED in str(err):
+                raise KeyboardInterrupt() from None
+            raise
 
 
 # Minibatches of 32 rows make tiny matrix products, for which a multi-threaded BLAS only
@@ -355,7 +381,7 @@ def fit_mlp(
         check_classes(y, groups, 1, "model.mlp.validation_fraction")
         weights = balanced_sample_weights(y) if balance == 2 else None
         model.set_params(batch_size=batch_size(len(y), settings))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), interrupts_propagate():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(as_model_input(X), y, sample_weight=weights)
         info["epochs"] = int(model.n_iter_)
@@ -380,7 +406,8 @@ def fit_mlp(
     best_score, best_epoch, best_state, stale, scores, losses = -np.inf, 0, None, 0, [], []
     bar = tqdm(range(1, settings.max_iter + 1), desc="mlp epochs", unit="epoch", leave=False, disable=not EPOCH_BAR)
     for epoch in bar:
-        model.partial_fit(X_tr, y_tr, sample_weight=weights, classes=classes)
+        with interrupts_propagate():
+            model.partial_fit(X_tr, y_tr, sample_weight=weights, classes=classes)
         score = float(balanced_accuracy_score(y_va, model.predict(X_va)))
         scores.append(score)
         losses.append(float(model.loss_))

@@ -7,6 +7,7 @@ rows sorted by ``FileName``.
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from smp_balr.bafiles import find_ba_files, match_files, read_ba_file, read_ba_f
 from smp_balr.errors import UserError
 from smp_balr.memory import format_need, require_memory
 from smp_balr.outputs import transaction
+from smp_balr.settings import check_name, class_value_problem, excerpt
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         msg = " ".join(str(err).split())
         raise UserError(f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a header row") from None
+    _check_header(path)
     df.columns = [str(c).strip() for c in df.columns]
     required = ["FileName", "Speaker"] + (["Group"] if require_group else [])
     missing = [c for c in required if c not in df.columns]
@@ -120,13 +123,17 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
             f"labels file {path} has a header ({', '.join(df.columns)}) but no rows; add one row per audio file"
         )
     dup_cols = df.columns[df.columns.duplicated()].tolist()
-    if dup_cols:
+    if dup_cols:  # the same name after stripping spaces ("A" and "A ")
         raise UserError(f"labels file {path} has duplicate column(s) {', '.join(dup_cols)}; rename them")
     clash = [c for c in df.columns if _BA_RE.match(c)]
     if clash:
         raise UserError(f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename them")
     for col in df.columns:  # "Train, spk1, A" written with ", " separators: values without the spaces
         df[col] = df[col].str.strip()
+    for col in df.columns:
+        if col not in ID_COLUMNS:
+            check_name(col, f"labels file {path}: label column", "rename that column in the labels CSV (and in params.yaml)")
+            _check_class_values(df[col], col, path)
     for col in ("FileName", "Speaker"):
         empty = np.flatnonzero((df[col] == "").to_numpy())
         if empty.size:
@@ -142,6 +149,38 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
             f"{int(df['FileName'].duplicated().sum())} duplicates in all); keep one row per file"
         )
     return df
+
+
+ID_COLUMNS = ("FileName", "Speaker", "Group")
+
+
+def _check_header(path: Path) -> None:
+    """Refuse duplicated column names, read from the header itself (pandas renames the second ``X`` to ``X.1``)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = [c.strip() for c in next(csv.reader(fh), [])]
+    except (csv.Error, UnicodeDecodeError):
+        return  # pandas has read it; its own error would have been raised first
+    seen: set[str] = set()
+    dups = sorted({c for c in header if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
+    if dups:
+        raise UserError(
+            f"labels file {path} has duplicated column name(s) {', '.join(excerpt(c) for c in dups[:5])}; "
+            "rename or remove the second of each (every column needs its own name)"
+        )
+
+
+def _check_class_values(values: pd.Series, col: str, path: Path) -> None:
+    """Refuse class values holding markup or control characters (they reach Markdown, HTML and plot pages)."""
+    for value in pd.unique(values.to_numpy()):
+        why = class_value_problem(str(value))
+        if why is not None:
+            line = int(np.flatnonzero((values == value).to_numpy())[0]) + 2
+            raise UserError(
+                f"labels file {path}: label {col} has the class {excerpt(str(value))} (first on line {line}): {why}; "
+                "class names reach report pages and plots, so rename that class without < > & quotes | ` or control "
+                "characters (spaces are fine)"
+            )
 
 
 def _ordered_columns(columns: Sequence[str]) -> list[str]:

@@ -207,6 +207,43 @@ def clean_stale_temporaries(paths: Iterable[str | Path]) -> list[Path]:
     return handled
 
 
+_ANY_LEFTOVER = re.compile(rf"^\.(?P<name>.+)\.{_RANDOM}(\.old)?\.tmp$")
+
+
+def clean_project_leftovers(folders: Iterable[str | Path] | None = None) -> list[Path]:
+    """Remove the temporaries of killed runs beside every output of the project.
+
+    A stage that DVC restores from its run cache never writes, so the leftovers of an
+    earlier, killed run of it would stay; the ``check`` stage and every stage run under
+    DVC call this first, whatever the state of the other stages.
+
+    Parameters
+    ----------
+    folders : iterable of str or Path, optional
+        Folders searched (not recursively); default :data:`smp_balr.paths.OUTPUT_FOLDERS`
+        and the sub-folders of ``metrics/``.
+
+    Returns
+    -------
+    list of Path
+        The leftovers removed or restored (see :func:`clean_stale_temporaries`).
+    """
+    if folders is None:
+        from smp_balr import paths
+
+        folders = list(paths.OUTPUT_FOLDERS)
+        if paths.METRICS.is_dir():
+            folders += sorted(p for p in paths.METRICS.iterdir() if p.is_dir() and not p.name.startswith("."))
+    targets: list[Path] = []
+    for folder in map(Path, folders):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        targets += [folder / m.group("name") for m in map(_ANY_LEFTOVER.match, sorted(names)) if m]
+    return clean_stale_temporaries(dict.fromkeys(targets))
+
+
 # ---------------------------------------------------------------------------------------
 # the transaction
 # ---------------------------------------------------------------------------------------
@@ -436,16 +473,38 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         yield tx.directory(path)
 
 
+#: significant digits of every float in a text output: BLAS kernels differ between CPUs (and
+#: thread counts) in the last bits of a result, which 10 digits never show, so the same inputs
+#: give the same bytes on every machine
+SIGNIFICANT_DIGITS = 10
+FLOAT_FORMAT = f"%.{SIGNIFICANT_DIGITS}g"  # for DataFrame.to_csv(float_format=...)
+
+
+def round_floats(obj: Any) -> Any:
+    """``obj`` with every float (numpy's too, inside dicts, lists, tuples, arrays) cut to
+    :data:`SIGNIFICANT_DIGITS` significant digits; NaN and infinities are kept."""
+    if isinstance(obj, dict):
+        return {k: round_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy arrays and scalars
+        return round_floats(obj.tolist())
+    if isinstance(obj, float) and obj == obj and obj not in (float("inf"), float("-inf")):
+        return float(f"{obj:.{SIGNIFICANT_DIGITS}g}")
+    return obj
+
+
 def write_csv(df: pd.DataFrame, path: str | Path, index: bool = False) -> None:
-    """Write ``df`` as CSV atomically."""
+    """Write ``df`` as CSV atomically, floats with :data:`SIGNIFICANT_DIGITS` significant digits."""
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=index)
+        df.to_csv(tmp, index=index, float_format=FLOAT_FORMAT)
 
 
 def write_json(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` as indented JSON atomically (numpy scalars converted)."""
+    """Write ``obj`` as indented JSON atomically (numpy scalars converted, floats with
+    :data:`SIGNIFICANT_DIGITS` significant digits)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_to_builtin) + "\n")
+        tmp.write_text(json.dumps(round_floats(obj), indent=2, default=_to_builtin) + "\n")
 
 
 def _to_builtin(value: Any) -> Any:

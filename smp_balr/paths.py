@@ -87,6 +87,8 @@ def train_curve(name: str) -> Path:
 
 SETTINGS_CHECK = METRICS / "params_check.json"  # written by stage `check` once params.yaml is valid
 
+#: folders that hold outputs (their sub-folders of metrics/ too): searched for the temporaries of killed runs
+OUTPUT_FOLDERS = (DATA, DEMO_DIR, FEATURES, MODELS, METRICS)
 
 STUDY_DIR = METRICS / "study"  # one folder per label, written by stage study@<label>
 STUDY_MODELS = MODELS / "study"

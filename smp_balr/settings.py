@@ -11,6 +11,7 @@ touches an output. The defaults below equal the shipped params.yaml (a test chec
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -22,12 +23,134 @@ from smp_balr.params import DEFAULT_PARAMS, as_choice, as_float, as_int, check_k
 
 Check = Callable[[Any, str], Any]
 
+# --------------------------------------------------------------------------- names
+# Label names (`label`, `labels`, the keys of `classes`), class names in `classes`, `data.name`,
+# selector and model names reach stage commands (DVC interpolates them) and output paths
+# (features/<label>_<method>_features.csv, data/<name>_train_data.csv). A *plain name* cannot
+# run anything in a shell, split into two arguments or leave the project: letters, digits, `_`,
+# `-` and `.`, not starting with `-` or `.`, at most MAX_NAME characters. Class values in the
+# labels CSV are data, not names: they may hold spaces, but no markup or control character
+# (class_value_problem), so that no page we write or feed carries a live payload.
+
+MAX_NAME = 64
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_MARKUP = set("<>&\"'|`")  # plus every control character (newlines, tabs, escapes)
+EXCERPT = 40  # characters of a bad value quoted in an error line
+
+
+def excerpt(value: object, limit: int = EXCERPT) -> str:
+    """``repr`` of ``value`` cut to about ``limit`` characters (never a whole file in a line)."""
+    text = repr(value) if not isinstance(value, (bytes, bytearray)) else repr(bytes(value[: limit + 1]))
+    return text if len(text) <= limit + 2 else text[:limit] + "...(cut)"
+
+
+def _suggest(value: str) -> str:
+    """A plain name close to ``value`` (the bad characters replaced by ``_``), for the advice."""
+    out = re.sub(r"[^A-Za-z0-9_.\-]+", "_", value).strip("-._") or "name"
+    return out[:MAX_NAME]
+
+
+def name_problem(value: object) -> str | None:
+    """Why ``value`` is not a plain name, or None when it is one."""
+    if not isinstance(value, str):
+        return f"it is a {type(value).__name__}, not a text"
+    if value == "":
+        return "it is empty"
+    if len(value) > MAX_NAME:
+        return f"it has {len(value)} characters (at most {MAX_NAME})"
+    if value[0] in "-.":
+        return f"it starts with '{value[0]}'"
+    if not _PLAIN.fullmatch(value):
+        bad = next(ch for ch in value if not re.fullmatch(r"[A-Za-z0-9_.\-]", ch))
+        return f"it holds {bad!r}; only letters, digits, '_', '-' and '.' are allowed"
+    return None
+
+
+def check_name(value: object, where: str, rename: str = "rename it") -> str:
+    """Return ``value`` if it is a plain name, else raise a one-line :class:`UserError`.
+
+    Parameters
+    ----------
+    value : object
+        The name.
+    where : str
+        Where it comes from, e.g. ``"params.yaml: labels"`` or ``"labels file x.csv: column"``.
+    rename : str
+        How to rename it (the place to edit).
+
+    Raises
+    ------
+    UserError
+        ``<where> <value>: <why>; names reach commands and file names, so <rename>, e.g. to <suggestion>``.
+    """
+    why = name_problem(value)
+    if why is None:
+        return value  # type: ignore[return-value]
+    hint = f", e.g. to '{_suggest(value)}'" if isinstance(value, str) else ""
+    raise UserError(
+        f"{where} {excerpt(value)} is not a plain name: {why}; names reach commands and file names, so {rename}{hint}"
+        f" (letters, digits, '_', '-', '.'; no leading '-' or '.'; at most {MAX_NAME} characters)"
+    )
+
+
+def class_value_problem(value: str) -> str | None:
+    """Why class value ``value`` could carry markup into a page, or None when it is safe."""
+    for ch in value:
+        if ch in _MARKUP:
+            return f"it holds {ch!r}"
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"it holds the control character {ch!r}"
+    return None
+
 
 # --------------------------------------------------------------------------- value checks
 
 
-def _whole(minimum: int | None = None) -> Check:
-    return lambda v, key: as_int(v, key, minimum)
+def _whole(minimum: int | None = None, maximum: int | None = None) -> Check:
+    def check(v: Any, key: str) -> int:
+        out = as_int(v, key, minimum)
+        if maximum is not None and out > maximum:
+            raise UserError(f"params.yaml: {key} must be at most {maximum:,} (time and memory grow with it), got {out:,}")
+        return out
+
+    return check
+
+
+#: upper bounds of counts whose time or memory explodes (documented in params.yaml)
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding range
+MAX_RESAMPLES = 1_000_000  # test.n_permutations, test.n_bootstrap: a float64 per resample and class
+MAX_UNITS = 4096  # model.mlp.hidden2 and the first layer round(n_features * hidden1_ratio)
+MAX_HIDDEN1_RATIO = 8.0
+MAX_SHAP_ROWS = 20_000  # explain.n_samples: float64 SHAP values rows x BAs x classes (1.6 GB at 512 BAs, 10 classes)
+MAX_BACKGROUND = 1000  # explain.background_size (shap advises 10..100 summary rows)
+MAX_KERNEL_NSAMPLES = 100_000
+MAX_KERNEL_WORK = 1_000_000  # kernel_nsamples x background_size: shap's float64 synthetic data (4 GB at 512 BAs)
+MAX_SHAP_PERMUTATIONS = 1000
+MAX_SLDA_PERMUTATIONS = 100_000
+MAX_ITERATIONS = 10_000_000  # bayes.vi_iterations, bayes.draws, mlp.max_iter, logreg.max_iter
+MAX_NULL_FITS = 1000
+
+
+def _plain(v: Any, key: str) -> str:
+    """A plain name (it reaches commands and file names): see :mod:`smp_balr.names`."""
+    out = _text(v, key)
+    where = "" if key == "data.name" else " (and in the labels CSV, if it names a column)"
+    return check_name(out, f"params.yaml: {key}", f"rename it in {key}{where}")
+
+
+def _plain_names(non_empty: bool = False) -> Check:
+    def check(v: Any, key: str) -> tuple[str, ...]:
+        if isinstance(v, str):
+            raise UserError(
+                f"params.yaml: {key} must be a list of names such as [{v}], got the single text {v!r}; write it in "
+                f"brackets (DVC itself then stops with \"'Value' object is not iterable\")"
+            )
+        out = _names(non_empty=non_empty)(v, key)
+        for i, name in enumerate(out):
+            check_name(name, f"params.yaml: {key}[{i + 1}]", f"rename it in {key} (and in the labels CSV, if it names a column)")
+        return out
+
+    return check
 
 
 def _number(low: float | None = None, high: float | None = None, above: float | None = None) -> Check:
@@ -139,7 +262,7 @@ def build(cls: type, block: Any, key: str) -> Any:
 class DataSettings:
     """``data``: where the labels and BA files are, and how to format them."""
 
-    name: str = _setting("demo", _text)
+    name: str = _setting("demo", _plain)
     labels: str = _setting("data/demo/labels.csv", _text)
     ba_dir: str = _setting("data/demo/ba", _text)
     split: int = _setting(1, _choice((0, 1)))
@@ -153,7 +276,7 @@ class SldaSettings:
     p_enter: float = _setting(0.05, _number(0.0, 1.0))
     p_remove: float | None = _setting(None, _optional(_number(0.0, 1.0)))
     max_features: int | None = _setting(200, _optional(_whole(1)))
-    permutations: int = _setting(199, _whole(0))
+    permutations: int = _setting(199, _whole(0, MAX_SLDA_PERMUTATIONS))
 
     def __post_init__(self) -> None:
         if self.p_remove is not None and self.p_remove <= self.p_enter:
@@ -172,9 +295,9 @@ class BayesSettings:
     p_direction: float = _setting(0.95, _number(0.5, 1.0))
     hdi_prob: float = _setting(0.95, _number(0.0, 1.0))
     max_rows: int | None = _setting(8000, _optional(_whole(2)))
-    vi_iterations: int = _setting(20000, _whole(1))
-    draws: int = _setting(1000, _whole(1))
-    null_fits: int = _setting(2, _whole(0))
+    vi_iterations: int = _setting(20000, _whole(1, MAX_ITERATIONS))
+    draws: int = _setting(1000, _whole(1, MAX_ITERATIONS))
+    null_fits: int = _setting(2, _whole(0, MAX_NULL_FITS))
 
 
 @dataclass(frozen=True)
@@ -207,14 +330,14 @@ class SelectionSettings:
 class MlpSettings:
     """``model.mlp``: the MLP of the original toolkit, early-stopped on held-out speakers."""
 
-    hidden1_ratio: float = _setting(0.5, _number(above=0.0))
-    hidden2: int = _setting(16, _whole(1))
+    hidden1_ratio: float = _setting(0.5, _number(high=MAX_HIDDEN1_RATIO, above=0.0))
+    hidden2: int = _setting(16, _whole(1, MAX_UNITS))
     activation: str = _setting("relu", _choice(options.ACTIVATIONS))
     alpha: float = _setting(0.0001, _number(0.0))
     learning_rate: float = _setting(0.001, _number(above=0.0))
     batch_size: int = _setting(32, _whole(1))
-    max_steps_per_epoch: int = _setting(2000, _whole(1))
-    max_iter: int = _setting(100, _whole(1))
+    max_steps_per_epoch: int = _setting(2000, _whole(1, MAX_ITERATIONS))
+    max_iter: int = _setting(100, _whole(1, MAX_ITERATIONS))
     early_stopping: int = _setting(1, _choice((0, 1)))
     validation_fraction: float = _setting(0.2, _number(above=0.0, high=1 - 1e-9))
     n_iter_no_change: int = _setting(10, _whole(1))
@@ -260,7 +383,7 @@ class LogregSettings:
 
     C: tuple[float, ...] = _setting((0.01, 0.1, 1.0), lambda v, key: _positive_list(v, key))
     cv_folds: int = _setting(5, _whole(2))
-    max_iter: int = _setting(1000, _whole(1))
+    max_iter: int = _setting(1000, _whole(1, MAX_ITERATIONS))
 
 
 def _positive_list(v: Any, key: str) -> tuple[float, ...]:
@@ -299,8 +422,8 @@ class TestSettings:
     """``test``: permutation test, speaker bootstrap and the verdict's level."""
 
     __test__ = False  # not a pytest class
-    n_permutations: int = _setting(1000, _whole(1))
-    n_bootstrap: int = _setting(1000, _whole(1))
+    n_permutations: int = _setting(1000, _whole(1, MAX_RESAMPLES))
+    n_bootstrap: int = _setting(1000, _whole(1, MAX_RESAMPLES))
     alpha: float = _setting(0.05, _number(above=0.0, high=0.5))
 
 
@@ -320,14 +443,22 @@ class ExplainSettings:
     """``explain``: SHAP values of the trained model on sampled test rows."""
 
     enabled: bool = _setting(True, _flag)
-    n_samples: int = _setting(200, _whole(1))
+    n_samples: int = _setting(200, _whole(1, MAX_SHAP_ROWS))
     ba: tuple[str, ...] = _setting((), _ba_names)
     background: str = _setting("kmeans", _choice(options.BACKGROUNDS))
-    background_size: int = _setting(20, _whole(1))
+    background_size: int = _setting(20, _whole(1, MAX_BACKGROUND))
     mlp_explainer: str = _setting("permutation", _choice(options.AGNOSTIC_EXPLAINERS))
-    permutations: int = _setting(1, _whole(1))
-    kernel_nsamples: int = _setting(1100, _whole(1))
+    permutations: int = _setting(1, _whole(1, MAX_SHAP_PERMUTATIONS))
+    kernel_nsamples: int = _setting(1100, _whole(1, MAX_KERNEL_NSAMPLES))
     n_jobs: int = _setting(1, _jobs)
+
+    def __post_init__(self) -> None:
+        work = self.kernel_nsamples * self.background_size
+        if self.mlp_explainer == "kernel" and work > MAX_KERNEL_WORK:
+            raise UserError(
+                f"params.yaml: explain.kernel_nsamples x explain.background_size is {work:,}, above {MAX_KERNEL_WORK:,} "
+                "(the kernel explainer holds every coalition x background row in memory); lower one of them"
+            )
 
 
 @dataclass(frozen=True)
@@ -346,8 +477,17 @@ def _classes(v: Any, key: str) -> dict[str, tuple[str, ...] | None]:
         return {}
     if not isinstance(v, dict):
         raise UserError(f"params.yaml: {key} must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {v!r}")
-    return {str(label): None if keep == ALL_CLASSES else _names(non_empty=True)(keep, f"{key}.{label}")
-            for label, keep in v.items()}
+    out: dict[str, tuple[str, ...] | None] = {}
+    for label, keep in v.items():
+        label = check_name(str(label), f"params.yaml: {key} key", f"rename that label in {key} and in the labels CSV")
+        if keep == ALL_CLASSES:
+            out[label] = None
+            continue
+        names = _names(non_empty=True)(keep, f"{key}.{label}")
+        for i, name in enumerate(names):
+            check_name(name, f"params.yaml: {key}.{label}[{i + 1}]", "rename that class in the labels CSV and here")
+        out[label] = names
+    return out
 
 
 @dataclass(frozen=True)
@@ -379,9 +519,9 @@ class Settings:
     Attributes mirror the top-level keys; ``demo`` is :class:`smp_balr.demo.DemoSettings`.
     """
 
-    seed: int = _setting(42, _whole(0))
-    label: str = _setting("EmoClass", _text)
-    labels: tuple[str, ...] = _setting(("EmoClass", "Language", "Modality", "Noise"), _names(non_empty=True))
+    seed: int = _setting(42, _whole(0, MAX_SEED))
+    label: str = _setting("EmoClass", _plain)
+    labels: tuple[str, ...] = _setting(("EmoClass", "Language", "Modality", "Noise"), _plain_names(non_empty=True))
     classes: dict[str, tuple[str, ...] | None] = _setting(
         None, _classes, factory=lambda: {"EmoClass": ("A", "H", "N", "S"), "Language": None, "Modality": None,
                                          "Noise": None})
@@ -403,7 +543,8 @@ class Settings:
         return None if keep is None else list(keep)
 
     def require_label(self, label: str) -> str:
-        """``label`` if it is one of ``labels`` (a stage's argument), else one line saying so."""
+        """``label`` if it is a plain name and one of ``labels`` (a stage's argument), else one line saying so."""
+        label = check_name(label, "argument", "rename the label in params.yaml")
         if label not in self.labels:
             raise UserError(
                 f"label '{label}' is not in labels {list(self.labels)} of params.yaml; add it there or use one of them"

@@ -11,7 +11,7 @@ import logging
 
 from smp_balr import paths
 from smp_balr.cli import run
-from smp_balr.outputs import write_json
+from smp_balr.outputs import clean_project_leftovers, write_json
 from smp_balr.settings import load_settings
 
 log = logging.getLogger("check")
@@ -19,6 +19,7 @@ log = logging.getLogger("check")
 
 def main() -> None:
     s = load_settings()
+    clean_project_leftovers()  # what killed runs left, whatever the cache state of their stages
     # constant content: downstream stages rerun for their own params, never because this file changed
     write_json({"params": "valid"}, paths.SETTINGS_CHECK)
     log.info("params.yaml is valid: label %s, features %s, model %s", s.label, s.features.method, s.model.method)

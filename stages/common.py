@@ -15,13 +15,13 @@ from smp_balr.cli import run
 from smp_balr.errors import UserError
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.selection.common import label_common
-from smp_balr.settings import load_settings
+from smp_balr.settings import check_name, load_settings
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         raise UserError("usage: python stages/common.py <label>; e.g. `python stages/common.py EmoClass`")
-    label = sys.argv[1]
+    label = check_name(sys.argv[1], "argument", "rename the label in params.yaml")
     sel = load_settings().selection
     table, files = label_common(paths.label_features(label), label, sel.selectors, sel.common.include, sel.common.exclude)
     write_csv(table, paths.features_file(label, "common"))

@@ -17,7 +17,7 @@ from smp_balr.errors import UserError
 from smp_balr.options import SELECTORS
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.selection import run_selection
-from smp_balr.settings import load_settings
+from smp_balr.settings import check_name, load_settings
 from smp_balr.tables import read_table, select_classes
 
 log = logging.getLogger("select")
@@ -26,7 +26,7 @@ log = logging.getLogger("select")
 def main() -> None:
     if len(sys.argv) != 3:
         raise UserError("usage: python stages/select_features.py <label> <method>; e.g. `python stages/select_features.py EmoClass slda`")
-    label, method = sys.argv[1], sys.argv[2]
+    label, method = (check_name(a, "argument", "rename the label in params.yaml") for a in sys.argv[1:])
     if method not in SELECTORS:
         raise UserError(f"unknown selection method '{method}'; use one of {', '.join(SELECTORS)} in selection.selectors")
     s = load_settings()

@@ -131,7 +131,7 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(UserError, match=r"not found; run `dvc repro train`"):
         load_model(tmp_path / "none.joblib")
     joblib.dump({"model": "a dict of the old layout"}, tmp_path / "old.joblib")
-    with pytest.raises(UserError, match="does not hold a BAClassifier .* rerun `dvc repro train`"):
+    with pytest.raises(UserError, match="does not hold a BAClassifier .* retrain it with `dvc repro -f train`"):
         load_model(tmp_path / "old.joblib")
     joblib.dump(BAClassifier(), tmp_path / "unfitted.joblib")
     with pytest.raises(UserError, match="is not fitted"):

@@ -36,6 +36,7 @@ from smp_balr.explain.summaries import (
     shap_table,
     top_metrics,
 )
+from smp_balr.outputs import FLOAT_FORMAT
 from smp_balr.sampling import stratified_sample
 from smp_balr.settings import ExplainSettings
 from smp_balr.tables import ba_matrix
@@ -184,12 +185,13 @@ def write_outputs(out: Path, report: ExplainReport, label: str, seed: int) -> No
         name = safe_name(cls)
         name = name if name not in used else f"{name}_{c}"
         used.add(name)
-        shap_table(res.values[:, :, c], report.sample, label, features).to_csv(out / f"shap_{name}.csv", index=False)
-        class_summary(res.values[:, :, c], features).to_csv(out / f"summary_{name}.csv", index=False)
+        shap_table(res.values[:, :, c], report.sample, label, features).to_csv(out / f"shap_{name}.csv", index=False,
+                                                                                     float_format=FLOAT_FORMAT)
+        class_summary(res.values[:, :, c], features).to_csv(out / f"summary_{name}.csv", index=False, float_format=FLOAT_FORMAT)
         plot_beeswarm(res.values[:, :, c], x, features, f"{label} = {cls}: SHAP values", out / f"beeswarm_{name}.png",
                       seed)
     for ba in report.ba_plots:
         j = features.index(ba)
         plot_ba_across_classes(res.values[:, j, :], x[:, j], classes, ba, out / f"ba_{safe_name(ba)}.png", seed)
-    report.importance.to_csv(out / "importance.csv", index=False)
+    report.importance.to_csv(out / "importance.csv", index=False, float_format=FLOAT_FORMAT)
     plot_top_bar(report.importance, out / "top20.png")
