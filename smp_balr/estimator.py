@@ -78,6 +78,19 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
     mlp, dt, logreg : settings, optional
         :class:`~smp_balr.settings.MlpSettings`, :class:`~smp_balr.settings.DtSettings`,
         :class:`~smp_balr.settings.LogregSettings` (defaults when None).
+
+    Examples
+    --------
+    A BA that follows the class within every speaker is found by the linear probe:
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.choice(["calm", "loud"], 400)
+    >>> speakers = np.repeat([f"s{k}" for k in range(20)], 20)
+    >>> X = pd.DataFrame({"BA0": (y == "loud").astype(np.int8), "BA1": rng.integers(0, 2, 400, dtype=np.int8)})
+    >>> model = BAClassifier(method="logreg", random_state=0).fit(X, y, speakers)
+    >>> model.classes_.tolist(), model.predict(X.iloc[:3]).tolist() == y[:3].tolist()
+    (['calm', 'loud'], True)
     """
 
     def __init__(

@@ -258,6 +258,13 @@ def evaluate(
         permutation{p_value, n, null_mean, null_q95, scheme} (scheme from
         :func:`permutation_scheme`: ``between_speakers`` or ``within_speakers``),
         bootstrap{...}, per_class{cls: {precision, recall, f1, support}}``.
+
+    Examples
+    --------
+    >>> m = evaluate(["a", "a", "b", "b"] * 5, ["a", "b", "b", "b"] * 5, ["a", "b"],
+    ...              [f"s{k}" for k in range(5) for _ in range(4)], n_permutations=99, n_bootstrap=50, seed=0)
+    >>> m["balanced_accuracy"], m["chance"]["balanced_accuracy"], m["permutation"]["scheme"]
+    (0.75, 0.5, 'within_speakers')
     """
     classes = [str(c) for c in classes]
     t, p = _codes(y_true, y_pred, classes)

@@ -79,6 +79,21 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: Selection
     Returns
     -------
     SelectionOutput
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from smp_balr.settings import SelectionSettings
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.choice(["calm", "loud"], 600)
+    >>> df = pd.DataFrame({"Speaker": np.repeat([f"s{k}" for k in range(30)], 20), "Style": y,
+    ...                    "BA0": ((y == "loud") ^ (rng.random(600) < 0.2)).astype(np.int8),
+    ...                    "BA1": rng.integers(0, 2, 600, dtype=np.int8),
+    ...                    "BA2": np.zeros(600, dtype=np.int8)})
+    >>> run_selection(df, "Style", "all", SelectionSettings(), seed=0).features["Feature"].tolist()
+    ['BA0', 'BA1']
+    >>> run_selection(df, "Style", "slda", SelectionSettings(), seed=0).features["Feature"].tolist()
+    ['BA0']
     """
     if method not in METHODS:
         raise UserError(f"unknown selection method '{method}'; use one of {', '.join(METHODS)} (selection.selectors)")
