@@ -16,6 +16,7 @@ Both come with 95% speaker-bootstrap intervals drawn as in
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any, Iterator, Sequence
 
@@ -96,6 +97,38 @@ def mutual_information(confusion: np.ndarray) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
+#: permuted labels of the last test set, reused by the next call with the same rows, speakers,
+#: seed and size (every configuration of a label scores the same test rows: the shuffles,
+#: most of the cost, are drawn once); at most this many cells are kept
+_CACHE_CELLS = 50_000_000
+_cache: dict[str, Any] = {"key": None, "chunks": []}
+
+
+def _shuffles(y_true: np.ndarray, spk: np.ndarray | None, scheme: str, n_permutations: int, seed: int,
+              chunk: int) -> Iterator[np.ndarray]:
+    """Row-level permuted labels, chunk by chunk, in the random stream of ``permutation_pvalue``."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (y_true, spk if spk is not None else np.empty(0)):
+        digest.update(np.ascontiguousarray(part, dtype=np.int64).tobytes())
+        digest.update(b"|")
+    key = (digest.hexdigest(), scheme, int(n_permutations), int(seed), int(chunk))
+    if _cache["key"] == key:
+        yield from _cache["chunks"]
+        return
+    keep = n_permutations * y_true.size <= _CACHE_CELLS
+    chunks = []
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_permutations, chunk):
+        m = min(start + chunk, n_permutations) - start
+        shuffled = (_shuffled_within(y_true, spk, m, rng) if scheme == "within_speakers"
+                    else _shuffled_rows(y_true, m, rng))
+        if keep:
+            chunks.append(shuffled.astype(np.int16 if y_true.max() < 2 ** 15 else np.int64))
+        yield shuffled
+    if keep:
+        _cache.update(key=key, chunks=chunks)
+
+
 def null_confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, speakers: Sequence | None,
                     n_permutations: int, seed: int, chunk: int = 200,
                     scheme: str | None = None) -> Iterator[np.ndarray]:
@@ -103,7 +136,9 @@ def null_confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, speakers: Se
 
     The permutations are those of :func:`smp_balr.evaluation.permutation_pvalue` with the
     same ``seed``, ``chunk`` and scheme (its shuffling helpers, consumed in the same
-    order), so the balanced accuracies of these matrices are its null distribution.
+    order), so the balanced accuracies of these matrices are its null distribution. The
+    row-level shuffles of the last test set are kept and reused when the next call has the
+    same labels, speakers, seed and size (the configurations of one label).
 
     Parameters
     ----------
@@ -134,21 +169,20 @@ def null_confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, speakers: Se
         spk_label[spk] = y_true
         spk_pred = np.zeros((n_spk, k))
         np.add.at(spk_pred, (spk, y_pred), 1)
+    if scheme != "between_speakers":
+        for shuffled in _shuffles(y_true, spk if speakers is not None else None, scheme, n_permutations, seed, chunk):
+            m = shuffled.shape[0]
+            bins = ((np.arange(m)[:, None] * k + shuffled) * k + y_pred[None, :]).ravel()
+            yield np.bincount(bins, minlength=m * k * k).reshape(m, k, k).astype(float)
+        return
     rng = np.random.default_rng(seed)
     classes = np.arange(k)
     for start in range(0, n_permutations, chunk):
         m = min(start + chunk, n_permutations) - start
-        if scheme == "between_speakers":
-            lab = spk_label[_shuffled_speakers(n_spk, m, rng)]  # (m, S): label received by speaker s
-            bins = ((np.arange(m)[:, None] * k + lab)[:, :, None] * k + classes[None, None, :]).ravel()
-            weights = np.broadcast_to(spk_pred[None, :, :], (m, n_spk, k)).ravel()
-            counts = np.bincount(bins, weights=weights, minlength=m * k * k)
-        else:
-            shuffled = (_shuffled_within(y_true, spk, m, rng) if scheme == "within_speakers"
-                        else _shuffled_rows(y_true, m, rng))
-            bins = ((np.arange(m)[:, None] * k + shuffled) * k + y_pred[None, :]).ravel()
-            counts = np.bincount(bins, minlength=m * k * k)
-        yield counts.reshape(m, k, k).astype(float)
+        lab = spk_label[_shuffled_speakers(n_spk, m, rng)]  # (m, S): label received by speaker s
+        bins = ((np.arange(m)[:, None] * k + lab)[:, :, None] * k + classes[None, None, :]).ravel()
+        weights = np.broadcast_to(spk_pred[None, :, :], (m, n_spk, k)).ravel()
+        yield np.bincount(bins, weights=weights, minlength=m * k * k).reshape(m, k, k).astype(float)
 
 
 def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:

@@ -98,5 +98,18 @@ def test_same_permutations_and_replicates_as_evaluation():
     assert (conf.sum(axis=2) == np.bincount(y)).all() and (conf.sum(axis=1) == np.bincount(y)).all()
 
 
+def test_cached_shuffles_give_the_same_null_as_fresh_ones():
+    rng, spk, y = _speaker_corpus(7, level="within")
+    preds = [np.where(rng.random(y.size) < q, y, rng.integers(0, 3, y.size)) for q in (0.2, 0.5)]
+    cached = [np.concatenate(list(null_confusions(y, p, 3, spk, 300, seed=2))) for p in preds]
+    for p, c in zip(preds, cached):
+        effects._cache.update(key=None, chunks=[])
+        assert (np.concatenate(list(null_confusions(y, p, 3, spk, 300, seed=2))) == c).all()
+        _, _, null = permutation_pvalue(y, p, 300, seed=2, speakers=spk)
+        assert balanced_accuracy_from_counts(np.diagonal(c, axis1=1, axis2=2), c.sum(axis=2)) == pytest.approx(null)
+    other = np.concatenate(list(null_confusions(y, preds[0], 3, spk, 300, seed=3)))
+    assert not (other == cached[0]).all()  # another seed: other permutations
+
+
 def test_doctests():
     assert doctest.testmod(effects).failed == 0
