@@ -120,3 +120,31 @@ def test_rule_sentence_and_doctests():
     assert "Benjamini-Hochberg" in s and "3 labels" in s and "at most 0.01" in s and s.count(".") >= 1
     assert "\n" not in s
     assert doctest.testmod(verdict_module).failed == 0
+
+
+def _bench():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_verdict", ROOT / "benchmarks" / "bench_verdict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calibration_bench_on_a_few_tables():
+    bench = _bench()
+    strong = [bench.one_table(s, 3, 0.05, 0.6, 16, 12, 100) for s in range(4)]
+    assert all(r["planted_present"] for r in strong) and all(r["n_permutations"] == 599 for r in strong)
+    assert all(0 < r["min_null_p"] <= 1 for r in strong)
+    copies = [bench.one_beyond(s, "within", 0.0, 16, 12, 200, 0.05) for s in range(4)]
+    own = [bench.one_beyond(s, "within", 0.5, 16, 12, 200, 0.05) for s in range(4)]
+    assert sum(r["verdict"] == "present beyond" for r in copies) <= 1
+    assert all(r["verdict"] == "present beyond" for r in own)
+    report = {"alpha": 0.05, "n_speakers": 16, "mean_rows": 12,
+              "rows": bench.run(3, 3, 0.05, 16, 12, 50, 50, seed=1)}
+    text = bench.markdown(report)
+    assert text.count("\n| 3 |") == 2 and text.count("\n| 5 |") == 2 and "20% of rows flipped | 0%" in text
+    assert text.count("whose mix depends on it |") == 3
+    assert report["rows"]["table"][0]["any_null_present"]["nominal"] == 0.05
