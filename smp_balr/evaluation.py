@@ -77,6 +77,11 @@ def permutation_scheme(y_true: Sequence, speakers: Sequence | None) -> str:
     return "within_speakers" if bool(varies.any()) else "between_speakers"
 
 
+def _shuffled_speakers(n_spk: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """``m`` random permutations of the speaker codes ``0..n_spk-1``, shape (m, n_spk)."""
+    return rng.permuted(np.broadcast_to(np.arange(n_spk), (m, n_spk)), axis=1)
+
+
 def _shuffled_rows(y_true: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permuted(np.broadcast_to(y_true, (m, y_true.size)), axis=1)
 
@@ -173,7 +178,7 @@ def permutation_pvalue(
         if scheme == "between_speakers":
             # speaker s receives the label of speaker perm[j, s]: its rows are correct where
             # they were predicted as that label
-            perm = rng.permuted(np.broadcast_to(np.arange(n_spk), (m, n_spk)), axis=1)
+            perm = _shuffled_speakers(n_spk, m, rng)
             lab = spk_label[perm]  # (m, S)
             bins = (np.arange(m)[:, None] * k + lab).ravel()
             hits = spk_pred[np.arange(n_spk)[None, :], lab].ravel()
@@ -190,6 +195,15 @@ def permutation_pvalue(
     # tolerance guards against float ties being read as strictly smaller
     p = (1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + n_permutations)
     return float(p), observed, null
+
+
+def speaker_draws(n_spk: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """Times each speaker is drawn in each bootstrap replicate, shape (n_bootstrap, n_spk).
+
+    Every replicate draws ``n_spk`` speakers with replacement; weighting per-speaker counts
+    by a row of the result gives the counts of that replicate.
+    """
+    return rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=n_bootstrap)
 
 
 def bootstrap_speakers(
@@ -219,7 +233,7 @@ def bootstrap_speakers(
     np.add.at(total, (spk, y_true), 1)
     np.add.at(correct, (spk, y_true), y_true == y_pred)
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=n_bootstrap)  # (B, S) times drawn
+    draws = speaker_draws(n_spk, n_bootstrap, rng)  # (B, S) times drawn
     values = balanced_accuracy_from_counts(draws @ correct, draws @ total)
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])

@@ -1,5 +1,8 @@
 """Multiple-testing rules shared by the selection methods.
 
+The corrections themselves are in :mod:`smp_balr.multitest`; this module adds the
+``selection.correction`` check and the per-step levels of forward selection.
+
 Every selection method makes one claim per candidate BA ("this BA carries the label").
 The correction says which error rate over the whole family of candidates is held at the
 method's level ``alpha``:
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from smp_balr import multitest
 from smp_balr.errors import UserError
 from smp_balr.options import CORRECTIONS
 
@@ -59,31 +63,7 @@ def reject(pvalues: np.ndarray, alpha: float, correction: str) -> tuple[np.ndarr
         rejected).
     """
     check_correction(correction)
-    p = np.asarray(pvalues, dtype=np.float64)
-    flat = np.where(np.isnan(p), 1.0, p).ravel()
-    m = flat.size
-    if m == 0:
-        return np.zeros(p.shape, dtype=bool), float(alpha)
-    if correction == "none":
-        return (flat <= alpha).reshape(p.shape), float(alpha)
-    if correction == "bonferroni":
-        thr = alpha / m
-        return (flat <= thr).reshape(p.shape), float(thr)
-    order = np.argsort(flat, kind="stable")
-    ranks = np.arange(1, m + 1)
-    if correction == "holm":
-        limits = alpha / (m - ranks + 1)
-        ok = flat[order] <= limits
-        n_pass = m if ok.all() else int(np.argmin(ok))
-        thr = float(limits[n_pass - 1]) if n_pass else float(limits[0])
-    else:  # fdr_bh: step-up
-        limits = alpha * ranks / m
-        ok = np.flatnonzero(flat[order] <= limits)
-        n_pass = int(ok[-1]) + 1 if ok.size else 0
-        thr = float(limits[n_pass - 1]) if n_pass else float(limits[0])
-    out = np.zeros(m, dtype=bool)
-    out[order[:n_pass]] = True
-    return out.reshape(p.shape), thr
+    return multitest.reject(pvalues, alpha, correction)
 
 
 def bh_adjusted(pvalues: np.ndarray) -> np.ndarray:
@@ -92,17 +72,7 @@ def bh_adjusted(pvalues: np.ndarray) -> np.ndarray:
     ``q_(k) = min_{j >= k} min(1, m p_(j) / j)``; rejecting ``q <= alpha`` is the same as
     :func:`reject` with ``fdr_bh`` at ``alpha``.
     """
-    p = np.asarray(pvalues, dtype=np.float64)
-    flat = np.where(np.isnan(p), 1.0, p).ravel()
-    m = flat.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(flat, kind="stable")
-    scaled = flat[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(q, 1.0)
-    return out.reshape(p.shape)
+    return multitest.fdr_bh(pvalues)
 
 
 def stepwise_threshold(alpha: float, correction: str, m: int, q: int) -> float:
