@@ -19,6 +19,7 @@ from typing import Any, Callable
 from smp_balr import options
 from smp_balr.demo import DemoSettings
 from smp_balr.errors import UserError
+from smp_balr.verdict import check_permutations
 from smp_balr.params import DEFAULT_PARAMS, as_choice, as_float, as_int, check_keys, load_params
 
 Check = Callable[[Any, str], Any]
@@ -510,6 +511,8 @@ class ReportSettings:
     confound_v: float = _setting(0.9, _number(0.0, 1.0))
     min_speakers: int = _setting(5, _whole(1))
     top_shap: int = _setting(10, _whole(1))
+    beyond_v: float = _setting(0.3, _number(0.0, 1.0))
+    beyond_min_speakers: int = _setting(2, _whole(1))
 
 
 @dataclass(frozen=True)
@@ -571,6 +574,7 @@ class Settings:
                 f"params.yaml: features.method is '{method}', but selection.selectors {list(self.selection.selectors)} "
                 f"does not run it; add '{method}' to selection.selectors or choose one of {', '.join(sorted(produced))}"
             )
+        check_permutations(self.test.n_permutations, self.report.alpha, len(self.labels))
         unrun = [m for m in self.study.features if m not in produced]
         if unrun:
             raise UserError(

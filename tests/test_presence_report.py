@@ -18,7 +18,9 @@ import pytest
 
 from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, to_html, to_markdown, write_documents
-from smp_balr.report.verdict import NOT_SHOWN, PRESENT, RULE
+from smp_balr.verdict import NOT_SHOWN, PRESENT, rule_sentence
+
+RULE = rule_sentence(0.05, 2)
 from smp_balr.study.grid import choose, summarise
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

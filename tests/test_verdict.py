@@ -9,7 +9,7 @@ import pytest
 
 from smp_balr import verdict as verdict_module
 from smp_balr.errors import UserError
-from smp_balr.report.choose import choose_configuration
+from smp_balr.study.grid import choose as choose_configuration
 from smp_balr.verdict import (
     NO_RESULT,
     NOT_SHOWN,

@@ -15,12 +15,16 @@ from smp_balr import paths
 from smp_balr.errors import UserError
 from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, write_documents
-from smp_balr.report.verdict import NO_RESULT, RULE, table_verdicts
+from smp_balr.conditional import associated_pairs, beyond_entries
+from smp_balr.verdict import NO_RESULT, rule_sentence, table_verdicts
 from smp_balr.settings import Settings
 from smp_balr.study.grid import CONFIG_KEYS, config_text
 from smp_balr.tables import ID_COLUMNS, ba_columns, read_features
 
 log = logging.getLogger(__name__)
+
+#: effect sizes of the chosen configuration, comparable across labels (study.grid.EFFECTS and intervals)
+EFFECT_KEYS = tuple(f"{e}{s}" for e in ("ba_norm", "mi_bits", "mi_share") for s in ("", "_ci_low", "_ci_high"))
 
 
 def _read_json(path: Path, label: str) -> dict[str, Any]:
@@ -82,7 +86,8 @@ def presence_entry(label: str, study: dict[str, Any]) -> dict[str, Any]:
     if chosen.get("chosen") is None:
         return {**entry, "chosen": None, "p_value": math.nan}
     entry["chosen"] = tuple(chosen["chosen"][k] for k in CONFIG_KEYS)
-    for key in ("selection_mean", "selection_sd", "chance", "ba_mean", "ba_sd", "ci_low", "ci_high", "p_value"):
+    for key in ("selection_mean", "selection_sd", "chance", "ba_mean", "ba_sd", "ci_low", "ci_high", "p_value",
+                *EFFECT_KEYS):
         value = chosen.get(key)
         entry[key] = math.nan if value is None else float(value)
     entry["seeds"] = chosen.get("seeds", [])
@@ -111,15 +116,15 @@ def _label_tables(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, list[
         raise UserError(f"{train_path} not found; run `dvc repro format`") from None
     skip = set(ba_columns(pd.DataFrame(columns=header))) | set(ID_COLUMNS)
     labels = [c for c in header if c not in skip]
-    read = lambda p: pd.read_csv(p, usecols=["Speaker", *labels], dtype=str, keep_default_na=False,  # noqa: E731
-                                 na_values=[""])
+    read = lambda p: pd.read_csv(p, usecols=["FileName", "Speaker", *labels], dtype=str,  # noqa: E731
+                                 keep_default_na=False, na_values=[""])
     return read(train_path), read(test_path), labels
 
 
 def _confounds(settings: Settings, presence: list[dict[str, Any]], figs: dict[str, bytes]) -> dict[str, Any]:
     cfg = settings.report
     train, test, all_labels = _label_tables(settings)
-    out: dict[str, Any] = {"association": {}, "pairs": [], "levels": {}, "class_counts": {}}
+    out: dict[str, Any] = {"association": {}, "pairs": [], "levels": {}, "class_counts": {}, "train": train}
     if len(all_labels) > 1:
         both = pd.concat([train, test], ignore_index=True)
         out["association"] = {"utterances": confounds.association_matrix(both, all_labels, "utterance"),
@@ -147,12 +152,43 @@ def _confounds(settings: Settings, presence: list[dict[str, Any]], figs: dict[st
                 other = c["b"] if c["a"] == label else c["a"]
                 entry["warnings"].append(f"nearly determined by {other} (Cramér's V {c['v']:.2f} on {c['where']}): "
                                          f"'present' may mean that {other} is present")
+    out["test"] = test
     return out
+
+
+def beyond(settings: Settings, presence: list[dict[str, Any]], studies: dict[str, dict[str, Any]],
+           test: pd.DataFrame, pairs: list[dict[str, Any]]) -> None:
+    """Test each label's presence beyond every label associated with it (``report.beyond_v``).
+
+    The chosen model's test predictions are scored within the strata of the other label,
+    with labels permuted within strata (and within speakers where the label varies within
+    them): ``present beyond``, ``not shown beyond``, or ``cannot be separated`` when no
+    stratum has two classes with ``report.beyond_min_speakers`` test speakers each.
+    """
+    by_file = test.drop_duplicates("FileName").set_index("FileName")
+    for entry in presence:
+        label, others = entry["label"], {}
+        for pair in pairs:
+            if label in (pair["a"], pair["b"]):
+                other = pair["b"] if pair["a"] == label else pair["a"]
+                others[other] = pair["v"]
+        pred = studies[label]["predictions"]
+        entry["beyond"] = {}
+        if not others or not len(pred):
+            continue
+        rows = by_file.reindex(pred["FileName"].astype(str))
+        values = {o: rows[o].fillna("").astype(str).to_numpy() for o in others}
+        entry["beyond"] = beyond_entries(pred["true"].astype(str).to_numpy(), pred["predicted"].astype(str).to_numpy(),
+                                         values, pred["Speaker"].astype(str).to_numpy(),
+                                         settings.test.n_permutations, settings.seed,
+                                         settings.report.beyond_min_speakers, settings.report.alpha)
+        for o, v in others.items():
+            entry["beyond"][o]["cramers_v"] = v
 
 
 def presence_metrics(presence: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """``metrics/presence.json``: per label the verdict, the chosen configuration and its figures (a DVC metric)."""
-    keys = ("chance", "ba_mean", "ci_low", "ci_high", "p_value", "p_adjusted", "selection_mean")
+    keys = ("chance", "ba_mean", "ci_low", "ci_high", "p_value", "p_adjusted", *EFFECT_KEYS, "selection_mean")
     out: dict[str, Any] = {"alpha": settings.report.alpha, "correction": settings.report.correction,
                            "n_labels": len(presence), "n_present": sum(e["verdict"] == "present" for e in presence)}
     for e in presence:
@@ -162,6 +198,7 @@ def presence_metrics(presence: Sequence[dict[str, Any]], settings: Settings) -> 
             v = e.get(k)
             item["balanced_accuracy" if k == "ba_mean" else k] = None if v is None or (
                 isinstance(v, float) and not math.isfinite(v)) else v
+        item["beyond"] = e.get("beyond", {})
         out[e["label"]] = item
     return out
 
@@ -198,6 +235,10 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
             title = f"{label}: {config_text(chosen)}" if chosen else label
             figs[f"confusion_{label}"] = figures.confusion_png(classes, counts, title)
     conf = _confounds(settings, presence, figs)
+    both = pd.concat([conf.pop("train"), conf["test"]], ignore_index=True)
+    pairs = associated_pairs(both, [c for c in both.columns if c not in ("FileName", "Speaker")],
+                             settings.report.beyond_v)
+    beyond(settings, presence, studies, conf.pop("test"), pairs)
     shared = bas.shared_bas(evidence) if evidence else pd.DataFrame()
     if len(shared):
         figs["shared"] = figures.shared_png(shared)
@@ -209,7 +250,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         notes.append("With several seeds: mean ± standard deviation across seeds; the interval spans the seeds' "
                      "intervals; the p-value is the largest of the seeds'; BAs and confusion come from the first seed.")
     rep = PresenceReport(
-        generated=f"from corpus {settings.data.name}", alpha=cfg.alpha, rule=RULE,
+        generated=f"from corpus {settings.data.name}", alpha=cfg.alpha, rule=rule_sentence(cfg.alpha, len(presence), cfg.correction),
         correction=cfg.correction, confound_v=cfg.confound_v, min_speakers=cfg.min_speakers, presence=presence,
         experiments=runs, association=conf["association"], confounds=conf["pairs"], levels=conf["levels"],
         class_counts=conf["class_counts"], selected=selected, agreement=agreement, shap_top=top, shared=shared,

@@ -55,6 +55,22 @@ def _p(value: float) -> str:
     return f"{value:.4f}" if value >= 0.0001 else f"{value:.1e}"
 
 
+def _interval(r: dict[str, Any], key: str, digits: int = 3) -> str:
+    return f"{_fmt(r.get(key), digits)} [{_fmt(r.get(key + '_ci_low'), digits)}–{_fmt(r.get(key + '_ci_high'), digits)}]"
+
+
+def beyond_text(r: dict[str, Any]) -> str:
+    """The label's presence beyond each associated label, e.g. ``present beyond Gender (p 0.002)``."""
+    parts = []
+    for other, b in (r.get("beyond") or {}).items():
+        verdict = b.get("verdict", "")
+        if verdict == "cannot be separated":
+            parts.append(f"cannot be separated from {other}")
+        else:
+            parts.append(f"{verdict} {other} (p {_p(b.get('p_value'))})")
+    return "; ".join(parts) or "–"
+
+
 def presence_cells(r: dict[str, Any]) -> list[str]:
     """The presence-table cells of one label, as text."""
     chosen = "–" if r.get("chosen") is None else config_label(r["chosen"])
@@ -65,28 +81,34 @@ def presence_cells(r: dict[str, Any]) -> list[str]:
     if r.get("n_seeds", 1) > 1:
         ba += f" ± {_fmt(r.get('ba_sd'))} ({r['n_seeds']} seeds)"
     ci = f"{_fmt(r.get('ci_low'))}–{_fmt(r.get('ci_high'))}"
-    return [r["label"], r.get("level", "–"), _fmt(r.get("chance")), chosen, sel, ba, ci, _p(r.get("p_value")),
-            _p(r.get("p_adjusted")), r.get("verdict", "–")]
+    mi = _interval(r, "mi_bits") + (f", {_fmt(r.get('mi_share'), 2)} of H" if r.get("mi_share") is not None else "")
+    return [r["label"], r.get("level", "–"), _fmt(r.get("chance")), chosen, sel, ba, ci, _interval(r, "ba_norm"), mi,
+            _p(r.get("p_value")), _p(r.get("p_adjusted")), beyond_text(r), r.get("verdict", "–")]
 
 
 PRESENCE_HEAD = ["label", "level", "chance", "chosen configuration (features / model / balance)",
-                 "training-side score", "test balanced accuracy", "95% CI (speakers)", "p", "p corrected", "verdict"]
+                 "training-side score", "test balanced accuracy", "95% CI (speakers)",
+                 "normalised BA (0 chance, 1 perfect) [95% CI]", "information, bits [95% CI], share of entropy",
+                 "p", "p corrected", "beyond associated labels", "verdict"]
 EXPERIMENT_COLUMNS = [("label", "label"), ("features", "features"), ("model", "model"), ("balance", "balance"),
                       ("seed", "seed"), ("status", "status"), ("selection_score", "train score"),
                       ("balanced_accuracy", "test BA"), ("ci_low", "CI low"), ("ci_high", "CI high"),
-                      ("p_value", "p"), ("n_features", "BAs"), ("error", "error")]
+                      ("ba_norm", "norm. BA"), ("mi_bits", "MI bits"), ("p_value", "p"), ("n_features", "BAs"),
+                      ("error", "error")]
 
 CHOICE_NOTE = ("The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
                "the training speakers, or the held-out training speakers' validation score), never on a test "
                "number; its own test p-value is therefore valid as it is, whatever the number of configurations "
                "tried. The table makes one claim per label: p corrected is that p-value corrected across the "
-               "labels of the table.")
+               "labels of the table. Normalised balanced accuracy and mutual information (bits, minus its "
+               "permutation-null mean) compare labels with different numbers of classes; 'beyond' tests a label "
+               "within the strata of each label associated with it (Cramér's V at or above report.beyond_v).")
 
 
 def _experiment_cells(row: pd.Series) -> list[str]:
     out = []
     for key, _ in EXPERIMENT_COLUMNS:
-        v = row[key]
+        v = row.get(key)
         if key == "p_value":
             out.append(_p(v))
         elif key == "error":
@@ -332,7 +354,8 @@ def to_html(rep: PresenceReport) -> str:
         if err:
             cells[status_at] = Html(f'{_e(r["status"])}<div class="err">{_e(err)}</div>')
         rows.append(cells)
-        sorts.append([r[k] if not (isinstance(r[k], float) and math.isnan(r[k])) else "" for k, _ in columns])
+        values = [r.get(k) for k, _ in columns]
+        sorts.append(["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values])
         rclass.append("failed" if r["status"] == "failed" else "")
     parts.append('<div class="wide">' + _html_table([h for _, h in columns], rows, cls="sortable",
                                                     row_classes=rclass, sort_values=sorts) + "</div>")

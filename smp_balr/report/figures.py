@@ -88,20 +88,25 @@ def shared_png(frame: pd.DataFrame) -> bytes:
     return _png(fig)
 
 
+def _finite(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
 def presence_png(rows: Sequence[Mapping]) -> bytes:
-    """Test balanced accuracy of each label's chosen configuration with its interval, against chance."""
-    rows = [r for r in rows if np.isfinite(r.get("ba_mean", np.nan))]
+    """Chance-normalised balanced accuracy of each label's chosen configuration with its interval (0 = chance)."""
+    rows = [r for r in rows if np.isfinite(_finite(r.get("ba_norm")))]
     fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.55 * max(1, len(rows))))
     for i, r in enumerate(rows):
         color = "#1b7837" if r["verdict"] == "present" else "#777777"
-        ax.plot([r["ci_low"], r["ci_high"]], [i, i], color=color, linewidth=3, solid_capstyle="butt")
-        ax.plot(r["ba_mean"], i, "o", color=color, markersize=8)
-        ax.plot([r["chance"]] * 2, [i - 0.35, i + 0.35], color="#b2182b", linewidth=2)
+        ax.plot([r["ba_norm_ci_low"], r["ba_norm_ci_high"]], [i, i], color=color, linewidth=3, solid_capstyle="butt")
+        ax.plot(r["ba_norm"], i, "o", color=color, markersize=8)
+    ax.axvline(0.0, color="#b2182b", linewidth=2)
     ax.set_yticks(range(len(rows)), [r["label"] for r in rows])
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("test balanced accuracy of the chosen configuration")
+    low = min([0.0] + [float(r["ba_norm_ci_low"]) for r in rows])
+    ax.set_xlim(min(-0.1, low - 0.05), 1)
+    ax.set_xlabel("(balanced accuracy - chance) / (1 - chance) of the chosen configuration, test speakers")
     ax.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
 

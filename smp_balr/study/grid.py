@@ -105,8 +105,25 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
             "ci_low": float(pd.to_numeric(ok["ci_low"]).min()) if len(ok) else math.nan,
             "ci_high": float(pd.to_numeric(ok["ci_high"]).max()) if len(ok) else math.nan,
             "p_value": float(p.max()) if len(ok) == len(part) and p.notna().all() else math.nan,
+            **_effects(ok),
         })
     return pd.DataFrame(rows)
+
+
+#: effect sizes summarised across seeds: the mean, and the widest interval
+EFFECTS = ("ba_norm", "mi_bits", "mi_share")
+
+
+def _effects(ok: pd.DataFrame) -> dict[str, float]:
+    out = {}
+    for name in EFFECTS:
+        if name not in ok.columns:
+            continue
+        values = pd.to_numeric(ok[name], errors="coerce")
+        out[name] = float(values.mean()) if values.notna().any() else math.nan
+        out[f"{name}_ci_low"] = float(pd.to_numeric(ok[f"{name}_ci_low"], errors="coerce").min()) if len(ok) else math.nan
+        out[f"{name}_ci_high"] = float(pd.to_numeric(ok[f"{name}_ci_high"], errors="coerce").max()) if len(ok) else math.nan
+    return out
 
 
 def choose(selection_scores: Mapping[Hashable, Sequence[float]]) -> Hashable | None:

@@ -13,7 +13,7 @@ from smp_balr.errors import UserError
 from smp_balr.evaluation import plot_confusion
 from smp_balr.explain import ExplainReport, write_outputs
 from smp_balr.outputs import atomic_dir, write_csv, write_json
-from smp_balr.study.grid import CONFIG_KEYS, config_text
+from smp_balr.study.grid import CONFIG_KEYS, EFFECTS, config_text
 from smp_balr.study.run import StudyResult
 from smp_balr.tables import features_stage, read_features
 
@@ -52,8 +52,9 @@ def chosen_summary(label: str, study: StudyResult, explained: ExplainReport | No
         index=False)]].iloc[0]
     out["chosen"] = {k: (int(v) if k == "balance" else str(v)) for k, v in zip(CONFIG_KEYS, study.chosen)}
     out["chosen_text"] = config_text(study.chosen)
-    for key in ("selection_mean", "selection_sd", "chance", "ba_mean", "ba_sd", "ci_low", "ci_high", "p_value"):
-        out[key] = _number(float(row[key]))
+    for key in ("selection_mean", "selection_sd", "chance", "ba_mean", "ba_sd", "ci_low", "ci_high", "p_value",
+                *(f"{e}{s}" for e in EFFECTS for s in ("", "_ci_low", "_ci_high"))):
+        out[key] = _number(float(row[key])) if key in row else None
     out["seeds"] = list(row["seeds"])
     test = study.outcome.test
     out["scheme"] = test.metrics["permutation"]["scheme"]

@@ -12,6 +12,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from smp_balr.demo import planted_truth
+from smp_balr.effects import effect_sizes
 from smp_balr.errors import UserError
 from smp_balr.evaluation import TestResult, test_model
 from smp_balr.explain import ExplainReport, explain_model
@@ -23,9 +24,12 @@ from smp_balr.training import train
 log = logging.getLogger(__name__)
 
 #: the columns of a study's results table, one row per configuration and seed
+#: effect sizes of each configuration (:func:`smp_balr.effects.effect_sizes`), comparable across labels
+EFFECT_COLUMNS = ["ba_norm", "ba_norm_ci_low", "ba_norm_ci_high", "mi_bits", "mi_bits_ci_low", "mi_bits_ci_high",
+                  "mi_share", "mi_share_ci_low", "mi_share_ci_high", "entropy_bits"]
 RESULT_COLUMNS = ["label", "features", "model", "balance", "seed", "status", "selection_score", "selection_source",
                   "n_features", "n_train_rows", "n_test_rows", "n_test_speakers", "chance", "balanced_accuracy",
-                  "ci_low", "ci_high", "p_value", "scheme", "error"]
+                  "ci_low", "ci_high", "p_value", *EFFECT_COLUMNS, "scheme", "error"]
 
 
 # whole-number columns, kept whole (an empty cell, not NaN, where a configuration failed)
@@ -111,7 +115,10 @@ def fit_and_test(config: Configuration, train_df: pd.DataFrame, test_df: pd.Data
                          model.metadata_["train_speakers"])
     except UserError as err:
         return Outcome(_failed(row, str(err)), seconds=time.perf_counter() - t0)
-    m = res.metrics
+    m, pred = res.metrics, res.predictions
+    effects = effect_sizes(pred["true"], pred["predicted"], res.classes, pred["Speaker"],
+                           settings.test.n_permutations, settings.test.n_bootstrap, config.seed)
+    row.update({k: effects[k] for k in EFFECT_COLUMNS})
     row.update(selection_score=fitted.metrics["selection_score"],
                selection_source=fitted.metrics["selection_score_source"], n_features=len(features),
                n_train_rows=fitted.metrics["n_rows"], n_test_rows=m["n_rows"], n_test_speakers=m["n_speakers"],
