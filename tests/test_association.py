@@ -113,6 +113,23 @@ def test_fdr_bh_and_bad_settings():
         associate(X, np.full(len(y), "W"), spk)
 
 
+def test_within_speaker_unit_refuses_a_speaker_level_label_and_settings_are_checked():
+    spk = np.repeat(np.arange(6), 5)
+    y = np.where(spk % 2 == 0, "F", "M")
+    X = (np.arange(30)[:, None] % 3 == 0).astype(np.int8)
+    with pytest.raises(UserError, match="does not vary within any speaker"):
+        associate(X, y, spk, unit="within_speaker")
+    from smp_balr.settings import settings_from_params
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["association"]["correction"] = "holm"
+    with pytest.raises(UserError, match="association.correction must be one of maxt, fdr_bh"):
+        settings_from_params(params)
+    params["association"].update({"correction": "maxt", "permutations": 10})
+    with pytest.raises(UserError, match="association.permutations \\(10\\) is too few for alpha 0.05; use at least 19"):
+        settings_from_params(params)
+
+
 def test_the_csv_has_the_contract_columns(tmp_path):
     X, y, spk = _within_corpus()
     res = associate(X, y, spk, permutations=99, bootstrap=49)

@@ -60,7 +60,7 @@ from scipy import sparse, stats
 from smp_balr.errors import UserError
 from smp_balr.options import ASSOCIATION_CORRECTIONS
 from smp_balr.selection.multiple import bh_adjusted
-from smp_balr.selection.units import resolve_unit
+from smp_balr.selection.units import mixed_speakers, resolve_unit
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +315,8 @@ def associate(
     names: list[str] | None = None,
     unit: str = "auto",
     correction: str = "maxt",
-    permutations: int = 999,
-    bootstrap: int = 999,
+    permutations: int = 499,
+    bootstrap: int = 499,
     alpha: float = 0.05,
     seed: int = 0,
 ) -> AssociationResult:
@@ -399,6 +399,9 @@ def associate(
         res = _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng)
         scheme = "over speakers"
     else:
+        if chosen == "within_speaker" and mixed_speakers(np.asarray(speakers, dtype=object), np.asarray(y, dtype=object))[0] == 0:
+            raise UserError("the label does not vary within any speaker, so unit within_speaker cannot test it; "
+                            "set selection.unit to speaker (or auto) in params.yaml")
         strata = spk if chosen == "within_speaker" else None
         Xf = np.asarray(X, dtype=np.float32)
         res = _within(Xf, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, need_null, rng)
