@@ -258,3 +258,20 @@ def test_associate_and_profile_through_dvc_repro(project_copy):
     assert info["unit"] == "within_speaker" and len(found & set(truth)) >= 1 and len(found - set(truth)) <= 1
     again = run_cmd(["dvc", "repro", "associate@EmoClass", "profile"], proj, timeout=600)
     assert "Running stage" not in again.stdout
+
+
+def test_correlated_corpus_is_written_and_formatted_like_the_demo(tmp_path):
+    from smp_balr.demo import write_demo
+    from smp_balr.formatting import format_corpus
+
+    s = DemoSettings(n_speakers=10, n_test_speakers=4, utterances_per_speaker=12, n_ba=32,
+                     planted={"Language": 2, "Modality": 2, "EmoClass": 4}, n_constant=2,
+                     correlated={"n_ba": 24, "carriers": 4, "rank": 4})
+    corpus = generate(s)
+    labels = write_demo(s, tmp_path / "ba", tmp_path / "labels.csv", tmp_path / "truth.json", progress=False)
+    assert {"Whisper", "Gender"} <= set(labels.columns)
+    tables, report = format_corpus(tmp_path / "labels.csv", tmp_path / "ba", split=True, progress=False)
+    both = pd.concat([tables["train"].to_frame(), tables["test"].to_frame()]).sort_values("FileName")
+    assert np.array_equal(both.filter(regex=r"^BA\d+$").to_numpy(), corpus.ba) and corpus.ba.shape[1] == 56
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["Gender"] == corpus.truth["Gender"] and truth["settings"]["label_level"]["Gender"] == "speaker"
