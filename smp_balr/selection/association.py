@@ -94,11 +94,15 @@ def _codes(values: np.ndarray, sort: bool = True) -> tuple[np.ndarray, np.ndarra
     return codes.astype(np.int64), np.asarray(uniq, dtype=object)
 
 
-def _cell_sums(X: np.ndarray, cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column sums of ``X`` per cell code, and the cell sizes."""
+def _cell_sums(X: np.ndarray, cell: np.ndarray, n_cells: int, rows: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Column sums of ``X`` per cell code, and the cell sizes (``rows`` rows at a time: no float copy of ``X``)."""
     n = len(cell)
-    onehot = sparse.csr_matrix((np.ones(n, dtype=np.float32), (cell, np.arange(n))), shape=(n_cells, n))
-    return np.asarray(onehot @ X, dtype=np.float64), np.bincount(cell, minlength=n_cells).astype(np.float64)
+    sums = np.zeros((n_cells, X.shape[1]))
+    for a in range(0, n, rows):
+        e = min(a + rows, n)
+        onehot = sparse.csr_matrix((np.ones(e - a, dtype=np.float32), (cell[a:e], np.arange(e - a))), shape=(n_cells, e - a))
+        sums += np.asarray(onehot @ np.asarray(X[a:e], dtype=np.float32), dtype=np.float64)
+    return sums, np.bincount(cell, minlength=n_cells).astype(np.float64)
 
 
 class _Shuffler:
@@ -218,7 +222,8 @@ def _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, ne
     if need_null:
         fixed = (nc[:, :, None] * mean_g[:, None, :]).sum(axis=0)  # (tested, p): does not change
         shuffler = _Shuffler(codes, strata)
-        Xo = np.ascontiguousarray(X[shuffler.order], dtype=np.float32)  # rows in stratum order
+        # rows in stratum order, float32 (exact for 0/1): the one float copy of the matrix
+        Xo = X if strata is None and X.dtype == np.float32 else np.asarray(X[shuffler.order], dtype=np.float32)
         null = np.empty((permutations, tested * X.shape[1]))
         chunk = 64 if tested == 1 else 32
         for start in range(0, permutations, chunk):
@@ -389,7 +394,7 @@ def associate(
     tested = K if K > 2 else 1  # two classes: one test, the second class mirrors it
     rng = np.random.default_rng(seed)
     if chosen == "speaker":
-        Fs, cnt = _cell_sums(np.asarray(X, dtype=np.float32), spk * K + codes, n_spk * K)
+        Fs, cnt = _cell_sums(X, spk * K + codes, n_spk * K)
         keep = cnt > 0
         F = Fs[keep] / cnt[keep, None]
         cell_codes = (np.flatnonzero(keep) % K).astype(np.int64)
@@ -403,8 +408,7 @@ def associate(
             raise UserError("the label does not vary within any speaker, so unit within_speaker cannot test it; "
                             "set selection.unit to speaker (or auto) in params.yaml")
         strata = spk if chosen == "within_speaker" else None
-        Xf = np.asarray(X, dtype=np.float32)
-        res = _within(Xf, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, need_null, rng)
+        res = _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, need_null, rng)
         scheme = "within speakers" if strata is not None else "over utterances"
     stat = np.abs(res["statistic"]).ravel()
     p = res["p"].ravel()
@@ -490,7 +494,7 @@ def ba_profile(X: np.ndarray, speakers: np.ndarray, names: list[str] | None = No
     if not 0.0 <= has_share < 1.0:
         raise UserError(f"association.has_share is {has_share}; use a share in [0, 1) in params.yaml")
     spk, uniq = _codes(speakers, sort=False)
-    sums, counts = _cell_sums(np.asarray(X, dtype=np.float32), spk, len(uniq))
+    sums, counts = _cell_sums(X, spk, len(uniq))
     share = sums / counts[:, None]  # per speaker: share of utterances active
     has = share > has_share
     n_has = has.sum(axis=0)
@@ -571,7 +575,11 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
                 "utterance": "over utterances"}.get(unit, unit)
     n_ba = table["BA"].nunique()
     if assoc.empty:
-        best = table.loc[table["p_adjusted"].astype(float).idxmin()]
+        pool = table
+        if "versus" in table.columns and (table["versus"].astype(str) != "rest").all():
+            pool = table[table["effect"] >= 0]  # two classes: the side where the BA is more frequent
+        pool = pool if len(pool) else table
+        best = pool.loc[pool["p"].astype(float).idxmin()] if "p" in pool.columns else pool.iloc[0]
         return [f"association ({question}, {correction} at {rule}): none of the {n_ba} BAs is more or less frequent "
                 f"in one class than in the others beyond chance; the strongest, {best['BA']} in class {best['class']} "
                 f"({float(best['freq_class']):.2f} vs {float(best['freq_rest']):.2f}), has adjusted p "
