@@ -17,7 +17,7 @@ from smp_balr.demo import DemoSettings, _plan, generate
 from smp_balr.errors import UserError
 from smp_balr.outputs import write_csv
 from smp_balr.selection.association import (COLUMNS, _codes, _within, associate, association_lines, ba_profile,
-                                            profile_summary)
+                                            effect_matrix, profile_summary)
 
 REQUIRED = ["BA", "class", "freq_class", "freq_rest", "effect", "ci_low", "ci_high", "p", "p_adjusted", "associated"]
 
@@ -152,6 +152,19 @@ def test_association_lines_with_and_without_associated_bas():
     many = table.assign(associated=True)
     out = association_lines(many, top=1)
     assert out[0].startswith("BA0") and out[1].startswith("... and")
+
+
+def test_effect_matrix_across_labels():
+    X, y, spk = _within_corpus()
+    style = associate(X, y, spk, names=["BA0", "BA1", "BA2"], permutations=99, bootstrap=0, seed=1).table
+    y3 = np.random.default_rng(7).choice(list("ABC"), len(y))  # no signal
+    other = associate(X, y3, spk, names=["BA0", "BA1", "BA2"], permutations=199, bootstrap=0, seed=1).table
+    assert not other["associated"].any()
+    m = effect_matrix({"Style": style, "Other": other})
+    assert list(m.columns) == ["Style: W", "Other: A", "Other: B", "Other: C"] and list(m.index) == ["BA0"]
+    assert m.loc["BA0", "Style: W"] > 0.5 and m.filter(like="Other").isna().all().all()  # a label with none: empty
+    full = effect_matrix({"Style": style, "Other": other}, associated_only=False)
+    assert list(full.columns) == ["Style: W", "Other: A", "Other: B", "Other: C"] and full.shape == (3, 4)
 
 
 def test_ba_profile_typicality_dropout_dead():

@@ -604,6 +604,49 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
     return lines
 
 
+def effect_matrix(tables: dict[str, pd.DataFrame], associated_only: bool = True) -> pd.DataFrame:
+    """BA x (label, class) matrix of effects, for a heatmap across labels.
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Association table per label.
+    associated_only : bool
+        Keep only the BAs associated with some label, and blank (NaN) the effects that are
+        not associated.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``BA`` (in numeric order), columns ``<label>: <class>`` (for two classes only
+        the second class, whose effect is minus the first's), values ``effect``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"BA": ["BA2", "BA2", "BA10", "BA10"], "class": ["N", "W", "N", "W"],
+    ...     "versus": ["W", "N", "W", "N"], "effect": [-0.5, 0.5, 0.01, -0.01], "associated": [True, True, False, False]})
+    >>> effect_matrix({"Style": t}).to_dict()
+    {'Style: W': {'BA2': 0.5}}
+    """
+    cols = {}
+    for label, table in tables.items():
+        t = table
+        if "versus" in t.columns and (t["versus"].astype(str) != "rest").all():
+            t = t[t["class"] == sorted(t["class"].astype(str).unique())[-1]]
+        for cls, part in t.groupby("class", sort=True):
+            eff = part.set_index("BA")["effect"].astype(float)
+            if associated_only:
+                eff = eff.where(part.set_index("BA")["associated"].astype(bool))
+            cols[f"{label}: {cls}"] = eff
+    out = pd.DataFrame(cols)
+    if associated_only:
+        out = out.dropna(how="all")
+    order = sorted(out.index, key=lambda b: (int(b[2:]) if str(b)[2:].isdigit() else 10**9, str(b)))
+    out = out.loc[order]
+    out.index.name = "BA"
+    return out
+
+
 # ------------------------------------------------------------------------------ tables
 
 
