@@ -18,6 +18,13 @@ Every BA ``j`` of utterance ``i`` by speaker ``k`` is drawn as a Bernoulli with 
   classes entirely, so BAs that merely mark speakers correlate with the utterance labels
   across utterances: the speaker confound later stages must handle.
 
+* The correlated block (``demo.correlated``, off by default, when it is off the corpus is
+  byte for byte what it was without it): ``n_ba`` more BAs thresholded from one low-rank
+  continuous latent (factor loadings x factor scores + noise), and two more labels carried
+  by latent factors, not by independent BAs: ``Whisper`` (Normal/Whisper, per utterance,
+  factor 0) and ``Gender`` (F/M, per speaker, factor 1). Their truth is the BAs loading on
+  the factor; every BA of the block is correlated with the others through the shared factors.
+
 Files: FileName ``spk07/spk07_utt0003.wav`` (folder speakers) or ``spk07_utt0003.flac``;
 BA files ``<stem>_ba.txt`` / ``<stem>_ba.pkl`` in shapes (D,) and (D, 2), some as floats.
 """
@@ -50,6 +57,21 @@ LABELS = ("Language", "Modality", "EmoClass")
 NOISE = "Noise"  # a label with no signal: drawn per utterance, independent of everything else
 NOISE_CLASSES = ("Heads", "Tails")
 
+# the correlated block (off by default: ``demo.correlated.n_ba: 0``): BAs thresholded from one
+# low-rank continuous latent, as BA-LR's attributes are thresholded outputs of one embedding
+CORRELATED_LABELS = ("Whisper", "Gender")  # carried by latent factor 0 (within speakers) and 1 (speaker level)
+WHISPER_CLASSES = ("Normal", "Whisper")
+GENDER_CLASSES = ("F", "M")
+CORRELATED_DEFAULTS: dict[str, Any] = {
+    "n_ba": 0,              # BAs of the block, appended after the demo's own (BA<n_ba> ...); 0: no block, no labels
+    "rank": 8,              # latent factors (2 carry the labels, the rest make the BAs correlated)
+    "carriers": 16,         # BAs loading on each label factor (disjoint sets; the truth of Whisper and Gender)
+    "within_effect": 1.5,   # shift of factor 0 in Whisper utterances (latent sd units)
+    "speaker_effect": 3.0,  # shift of factor 1 between M and F speakers (latent sd units)
+    "noise_sd": 0.7,        # independent noise of each BA's continuous value
+    "speaker_sd": 1.0,      # spread of the speakers' factor scores (utterance scores have sd 1)
+}
+
 # file variants: (extension, shape, dtype); chosen per file from the seed
 VARIANTS = (
     ("txt", "D", "int"),  # one value per line: 0 / 1
@@ -76,6 +98,7 @@ class DemoSettings:
     language_effect: float = 2.5  # scale of the Language shifts (logit, speaker level)
     utterance_effect: float = 1.2  # scale of the Modality / EmoClass shifts (logit)
     missing_class_fraction: float = 0.25  # speakers lacking one main EmoClass / never singing
+    correlated: dict[str, Any] = field(default_factory=lambda: dict(CORRELATED_DEFAULTS))  # see CORRELATED_DEFAULTS
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "DemoSettings":
@@ -87,6 +110,11 @@ class DemoSettings:
             raise UserError(f"params.yaml: unknown demo key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         s = cls(seed=int(params.get("seed", 42)), **demo)
         s.planted = {**cls().planted, **(s.planted or {})}
+        extra = sorted(set(s.correlated or {}) - set(CORRELATED_DEFAULTS))
+        if extra:
+            raise UserError(f"params.yaml: unknown demo.correlated key(s) {', '.join(extra)}; known: "
+                            f"{', '.join(CORRELATED_DEFAULTS)}")
+        s.correlated = {**CORRELATED_DEFAULTS, **(s.correlated or {})}
         s.validate()
         return s
 
@@ -103,6 +131,11 @@ class DemoSettings:
         unknown = sorted(set(self.planted) - set(LABELS))
         if unknown:
             raise UserError(f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(LABELS)}")
+        corr = {**CORRELATED_DEFAULTS, **(self.correlated or {})}
+        c_ba, rank, carriers = int(corr["n_ba"]), int(corr["rank"]), int(corr["carriers"])
+        if c_ba < 0 or (c_ba > 0 and (rank < 2 or carriers < 1 or 2 * carriers > c_ba)):
+            raise UserError(f"params.yaml: demo.correlated needs n_ba >= 0 and, when n_ba > 0, rank >= 2 and "
+                            f"1 <= carriers <= n_ba / 2; got n_ba {c_ba}, rank {rank}, carriers {carriers}")
         need = sum(int(v) for v in self.planted.values()) + self.n_constant
         if self.n_ba < 8 or need > self.n_ba // 2:
             raise UserError(
@@ -150,6 +183,7 @@ class _Plan:
     emo_shift: np.ndarray
     constant: np.ndarray
     constant_value: np.ndarray
+    corr: dict[str, Any] | None = None  # the correlated block (None when off)
 
     def blocks(self, speakers_per_block: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(rows, ba)`` per block of speakers: utterance rows (speaker-major) and their int8 BAs.
@@ -170,6 +204,8 @@ class _Plan:
                      + self.mod_shift[self.mod[rows]] + self.emo_shift[self.emo[rows]])
             ba = (rng.random((rows.size, D)) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
             ba[:, self.constant] = self.constant_value
+            if self.corr is not None:
+                ba = np.hstack([ba, _correlated_bits(self.corr, s, k0, k1)])
             yield rows, ba
 
 
@@ -275,12 +311,18 @@ def _plan(settings: DemoSettings) -> _Plan:
             NOISE: np.asarray(NOISE_CLASSES)[np.random.default_rng([s.seed, 2]).integers(0, 2, size=K * U)],
         }
     )
+    corr = _correlated_plan(s, lang_of.size) if int(s.correlated.get("n_ba", 0)) > 0 else None
+    if corr is not None:
+        labels["Whisper"] = np.asarray(WHISPER_CLASSES)[corr["whisper"]]
+        labels["Gender"] = np.asarray(GENDER_CLASSES)[corr["gender"][rows_spk]]
     order = np.argsort(labels["FileName"].to_numpy(dtype=object), kind="stable")
     labels = labels.iloc[order].reset_index(drop=True)
     position = np.empty(K * U, dtype=np.int64)
     position[order] = np.arange(K * U)
 
     settings_out = asdict(s)
+    if corr is None:
+        settings_out.pop("correlated")  # the default corpus and its truth file are as before the block existed
     settings_out.update(
         {
             "label_level": {"Language": "speaker", "Modality": "utterance", "EmoClass": "utterance", NOISE: "utterance"},
@@ -293,9 +335,64 @@ def _plan(settings: DemoSettings) -> _Plan:
         }
     )
     truth: dict[str, Any] = {lab: [f"BA{j}" for j in planted[lab]] for lab in LABELS}
+    if corr is not None:
+        for lab in CORRELATED_LABELS:
+            truth[lab] = [f"BA{D + j}" for j in corr["carried"][lab]]
+        settings_out["label_level"].update({"Whisper": "utterance", "Gender": "speaker"})
+        settings_out["classes"].update({"Whisper": list(WHISPER_CLASSES), "Gender": list(GENDER_CLASSES)})
     truth["settings"] = settings_out
     return _Plan(s, labels, position, truth, bits_state, base, profile, lang_of, lang_shift, mod, mod_shift,
-                 emo, emo_shift, constant, constant_value)
+                 emo, emo_shift, constant, constant_value, corr)
+
+
+def _correlated_plan(s: DemoSettings, n_speakers: int) -> dict[str, Any]:
+    """Loadings, thresholds, speaker scores and the two labels of the correlated block (own random stream).
+
+    Each BA ``j`` of the block is ``1[L_j . f + noise_sd * e > tau_j]`` with ``f`` the
+    utterance's latent factors: the speaker's scores (sd ``speaker_sd``) plus the
+    utterance's own (sd 1), plus ``within_effect`` on factor 0 in Whisper utterances and
+    ``+-speaker_effect / 2`` on factor 1 for M / F speakers. Factors 2.. load on every BA
+    (the BAs are correlated); factor 0 loads only on the Whisper carriers and factor 1
+    only on the Gender carriers, so those BAs, and only those, carry the labels.
+    """
+    c = {**CORRELATED_DEFAULTS, **s.correlated}
+    C, r, m = int(c["n_ba"]), int(c["rank"]), int(c["carriers"])
+    rng = np.random.default_rng([s.seed, 3])
+    L = np.zeros((C, r))
+    L[:, 2:] = rng.normal(0.0, 1.0, size=(C, r - 2)) / np.sqrt(max(r - 2, 1))
+    pool = rng.permutation(C)
+    carried = {"Whisper": np.sort(pool[:m]), "Gender": np.sort(pool[m:2 * m])}
+    for f, lab in enumerate(CORRELATED_LABELS):
+        L[carried[lab], f] = rng.choice([-1.0, 1.0], size=m) * rng.uniform(0.8, 1.2, size=m)
+    sd = np.sqrt((L**2).sum(axis=1) * (1.0 + float(c["speaker_sd"]) ** 2) + float(c["noise_sd"]) ** 2)
+    rate = rng.uniform(0.15, 0.85, size=C)
+    from scipy import stats
+
+    tau = sd * stats.norm.isf(rate)
+    scores = rng.normal(0.0, float(c["speaker_sd"]), size=(n_speakers, r))
+    gender = rng.permutation(np.arange(n_speakers) % 2)
+    scores[:, 1] += (gender - 0.5) * float(c["speaker_effect"])
+    U = s.utterances_per_speaker
+    p_whisper = rng.beta(2.0, 3.0, size=n_speakers)
+    whisper = (rng.random((n_speakers, U)) < p_whisper[:, None]).astype(int).ravel()
+    return {"L": L, "tau": tau, "scores": scores, "gender": gender, "whisper": whisper, "carried": carried,
+            "within_effect": float(c["within_effect"]), "noise_sd": float(c["noise_sd"]), "rank": r, "n_ba": C}
+
+
+def _correlated_bits(corr: dict[str, Any], s: DemoSettings, k0: int, k1: int) -> np.ndarray:
+    """int8 bits of the correlated block for speakers ``k0 .. k1 - 1`` (speaker-major rows).
+
+    Each speaker's draws come from their own stream, so the bits do not depend on the block size.
+    """
+    U, r, C = s.utterances_per_speaker, corr["rank"], corr["n_ba"]
+    out = np.empty(((k1 - k0) * U, C), dtype=np.int8)
+    for k in range(k0, k1):
+        rng = np.random.default_rng([s.seed, 3, k])
+        f = corr["scores"][k][None, :] + rng.normal(size=(U, r))
+        f[:, 0] += corr["within_effect"] * corr["whisper"][k * U:(k + 1) * U]
+        value = f @ corr["L"].T + corr["noise_sd"] * rng.normal(size=(U, C))
+        out[(k - k0) * U:(k - k0 + 1) * U] = value > corr["tau"][None, :]
+    return out
 
 
 def generate(settings: DemoSettings) -> DemoCorpus:
@@ -316,7 +413,8 @@ def generate(settings: DemoSettings) -> DemoCorpus:
         Labels table (rows sorted by FileName), BA matrix and planted truth.
     """
     plan = _plan(settings)
-    ba = np.empty((len(plan.labels), settings.n_ba), dtype=np.int8)
+    n_corr = 0 if plan.corr is None else plan.corr["n_ba"]
+    ba = np.empty((len(plan.labels), settings.n_ba + n_corr), dtype=np.int8)
     for rows, block in plan.blocks(_speakers_per_block(settings)):
         ba[plan.position[rows]] = block
     return DemoCorpus(labels=plan.labels, ba=ba, truth=plan.truth)

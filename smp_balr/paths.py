@@ -63,6 +63,20 @@ def common_info(label: str) -> Path:
 
 SELECTION_METRICS = METRICS / "selection.json"
 
+BAS_DIR = METRICS / "bas"  # per-BA association tables and the BA profile of the training corpus
+BA_PROFILE = BAS_DIR / "profile.csv"  # per BA: frequency, typicality, dropout, dead / constant
+BA_PROFILE_INFO = BAS_DIR / "profile.json"  # counts and quantiles of the profile
+
+
+def association_table(label: str) -> Path:
+    """Per BA and class association with ``label`` (stage ``associate@<label>``)."""
+    return BAS_DIR / f"{label}_association.csv"
+
+
+def association_info(label: str) -> Path:
+    """Counts of the association analysis of ``label`` (unit, correction, associated BAs)."""
+    return BAS_DIR / f"{label}_association.json"
+
 MODEL_FILE = MODELS / "model.joblib"
 TRAIN_METRICS = METRICS / "train.json"  # model, training-side score, sizes (DVC metric)
 TRAIN_DETAILS = METRICS / "train_details.json"  # class counts, best parameters, fit details

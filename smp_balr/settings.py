@@ -328,6 +328,24 @@ class SelectionSettings:
 
 
 @dataclass(frozen=True)
+class AssociationSettings:
+    """``association``: the per-BA association analysis (stages associate@<label> and profile)."""
+
+    correction: str = _setting("maxt", _choice(options.ASSOCIATION_CORRECTIONS))
+    permutations: int = _setting(499, _whole(1))
+    bootstrap: int = _setting(499, _whole(0))
+    alpha: float = _setting(0.05, _number(above=0.0, high=0.5))
+    has_share: float = _setting(0.0, _number(0.0, 0.99))
+
+    def __post_init__(self) -> None:
+        if self.correction == "maxt" and (self.permutations + 1) * self.alpha < 1.0:
+            raise UserError(
+                f"params.yaml: association.permutations ({self.permutations}) is too few for alpha {self.alpha}; "
+                f"use at least {int(-(-1.0 // self.alpha)) - 1}"
+            )
+
+
+@dataclass(frozen=True)
 class MlpSettings:
     """``model.mlp``: the MLP of the original toolkit, early-stopped on held-out speakers."""
 
@@ -530,6 +548,7 @@ class Settings:
                                          "Noise": None})
     data: DataSettings = _setting(None, factory=DataSettings)
     selection: SelectionSettings = _setting(None, factory=SelectionSettings)
+    association: AssociationSettings = _setting(None, factory=AssociationSettings)
     features: FeaturesSettings = _setting(None, factory=FeaturesSettings)
     model: ModelSettings = _setting(None, factory=ModelSettings)
     train: TrainSettings = _setting(None, factory=TrainSettings)
