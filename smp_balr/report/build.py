@@ -16,6 +16,7 @@ from smp_balr.errors import UserError
 from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, write_documents
 from smp_balr.conditional import associated_pairs, beyond_entries
+from smp_balr.selection.association import association_lines, effect_matrix
 from smp_balr.verdict import NO_RESULT, rule_sentence, table_verdicts
 from smp_balr.settings import Settings
 from smp_balr.study.grid import CONFIG_KEYS, config_text
@@ -96,6 +97,20 @@ def presence_entry(label: str, study: dict[str, Any]) -> dict[str, Any]:
     if entry["n_failed"]:
         entry["warnings"].append(f"{entry['n_failed']} of {len(results)} runs failed (see the table of every run)")
     return entry
+
+
+def read_association(labels: Sequence[str]) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
+    """Each label's per-BA association table (stage ``associate@<label>``) and the BA profile summary."""
+    tables = {}
+    for label in labels:
+        path = paths.association_table(label)
+        if not path.is_file():
+            raise UserError(f"{path} not found; run `dvc repro associate@{label}`")
+        tables[label] = _read_csv(path, label, dtype={"BA": str, "class": str, "versus": str})
+    profile = None
+    if paths.BA_PROFILE_INFO.is_file():
+        profile = _read_json(paths.BA_PROFILE_INFO, "profile")
+    return tables, profile
 
 
 def _selected(label: str, selectors: Sequence[str]) -> dict[str, list[str]]:
@@ -223,11 +238,18 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         e.update(verdicts[e["label"]])
     figs: dict[str, bytes] = {}
     selected, agreement, top, confusion, evidence = {}, {}, {}, {}, {}
+    assoc_tables, profile = read_association(settings.labels)
+    assoc_lines = {label: association_lines(t, top=cfg.top_shap) for label, t in assoc_tables.items()}
+    effects = effect_matrix(assoc_tables)
+    if len(effects):
+        figs["effects"] = figures.effects_png(effects)
     for label, study in studies.items():
         selected[label] = _selected(label, settings.selection.selectors)
         agreement[label] = bas.agreement_matrix(selected[label])
         top[label] = shap_top(study["importance"], cfg.top_shap)
-        evidence[label] = {**{m: b for m, b in selected[label].items() if m != "all"}, "shap": top[label]}
+        associated = assoc_tables[label]
+        evidence[label] = {**{m: b for m, b in selected[label].items() if m != "all"}, "shap": top[label],
+                           "association": sorted(set(associated.loc[associated["associated"].astype(bool), "BA"]))}
         if len(study["predictions"]):
             classes, counts = confusion_counts(study["predictions"])
             confusion[label] = (classes, counts)
@@ -254,7 +276,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         correction=cfg.correction, confound_v=cfg.confound_v, min_speakers=cfg.min_speakers, presence=presence,
         experiments=runs, association=conf["association"], confounds=conf["pairs"], levels=conf["levels"],
         class_counts=conf["class_counts"], selected=selected, agreement=agreement, shap_top=top, shared=shared,
-        confusion=confusion, figures=figs, notes=notes)
+        confusion=confusion, figures=figs, notes=notes, association_lines=assoc_lines, profile=profile)
     write_documents(rep, Path(out_dir))
     for e in presence:
         log.info("%-12s %s", e["label"], e.get("verdict", NO_RESULT))

@@ -37,6 +37,8 @@ class PresenceReport:
     confusion: dict[str, tuple[list[str], Any]]  # label -> (classes, counts)
     figures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG
     notes: list[str] = field(default_factory=list)
+    association_lines: dict[str, list[str]] = field(default_factory=dict)  # label -> lines (per-BA association)
+    profile: dict[str, Any] | None = None       # BA profile summary of the training speakers
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -96,6 +98,25 @@ EXPERIMENT_COLUMNS = [("label", "label"), ("features", "features"), ("model", "m
                       ("ba_norm", "norm. BA"), ("mi_bits", "MI bits"), ("p_value", "p"), ("n_features", "BAs"),
                       ("error", "error")]
 
+PROFILE_NOTE = ("Two questions: the association analysis asks, BA by BA, whether the BA is active more (or less) "
+                "often in one class than in the others, consistently over speakers (marginal; family-wise error "
+                "control over BAs); the selectors ask which BAs are still needed given the others (joint). "
+                "Correlated BAs share the credit in the joint question, so it can return few BAs where many are "
+                "associated.")
+
+
+def profile_text(profile: dict[str, Any] | None) -> str:
+    """One paragraph on the BA profile of the training speakers (typicality, dropout, dead BAs)."""
+    if not profile:
+        return "No BA profile (stage `profile` has not run)."
+    med = lambda k: _fmt((profile.get(k) or {}).get("q50"), 2)  # noqa: E731
+    return (f"BA profile of the {profile.get('n_speakers', '?')} training speakers: {profile['n_ba']} BAs, "
+            f"{profile['n_dead']} never active, {profile['n_always_active']} always active; over the others the "
+            f"median frequency is {med('frequency')}, the median typicality (share of speakers who have the BA: "
+            f"{profile.get('has_definition', '')}) {med('typicality')} and the median dropout (share of a having "
+            f"speaker's utterances without it) {med('dropout')}.")
+
+
 CHOICE_NOTE = ("The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
                "the training speakers, or the held-out training speakers' validation score), never on a test "
                "number; its own test p-value is therefore valid as it is, whatever the number of configurations "
@@ -124,11 +145,19 @@ def _speaker_counts(counts: pd.DataFrame) -> pd.DataFrame:
     return counts.set_index("class").rename(columns=names)
 
 
+#: what an empty list means, per selector: the question it asks returned no BA
+EMPTY_SELECTION = {
+    "slda": "none: no BA passed the entry test given the others (a joint question, see the association above)",
+    "bayes": "none: no BA reached p_direction given all the others (a joint question, see the association above)",
+    "common": "none: no BA is in every intersected list",
+}
+
+
 def _ba_list(method: str, names: list[str], limit: int) -> str:
     if method == "all":
         return "every BA not constant in the training rows"
     if not names:
-        return "none selected"
+        return EMPTY_SELECTION.get(method, "none selected")
     return ", ".join(names[:limit]) + (f" … ({len(names) - limit} more)" if len(names) > limit else "")
 
 
@@ -156,9 +185,13 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
         for w in r.get("warnings", []):
             out.append(f"- **{r['label']}**: {w}")
     out += ["", fig("presence", "test balanced accuracy per label"), ""]
-    out += ["## 2. Which BAs", ""]
+    out += ["## 2. Which BAs", "", PROFILE_NOTE, "", profile_text(rep.profile), ""]
+    out += [fig("effects", "BA effects across labels"), ""]
     for label in rep.selected:
-        out += [f"### {label}", ""]
+        out += [f"### {label}", "", "Associated BAs (marginal, per BA; frequency in the class vs the others, speaker "
+                "intervals):", ""]
+        out += [f"- {line}" for line in rep.association_lines.get(label, [])] + [""]
+        out += ["Jointly needed BAs (selectors):", ""]
         rows = [[m, str(len(b)), _ba_list(m, b, 15)] for m, b in rep.selected[label].items()]
         out += [_md_table(["selector", "n", "BAs"], rows), ""]
         if label in rep.agreement and len(rep.agreement[label]):
@@ -304,8 +337,14 @@ def to_html(rep: PresenceReport) -> str:
                       "Chosen configuration per label: test balanced accuracy, speaker-bootstrap 95% interval, chance."))
 
     parts.append("<h2>2. Which BAs</h2>")
+    parts.append(f'<p class="note">{_e(PROFILE_NOTE)}</p><p>{_e(profile_text(rep.profile))}</p>')
+    parts.append(_img(rep, "effects", "BA effects across labels",
+                      "Associated BAs: difference of activation frequency, class vs the others (blank: not associated)."))
     for label in rep.selected:
         parts.append(f"<h3>{_e(label)}</h3>")
+        lines = rep.association_lines.get(label, [])
+        parts.append("<p><b>Associated BAs</b> (marginal, per BA)</p><ul class=\"bas\">" +
+                     "".join(f"<li>{_e(x)}</li>" for x in lines) + "</ul><p><b>Jointly needed BAs</b> (selectors)</p>")
         rows = [[m, str(len(b)), _ba_list(m, b, 40)] for m, b in rep.selected[label].items()]
         body = _html_table(["selector", "n", "BAs"], rows).replace("<td>", '<td class="bas">')
         parts.append(body)

@@ -115,3 +115,20 @@ def presence_png(rows: Sequence[Mapping]) -> bytes:
                Line2D([], [], color="#b2182b", linewidth=2, label="chance")]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, fontsize=8, frameon=False)
     return _png(fig)
+
+
+def effects_png(matrix: pd.DataFrame, limit: int = 60) -> bytes:
+    """Heatmap of the associated BAs' effects (frequency differences) across labels and classes."""
+    frame = matrix
+    if len(frame) > limit:  # the BAs with the largest effect somewhere
+        frame = frame.loc[frame.abs().max(axis=1).sort_values(ascending=False).index[:limit]]
+        frame = frame.loc[sorted(frame.index, key=lambda b: (int(b[2:]) if str(b)[2:].isdigit() else 10**9, str(b)))]
+    n_ba, n_col = frame.shape
+    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * n_col, 1.2 + 0.16 * n_ba))
+    values = np.ma.masked_invalid(frame.to_numpy(dtype=float))
+    im = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(n_col), frame.columns, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(n_ba), frame.index, fontsize=6)
+    ax.set_title("associated BAs: frequency in the class minus in the others", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
+    return _png(fig)
