@@ -415,3 +415,14 @@ def test_any_stage_run_by_dvc_removes_leftovers_first(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert not leftover.exists() and "left by an interrupted run" in proc.stderr
+
+
+def test_interrupt_swallowed_by_a_library_still_fails_the_stage(tmp_path):
+    """pymc's ADVI/NUTS loops catch KeyboardInterrupt and return partial results: the stage must not succeed."""
+    code = ("import os, signal\nfrom smp_balr.cli import run\nfrom smp_balr.outputs import write_json\n"
+            "def main():\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n    except KeyboardInterrupt:\n        pass\n"
+            "    write_json({'partial': True}, 'out.json')\nrun(main, 'select')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130 and proc.stderr.strip() == "error [select]: interrupted"
+    assert not (tmp_path / "out.json").exists()
