@@ -141,6 +141,15 @@ def test_kernel_work_is_bounded():
     assert _one_line(err).startswith("params.yaml: explain.kernel_nsamples x explain.background_size is 2,000,000, above 1,000,000")
 
 
+def test_demo_size_is_bounded():
+    params = _params()
+    params["demo"] = {**params["demo"], "n_speakers": 10**6, "utterances_per_speaker": 10**6}
+    with pytest.raises(UserError) as err:
+        settings_from_params(params)
+    assert _one_line(err).startswith("params.yaml: the demo may have at most 10,000,000 utterances (n_speakers x "
+                                     "utterances_per_speaker, got 1,000,000,000,000)")
+
+
 def test_largest_seed_is_accepted():
     assert settings_from_params(_params(seed=2**32 - 1)).seed == 2**32 - 1
 
