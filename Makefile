@@ -18,7 +18,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -c "import bambi, shap, dvc, distributed, statsmodels, sklearn, pandas, numpy, joblib, yaml, matplotlib"
 	touch $(STAMP)
 
+# params.yaml is checked first: DVC itself stops on some mistakes (`labels: EmoClass`, not a list)
+# while reading dvc.yaml, before its `check` stage could say what is wrong
 repro: $(STAMP)
+	$(BIN)/python -m stages.check
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: $(STAMP)

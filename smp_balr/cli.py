@@ -34,6 +34,16 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
+# set by Ctrl-C: libraries that catch KeyboardInterrupt and carry on with partial work (pymc's
+# ADVI and NUTS loops, scikit-learn's MLP epochs) cannot make the stage end as a success
+_INTERRUPTED = threading.Event()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt()
+
+
 def _dvc_process():
     """The ``dvc`` process this stage runs under (DVC sets ``DVC_STAGE``), or None."""
     if not os.environ.get("DVC_STAGE"):
@@ -126,6 +136,7 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        previous_int = signal.signal(signal.SIGINT, _raise_interrupt)
         watch_dvc()
     try:
         from threadpoolctl import threadpool_limits
@@ -138,17 +149,25 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
     finally:
         if in_main:  # a handler installed outside Python reads as None: put the default back then
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            signal.signal(signal.SIGINT, signal.default_int_handler if previous_int is None else previous_int)
 
 
 def _call(main: Callable[[], None], stage: str, atomic: bool) -> None:
     from smp_balr.outputs import transaction
 
+    _INTERRUPTED.clear()
+
+    def body() -> None:
+        main()
+        if _INTERRUPTED.is_set():  # swallowed by a library: still an interrupt, before any output is replaced
+            raise KeyboardInterrupt()
+
     try:
         if atomic:
             with transaction():
-                main()
+                body()
         else:
-            main()
+            body()
     except UserError as err:
         _fail(stage, str(err), 2)
     except OSError as err:

@@ -128,6 +128,12 @@ class DemoSettings:
             )
         if self.utterances_per_speaker < 10:
             raise UserError(f"params.yaml: demo.utterances_per_speaker must be at least 10, got {self.utterances_per_speaker}")
+        rows = self.n_speakers * self.utterances_per_speaker
+        if rows > MAX_DEMO_ROWS or self.n_ba > MAX_DEMO_BA:
+            raise UserError(
+                f"params.yaml: the demo may have at most {MAX_DEMO_ROWS:,} utterances (n_speakers x "
+                f"utterances_per_speaker, got {rows:,}) and {MAX_DEMO_BA:,} BAs (n_ba, got {self.n_ba:,}); one file each"
+            )
         unknown = sorted(set(self.planted) - set(LABELS))
         if unknown:
             raise UserError(f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(LABELS)}")
@@ -141,6 +147,10 @@ class DemoSettings:
             raise UserError(
                 f"params.yaml: demo.n_ba ({self.n_ba}) must be at least twice the planted + constant BAs ({need})"
             )
+
+
+MAX_DEMO_ROWS = 10_000_000  # utterances, one BA file each (the format stage holds rows x n_ba bytes twice)
+MAX_DEMO_BA = 4096
 
 
 @dataclass

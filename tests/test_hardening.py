@@ -141,6 +141,15 @@ def test_kernel_work_is_bounded():
     assert _one_line(err).startswith("params.yaml: explain.kernel_nsamples x explain.background_size is 2,000,000, above 1,000,000")
 
 
+def test_demo_size_is_bounded():
+    params = _params()
+    params["demo"] = {**params["demo"], "n_speakers": 10**6, "utterances_per_speaker": 10**6}
+    with pytest.raises(UserError) as err:
+        settings_from_params(params)
+    assert _one_line(err).startswith("params.yaml: the demo may have at most 10,000,000 utterances (n_speakers x "
+                                     "utterances_per_speaker, got 1,000,000,000,000)")
+
+
 def test_largest_seed_is_accepted():
     assert settings_from_params(_params(seed=2**32 - 1)).seed == 2**32 - 1
 
@@ -415,3 +424,14 @@ def test_any_stage_run_by_dvc_removes_leftovers_first(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert not leftover.exists() and "left by an interrupted run" in proc.stderr
+
+
+def test_interrupt_swallowed_by_a_library_still_fails_the_stage(tmp_path):
+    """pymc's ADVI/NUTS loops catch KeyboardInterrupt and return partial results: the stage must not succeed."""
+    code = ("import os, signal\nfrom smp_balr.cli import run\nfrom smp_balr.outputs import write_json\n"
+            "def main():\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n    except KeyboardInterrupt:\n        pass\n"
+            "    write_json({'partial': True}, 'out.json')\nrun(main, 'select')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130 and proc.stderr.strip() == "error [select]: interrupted"
+    assert not (tmp_path / "out.json").exists()
