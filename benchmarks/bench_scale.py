@@ -44,11 +44,10 @@ GB = 1024**3
 def stage_command(dest: Path, stage: str, item: dict[str, str] | None = None) -> list[str]:
     """The command of ``stage`` in the copy's dvc.yaml, with ``python`` as this interpreter."""
     spec = yaml.safe_load((dest / "dvc.yaml").read_text())["stages"][stage]
-    cmd = (spec.get("do") or spec)["cmd"]
-    for key, value in (item or {}).items():
-        cmd = cmd.replace("${item.%s}" % key, value)
+    cmd = (spec.get("do") or spec)["cmd"].split("#")[0]
     words = cmd.split()
-    return [sys.executable if w == "python" else w for w in words]
+    # a foreach/matrix stage reads its item from its name under DVC; run by hand, from its arguments
+    return [sys.executable if w == "python" else w for w in words] + list((item or {}).values())
 
 
 def run_measured(cmd: list[str], cwd: Path, timeout: float) -> dict[str, Any]:

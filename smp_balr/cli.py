@@ -22,6 +22,34 @@ class _Terminated(BaseException):
     """SIGTERM turned into an exception, so that ``finally`` blocks remove temporaries."""
 
 
+def stage_item(n: int, usage: str) -> list[str]:
+    """The item a ``foreach``/``matrix`` stage runs for: a label (``n`` = 1) or a label and a method (2).
+
+    Under DVC the item comes from the stage's own name (DVC sets ``DVC_STAGE``, e.g.
+    ``select@EmoClass-slda``), so no name from params.yaml or the labels CSV is ever part of
+    a shell command; run by hand, it comes from the command line. Either way it is checked as
+    a plain name.
+
+    Examples
+    --------
+    >>> import os, sys
+    >>> os.environ["DVC_STAGE"], sys.argv = "select@Emo-Class-slda", ["x"]
+    >>> stage_item(2, "usage: ...")
+    ['Emo-Class', 'slda']
+    >>> del os.environ["DVC_STAGE"]
+    """
+    from smp_balr.settings import check_name
+
+    args = sys.argv[1:]
+    stage = os.environ.get("DVC_STAGE", "")
+    if not args and "@" in stage:
+        item = stage.split("@", 1)[1]
+        args = item.rsplit("-", 1) if n == 2 else [item]
+    if len(args) != n:
+        raise UserError(usage)
+    return [check_name(a, "argument", "rename the label in params.yaml") for a in args]
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     """Configure root logging once for a stage process."""
     logging.basicConfig(level=level, format=LOG_FORMAT, datefmt="%H:%M:%S", force=True)

@@ -9,11 +9,9 @@ speaker-bootstrap interval, p, adjusted p, associated) and metrics/bas/<label>_a
 from __future__ import annotations
 
 import logging
-import sys
 
 from smp_balr import paths
-from smp_balr.cli import run
-from smp_balr.errors import UserError
+from smp_balr.cli import run, stage_item
 from smp_balr.outputs import transaction, write_csv, write_json
 from smp_balr.selection.association import associate_table
 from smp_balr.settings import load_settings
@@ -23,10 +21,9 @@ log = logging.getLogger("associate")
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise UserError("usage: python -m stages.associate <label>; e.g. `python -m stages.associate EmoClass`")
-    label = sys.argv[1]
+    (label,) = stage_item(1, "usage: python -m stages.associate <label>; e.g. `python -m stages.associate EmoClass`")
     s = load_settings()
+    label = s.require_label(label)
     table = paths.train_table(s.data.name)
     rows = select_classes(read_table(table), label, s.class_filter(label), table)
     a = s.association

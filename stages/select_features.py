@@ -1,6 +1,6 @@
 """Stage `select@<label>-<method>`: select BAs for one label with one method.
 
-Usage: python stages/select_features.py <label> <method>   (method: all | slda | bayes)
+Usage: python -m stages.select_features <label> <method> (under DVC: from the stage name)   (method: all | slda | bayes)
 Writes features/<label>_<method>_features.csv, metrics/selection/<label>_<method>_table.csv
 (bayes: every BA x class; otherwise the feature table) and metrics/selection/<label>_<method>_info.json.
 """
@@ -8,25 +8,23 @@ Writes features/<label>_<method>_features.csv, metrics/selection/<label>_<method
 from __future__ import annotations
 
 import logging
-import sys
 import time
 
 from smp_balr import paths
-from smp_balr.cli import run
+from smp_balr.cli import run, stage_item
 from smp_balr.errors import UserError
 from smp_balr.options import SELECTORS
 from smp_balr.outputs import write_csv, write_json
 from smp_balr.selection import run_selection
-from smp_balr.settings import check_name, load_settings
+from smp_balr.settings import load_settings
 from smp_balr.tables import read_table, select_classes
 
 log = logging.getLogger("select")
 
 
 def main() -> None:
-    if len(sys.argv) != 3:
-        raise UserError("usage: python stages/select_features.py <label> <method>; e.g. `python stages/select_features.py EmoClass slda`")
-    label, method = (check_name(a, "argument", "rename the label in params.yaml") for a in sys.argv[1:])
+    label, method = stage_item(2, "usage: python -m stages.select_features <label> <method>; "
+                                  "e.g. `python -m stages.select_features EmoClass slda`")
     if method not in SELECTORS:
         raise UserError(f"unknown selection method '{method}'; use one of {', '.join(SELECTORS)} in selection.selectors")
     s = load_settings()

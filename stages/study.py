@@ -1,6 +1,6 @@
 """Stage `study@<label>`: every configuration of the `study:` grid fitted, tested, one chosen and explained.
 
-Usage: python -m stages.study <label>
+Usage: python -m stages.study <label> (under DVC: from the stage name)
 Writes metrics/study/<label>/ (results.csv, chosen.json, predictions.csv, confusion_matrix.png,
 explain/) and models/study/<label>.joblib.
 """
@@ -8,11 +8,9 @@ explain/) and models/study/<label>.joblib.
 from __future__ import annotations
 
 import logging
-import sys
 
 from smp_balr import paths
-from smp_balr.cli import run
-from smp_balr.errors import UserError
+from smp_balr.cli import run, stage_item
 from smp_balr.parallel import parallel_backend
 from smp_balr.settings import load_settings
 from smp_balr.study.outputs import check_chosen, feature_lists, write_study
@@ -23,10 +21,9 @@ log = logging.getLogger("study")
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise UserError("usage: python -m stages.study <label>; e.g. `python -m stages.study EmoClass`")
+    (label,) = stage_item(1, "usage: python -m stages.study <label>; e.g. `python -m stages.study EmoClass`")
     s = load_settings()
-    label = s.require_label(sys.argv[1])
+    label = s.require_label(label)
     table, test_table = paths.train_table(s.data.name), paths.test_table(s.data.name)
     rows = select_classes(read_table(table), label, s.class_filter(label), where=table).rows
     test_df = read_table(test_table)

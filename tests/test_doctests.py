@@ -7,7 +7,9 @@ import importlib
 
 import pytest
 
-MODULES = ["smp_balr.estimator", "smp_balr.selection.api", "smp_balr.evaluation", "smp_balr.study.grid"]
+MODULES = ["smp_balr.estimator", "smp_balr.selection.api", "smp_balr.evaluation", "smp_balr.study.grid", "smp_balr.cli",
+           "smp_balr.effects", "smp_balr.verdict", "smp_balr.conditional", "smp_balr.multitest",
+           "smp_balr.selection.association"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -87,20 +87,20 @@ def test_labels_as_a_single_text_gives_our_line_not_dvcs():
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-@pytest.mark.parametrize("stage", ["select", "common"])
-def test_quoted_stage_command_keeps_the_name_one_argument_and_refuses_it(tmp_path, payload, stage):
-    """The command dvc.yaml interpolates, run through a shell as DVC does: no marker appears
-    (a quote inside the name breaks the quoting, which is why `check` refuses it first)."""
+@pytest.mark.parametrize("stage", ["select", "common", "study", "associate"])
+def test_stage_reads_its_item_from_its_name_and_refuses_a_payload(tmp_path, payload, stage):
+    """The command of a foreach/matrix stage holds no name: the stage reads its label from the
+    stage name DVC gives it (DVC_STAGE) and refuses one that is not plain; no marker appears,
+    a quote in the name included (no shell ever sees it)."""
     proj = copy_project(tmp_path / "p")
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    cmd = stages["select"]["cmd"].replace("${item.method}", "all") if stage == "select" else stages["common"]["do"]["cmd"]
-    cmd = cmd.replace("${item.label}", payload).replace("${item}", payload)
-    env = {**os.environ, "PYTHONPATH": str(proj)}
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    cmd = (spec.get("do") or spec)["cmd"]
+    item = f"{payload}-all" if stage == "select" else payload
+    env = {**os.environ, "PYTHONPATH": str(proj), "DVC_STAGE": f"{stage}@{item}"}
     proc = subprocess.run(["/bin/sh", "-c", cmd], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    if "'" not in payload:  # quoted whole: the stage itself refuses the argument in one line
-        assert proc.stderr.strip().splitlines()[-1].startswith(f"error [{stage}]: argument {payload!r} is not a plain name")
-        assert not [m for m in MARKERS if (proj / m).exists() or (tmp_path / m).exists()]
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error [{stage}]: argument {payload!r} is not a plain name")
+    assert not [m for m in MARKERS if (proj / m).exists() or (tmp_path / m).exists()]
 
 
 # ----------------------------------------------------------------------------------- upper bounds

@@ -367,7 +367,8 @@ def test_tiny_real_study_then_report(project_copy) -> None:
     params.write_text(params.read_text().replace("Modality: all", "Modality: [Speech, Sing]"))
     log = run_cmd(["dvc", "repro"], proj, timeout=900).stdout
     ran = sorted(set(re.findall(r"Running stage '([^']+)'", log)))
-    assert ran == ["check", "report", "select@Modality-all", "select@Modality-slda", "study@Modality"], ran
+    assert ran == ["associate@Modality", "check", "report", "select@Modality-all", "select@Modality-slda",
+                   "study@Modality"], ran
 
 
 def test_experiments_table_fits_80_columns() -> None:
