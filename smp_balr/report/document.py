@@ -132,6 +132,8 @@ def _experiment_cells(row: pd.Series) -> list[str]:
         v = row.get(key)
         if key == "p_value":
             out.append(_p(v))
+        elif key in ("balance", "seed", "n_features") and isinstance(v, float) and v.is_integer():
+            out.append(str(int(v)))
         elif key == "error":
             out.append("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
         else:
