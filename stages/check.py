@@ -8,17 +8,21 @@ here, with one line, and every earlier result stays in place.
 from __future__ import annotations
 
 import logging
+import os
 
 from smp_balr import paths
 from smp_balr.cli import run
 from smp_balr.outputs import write_json
-from smp_balr.settings import load_settings
+from smp_balr.params import load_params
+from smp_balr.settings import check_dvc_sources, load_settings
 
 log = logging.getLogger("check")
 
 
 def main() -> None:
     s = load_settings()
+    if os.environ.get("DVC_STAGE"):
+        check_dvc_sources(load_params())
     # constant content: downstream stages rerun for their own params, never because this file changed
     write_json({"params": "valid"}, paths.SETTINGS_CHECK)
     log.info("params.yaml is valid: label %s, features %s, model %s", s.label, s.features.method, s.model.method)
