@@ -198,3 +198,18 @@ def test_dvc_repro_format_from_a_folder_then_a_table(project_copy):
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     failed = run_cmd(["dvc", "repro", "format"], proj, check=False, timeout=600)
     assert failed.returncode != 0 and "error [check]: params.yaml: data.ba_dir is null" in failed.stderr
+
+
+@pytest.mark.parametrize("name", [
+    "a.wav", "spk1/a.wav", "spk1\\a.wav", "./spk1//a.b.wav", "a", "a.", ".hidden", "x/../a.wav", "spk1/", ".",
+    "/abs/spk/a.wav", "//host/a.wav", "///a.wav", "a/./b/c.tar.gz", "..", "a..", "utt.3",
+])
+def test_file_name_parts_are_pathlibs(name):
+    """The string split of FileName (fast on 1M names) gives what PurePosixPath gives."""
+    from pathlib import PurePosixPath
+
+    from smp_balr.bafiles import _name_parts
+
+    p = PurePosixPath(name.replace("\\", "/"))
+    expected = ([part for part in p.parent.parts if part not in ("/", ".", "")], p.name, p.stem if p.suffix else p.name)
+    assert _name_parts(name) == expected
