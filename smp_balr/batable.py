@@ -38,6 +38,7 @@ from smp_balr.memory import require_memory
 TABLE_EXTENSIONS = (".csv", ".parquet")
 BA_COLUMN = re.compile(r"^BA(\d+)$")
 _COLUMNS_PER_READ = 64  # Parquet BA columns read (and converted to int8) at a time
+_CSV_BLOCK_BYTES = 1 << 24  # CSV read block: a CSV of other than integers is converted block by block
 
 
 @dataclass
@@ -77,15 +78,6 @@ class BATable:
         if pick.size == len(self.ba) and np.array_equal(pick, np.arange(pick.size)):
             return self.ba  # every row, in file order: no copy
         return self.ba[pick]
-
-    def where(self, row: int) -> str:
-        """Where row ``row`` (0-based) sits, as an editor counts: CSV line or Parquet row, with its FileName."""
-        return _where(self.path, row, self.file_names[row] if row < len(self.file_names) else None)
-
-
-def is_table(path: str | Path) -> bool:
-    """Whether ``path`` names a CSV or Parquet file by its extension."""
-    return Path(path).suffix.lower() in TABLE_EXTENSIONS
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -238,7 +230,7 @@ def _read_parquet(path: Path, with_labels: bool, available: int | None) -> tuple
     except (pa.ArrowException, OSError) as err:
         raise fail(err) from None
     if first_bad is not None:
-        raise _bad_value(path, names_out, *first_bad)
+        raise _bad_value(path, first_bad[0], names_out[first_bad[0]], *first_bad[1:])
     return names_out, ba, others
 
 
@@ -262,7 +254,7 @@ def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[lis
     d = len(ba_cols)
     _check_memory(path, max(1, path.stat().st_size // (2 * d)), d, available)  # a row is at least "0," per BA
     keep = ["FileName"] + (other_cols if with_labels else []) + ba_cols
-    read = pacsv.ReadOptions(column_names=header, skip_rows=1, encoding="utf8")
+    read = pacsv.ReadOptions(column_names=header, skip_rows=1, encoding="utf8", block_size=_CSV_BLOCK_BYTES)
     parse = pacsv.ParseOptions()
 
     def convert(ba_type: Any) -> Any:
@@ -271,35 +263,43 @@ def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[lis
         return pacsv.ConvertOptions(column_types=types, include_columns=keep, strings_can_be_null=False,
                                     quoted_strings_can_be_null=False)
 
+    def blocks() -> Any:
+        try:  # the common table: integers 0/1, read straight into int8 columns (one block)
+            yield pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(pa.int8()))
+            return
+        except pa.ArrowInvalid:  # floats, text or values out of int8 range: read as text block by block
+            pass
+        for batch in pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert(pa.string())):
+            yield pa.Table.from_batches([batch])
+
+    parts: list[np.ndarray] = []
+    name_chunks: list[Any] = []
+    other_chunks: dict[str, list[Any]] = {c: [] for c in other_cols if with_labels}
+    start = 0
     try:
-        try:  # the common table: integers 0/1, read straight into int8 columns
-            batches = [pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(pa.int8()))]
-        except pa.ArrowInvalid:  # floats, text or values out of int8 range: read as text, checked below
-            reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert(pa.string()))
-            batches = [pa.Table.from_batches([b]) for b in reader]
+        for b in blocks():  # in file order: the first block with a bad cell holds the first bad row
+            block = np.empty((b.num_rows, d), dtype=np.int8)
+            first_bad = None
+            for j, name in enumerate(ba_cols):
+                values, bad = _binary(b.column(name))
+                block[:, j] = values
+                if bad is not None and (first_bad is None or bad[0] < first_bad[0]):
+                    first_bad = (bad[0], j, *bad[1:])
+            if first_bad is not None:
+                row = first_bad[0]
+                raise _bad_value(path, start + row, _as_text(b.column("FileName"))[row].strip(), *first_bad[1:])
+            parts.append(block)
+            name_chunks += b.column("FileName").chunks
+            for c in other_chunks:
+                other_chunks[c] += b.column(c).chunks
+            start += b.num_rows
     except (pa.ArrowException, OSError) as err:
         raise UserError(f"BA table {path} is not a readable CSV ({_one_line(err)}); every row needs one value per header column") from None
-    n_rows = sum(b.num_rows for b in batches)
-    if n_rows == 0:
+    if start == 0:
         raise UserError(f"BA table {path} has a header but no rows; add one row per audio file")
-    names_out = _file_names(pa.chunked_array([c for b in batches for c in b.column("FileName").chunks],
-                                             type=pa.string()), path)
-    ba = np.empty((n_rows, d), dtype=np.int8)
-    start = 0
-    for b in batches:  # row blocks in file order: the first block with a bad cell holds the first bad row
-        first_bad = None
-        for j, name in enumerate(ba_cols):
-            values, bad = _binary(b.column(name))
-            ba[start : start + b.num_rows, j] = values
-            if bad is not None and (first_bad is None or bad[0] < first_bad[0]):
-                first_bad = (bad[0], j, *bad[1:])
-        if first_bad is not None:
-            raise _bad_value(path, names_out, start + first_bad[0], *first_bad[1:])
-        start += b.num_rows
-    others = {}
-    if with_labels:
-        others = {c: _as_text(pa.chunked_array([ch for b in batches for ch in b.column(c).chunks], type=pa.string()))
-                  for c in other_cols}
+    names_out = _file_names(pa.chunked_array(name_chunks, type=pa.string()), path)
+    ba = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    others = {c: _as_text(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()}
     return names_out, ba, others
 
 
@@ -380,8 +380,8 @@ def _numeric(arr: np.ndarray) -> tuple[np.ndarray, tuple | None]:
     return arr.astype(np.int8, copy=False), None
 
 
-def _bad_value(path: Path, names: list[str], row: int, j: int, kind: str, value: object) -> UserError:
-    where = _where(path, row, names[row] if row < len(names) else None)
+def _bad_value(path: Path, row: int, file_name: str, j: int, kind: str, value: object) -> UserError:
+    where = _where(path, row, file_name or None)
     if kind == "type":
         return UserError(f"BA table {path}: column BA{j} holds {value} values; BA columns must hold the numbers 0 and 1")
     if kind == "empty":

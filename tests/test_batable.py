@@ -86,6 +86,9 @@ def test_ba_columns_stay_int8_and_the_matching_counts_are_those_of_files(tmp_pat
     pq.write_table(pa.table({"FileName": ["a.wav", "b.wav", "c.wav"], "BA1": [1.0, 0.0, 1.0],
                              "BA0": [True, False, True]}), tmp_path / "f.parquet")
     assert np.array_equal(read_ba_table(tmp_path / "f.parquet").ba, [[1, 1], [0, 0], [1, 1]])
+    (tmp_path / "f.csv").write_text("FileName,Speaker,BA1,BA0\na.wav,s,1.0,0.0\nb.wav,s, 1 ,1e0\n")
+    floats = read_ba_table(tmp_path / "f.csv", invert=True)
+    assert floats.ba.dtype == np.int8 and np.array_equal(floats.ba, [[1, 0], [0, 0]]) and floats.labels is None
 
 
 def _csv(path: Path, text: str) -> Path:
@@ -213,3 +216,18 @@ def test_file_name_parts_are_pathlibs(name):
     p = PurePosixPath(name.replace("\\", "/"))
     expected = ([part for part in p.parent.parts if part not in ("/", ".", "")], p.name, p.stem if p.suffix else p.name)
     assert _name_parts(name) == expected
+
+
+def test_a_csv_of_floats_is_converted_block_by_block(tmp_path, monkeypatch):
+    import smp_balr.batable as batable
+
+    monkeypatch.setattr(batable, "_CSV_BLOCK_BYTES", 64)  # a few rows per block
+    rows = [f"u{i}.wav,{i % 2}.0,{(i // 2) % 2}.0" for i in range(40)]
+    path = _csv(tmp_path / "t.csv", "FileName,BA0,BA1\n" + "\n".join(rows) + "\n")
+    table = read_ba_table(path)
+    assert table.ba.dtype == np.int8 and table.ba.shape == (40, 2)
+    assert np.array_equal(table.ba[:, 0], np.arange(40) % 2) and table.file_names[-1] == "u39.wav"
+    rows[33] = "u33.wav,1.0,0.25"
+    path.write_text("FileName,BA0,BA1\n" + "\n".join(rows) + "\n")
+    with pytest.raises(UserError, match=r"column BA1 holds 0.25 on line 35 \(FileName 'u33.wav'\)"):
+        read_ba_table(path)
