@@ -201,7 +201,7 @@ def format_corpus(
     """
     if (ba_dir is None) == (ba_table is None):
         raise UserError("give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table (one table)")
-    table: BATable | None = None
+    ba_rows: BATable | None = None
     if ba_table is None:
         labels = read_labels(labels_path, require_group=split)
         index = find_ba_files(ba_dir)
@@ -209,18 +209,18 @@ def format_corpus(
         in_table = Path(labels_path).is_file() and same_file(labels_path, ba_table)
         if not in_table:
             labels = read_labels(labels_path, require_group=split)
-        table = read_ba_table(ba_table, invert=invert, with_labels=in_table, memory_available=memory_available)
+        ba_rows = read_ba_table(ba_table, invert=invert, with_labels=in_table, memory_available=memory_available)
         if in_table:
-            labels = check_labels(table.labels, labels_path, require_group=split)
-        index = table.index
+            labels = check_labels(ba_rows.labels, labels_path, require_group=split)
+        index = ba_rows.index
     match = match_files(labels["FileName"].tolist(), index)
     if match.n_matched == 0:
         example_name = labels["FileName"].iloc[0]  # read_labels refuses a CSV without rows
         example_file = next(iter(index.by_stem.values()))[0].name
-        if table is not None:
+        if ba_rows is not None:
             raise UserError(
                 f"no FileName in {labels_path} matched a row of BA table {ba_table}: e.g. FileName '{example_name}' "
-                f"vs table FileName '{table.file_names[0]}'; FileName 'spk1/x.wav' matches a table row 'x.wav', "
+                f"vs table FileName '{ba_rows.file_names[0]}'; FileName 'spk1/x.wav' matches a table row 'x.wav', "
                 "'x' or 'spk1/x.flac' (the name without extension agrees)"
             )
         raise UserError(
@@ -250,7 +250,7 @@ def format_corpus(
             if not (groups == g).any():
                 raise UserError(_missing_group(labels, match.files, g, labels_path, ba_table))
 
-    if table is None:
+    if ba_rows is None:
         n_ba = read_ba_file(files[0], invert=invert).size
         require_memory(
             format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
@@ -259,8 +259,8 @@ def format_corpus(
         )
         ba = read_ba_files(files, invert=invert, progress=progress)
     else:  # read and checked (memory included) by read_ba_table
-        ba = table.take(files)
-    formatted = FormattedTable(meta, ba)
+        ba = ba_rows.take(files)
+    table = FormattedTable(meta, ba)
 
     report = FormatReport(
         n_labels=len(labels),
@@ -270,14 +270,14 @@ def format_corpus(
         vectors_without_labels=[str(p.relative_to(index.root)) for p in match.unused_files],
         n_ba=int(ba.shape[1]),
         empty_labels=empty_label_cells(labels, matched),
-        source="files" if table is None else "table",
+        source="files" if ba_rows is None else "table",
     )
     log_report(report)
 
     if not split:
-        return {"all": formatted}, report
+        return {"all": table}, report
     is_train = (meta["Group"] == "Train").to_numpy()
-    out = {"train": formatted.subset(is_train), "test": formatted.subset(~is_train)}
+    out = {"train": table.subset(is_train), "test": table.subset(~is_train)}
     shared = set(out["train"].meta["Speaker"]) & set(out["test"].meta["Speaker"])
     if shared:
         log.warning(
