@@ -245,6 +245,13 @@ def _csv_header(path: Path) -> list[str]:
     return [h.strip() for h in header]
 
 
+def _csv_rows_estimate(path: Path) -> int:
+    """Rows of a CSV estimated from its size and its first data line (for the memory check only)."""
+    with open(path, "rb") as fh:
+        header, first = fh.readline(), fh.readline()
+    return max(1, round(1.1 * (path.stat().st_size - len(header)) / max(1, len(first))))
+
+
 def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[list[str], np.ndarray, dict]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -252,7 +259,7 @@ def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[lis
     header = _csv_header(path)
     ba_cols, other_cols = _layout(header, path)
     d = len(ba_cols)
-    _check_memory(path, max(1, path.stat().st_size // (2 * d)), d, available)  # a row is at least "0," per BA
+    _check_memory(path, _csv_rows_estimate(path), d, available)
     keep = ["FileName"] + (other_cols if with_labels else []) + ba_cols
     read = pacsv.ReadOptions(column_names=header, skip_rows=1, encoding="utf8", block_size=_CSV_BLOCK_BYTES)
     parse = pacsv.ParseOptions()

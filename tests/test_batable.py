@@ -231,3 +231,12 @@ def test_a_csv_of_floats_is_converted_block_by_block(tmp_path, monkeypatch):
     path.write_text("FileName,BA0,BA1\n" + "\n".join(rows) + "\n")
     with pytest.raises(UserError, match=r"column BA1 holds 0.25 on line 35 \(FileName 'u33.wav'\)"):
         read_ba_table(path)
+
+
+def test_a_table_too_large_for_memory_stops_before_reading(tmp_path):
+    csv_table = _csv(tmp_path / "t.csv", "FileName,BA0,BA1\n" + "".join(f"u{i}.wav,0,1\n" for i in range(1000)))
+    parquet_table = _parquet(tmp_path / "t.parquet", {"FileName": [f"u{i}" for i in range(1000)], "BA0": [1] * 1000})
+    for table in (csv_table, parquet_table):
+        with pytest.raises(UserError, match=r"reading BA table .* \(1,\d{3} rows x \d BAs\) needs about .* GB of memory"):
+            read_ba_table(table, memory_available=100)
+        assert read_ba_table(table, memory_available=10**6).ba.shape[0] == 1000
