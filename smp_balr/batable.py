@@ -213,7 +213,7 @@ def _read_parquet(path: Path, with_labels: bool, available: int | None) -> tuple
     try:
         file_col = pf.read(columns=["FileName"]).column(0)
         names_out = _file_names(file_col, path)
-        others = {c: _as_text(pf.read(columns=[c]).column(0)) for c in other_cols} if with_labels else {}
+        others = {c: _text_series(pf.read(columns=[c]).column(0)) for c in other_cols} if with_labels else {}
         ba = np.empty((n_rows, d), dtype=np.int8)
         first_bad: tuple | None = None
         for j0 in range(0, d, _COLUMNS_PER_READ):
@@ -306,7 +306,7 @@ def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[lis
         raise UserError(f"BA table {path} has a header but no rows; add one row per audio file")
     names_out = _file_names(pa.chunked_array(name_chunks, type=pa.string()), path)
     ba = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    others = {c: _as_text(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()}
+    others = {c: _text_series(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()}
     return names_out, ba, others
 
 
@@ -318,6 +318,16 @@ def _as_text(col: Any) -> list[str]:
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string())
     return pc.fill_null(col, "").to_pylist()
+
+
+def _text_series(col: Any) -> pd.Series:
+    """A label column as a pandas Series of strings, empty cells as ``""`` (no Python list in between)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.string())
+    return pc.fill_null(col, "").to_pandas()
 
 
 def _file_names(col: Any, path: Path) -> list[str]:
