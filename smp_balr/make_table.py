@@ -84,6 +84,7 @@ def table_from_files(labels: str | Path, ba_dir: str | Path, out: str | Path, wi
     """
     from smp_balr.formatting import format_corpus
 
+    _check_out(out)  # before reading the files
     tables, _ = format_corpus(labels, ba_dir, split=False, invert=invert, progress=True)
     table = tables["all"]
     meta = table.meta if with_labels else table.meta[["FileName"]]

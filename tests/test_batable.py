@@ -240,3 +240,17 @@ def test_a_table_too_large_for_memory_stops_before_reading(tmp_path):
         with pytest.raises(UserError, match=r"reading BA table .* \(1,\d{3} rows x \d BAs\) needs about .* GB of memory"):
             read_ba_table(table, memory_available=100)
         assert read_ba_table(table, memory_available=10**6).ba.shape[0] == 1000
+
+
+def test_make_table_command(demo_files, tmp_path, capsys):
+    from smp_balr.make_table import main
+
+    labels, ba_dir = demo_files
+    main(["files", str(labels), str(ba_dir), str(tmp_path / "t.parquet"), "--ba-only"])
+    assert pq.read_schema(tmp_path / "t.parquet").names[:2] == ["FileName", "BA0"]
+    assert read_ba_table(tmp_path / "t.parquet").ba.shape == (120, 40)
+    with pytest.raises(SystemExit) as stop:
+        main(["files", str(labels), str(ba_dir), str(tmp_path / "t.xlsx")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("error [make_table]: table " + str(tmp_path / "t.xlsx") +
+                                                    " must end in .parquet or .csv")
