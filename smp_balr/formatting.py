@@ -1,4 +1,4 @@
-"""Step 1: join a labels CSV with BALR BA files into the formatted table(s).
+"""Step 1: join a labels CSV with BALR BA files (or one BA table) into the formatted table(s).
 
 The formatted table has the columns ``FileName, Speaker, Group, <other label columns in
 the CSV's order>, BA0..BA<D-1>`` (BA values as integers 0/1), one row per matched file,
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from smp_balr.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
+from smp_balr.batable import BATable, read_ba_table, same_file
 from smp_balr.errors import UserError
 from smp_balr.memory import format_need, require_memory
 from smp_balr.outputs import transaction
@@ -72,6 +73,7 @@ class FormatReport:
     vectors_without_labels: list[str]
     n_ba: int
     empty_labels: dict[str, list[int]] = field(default_factory=dict)  # label column -> CSV lines with an empty cell
+    source: str = "files"  # files: data.ba_dir; table: data.ba_table (n_files counts its rows)
 
 
 def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
@@ -104,6 +106,11 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
         msg = " ".join(str(err).split())
         raise UserError(f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a header row") from None
     _check_header(path)
+    return check_labels(df, path, require_group)
+
+
+def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.DataFrame:
+    """Validate a labels table read from ``path`` (see :func:`read_labels`); values as strings."""
     df.columns = [str(c).strip() for c in df.columns]
     required = ["FileName", "Speaker"] + (["Group"] if require_group else [])
     missing = [c for c in required if c not in df.columns]
@@ -190,20 +197,21 @@ def _ordered_columns(columns: Sequence[str]) -> list[str]:
 
 def format_corpus(
     labels_path: str | Path,
-    ba_dir: str | Path,
+    ba_dir: str | Path | None,
     split: bool = True,
     invert: bool = False,
     progress: bool = True,
     memory_available: int | None = None,
+    ba_table: str | Path | None = None,
 ) -> tuple[dict[str, FormattedTable], FormatReport]:
-    """Join the labels CSV with the BA files.
+    """Join the labels CSV with the BA files, or with the rows of one BA table.
 
     Parameters
     ----------
     labels_path : str or Path
-        Labels CSV (``data.labels``).
-    ba_dir : str or Path
-        Folder searched recursively for BA files (``data.ba_dir``).
+        Labels CSV (``data.labels``); may be the BA table itself when it holds the label columns.
+    ba_dir : str or Path or None
+        Folder searched recursively for BA files (``data.ba_dir``); None with ``ba_table``.
     split : bool
         True: return ``{"train": ..., "test": ...}`` split by ``Group``; False: ``{"all": ...}``.
     invert : bool
@@ -213,6 +221,9 @@ def format_corpus(
     memory_available : int, optional
         Bytes the step may use (default: what the system has free); a corpus that needs
         more fails before any file is read.
+    ba_table : str or Path, optional
+        CSV or Parquet table of BA vectors (``data.ba_table``, see :mod:`smp_balr.batable`)
+        instead of ``ba_dir``: its rows are matched, counted and checked as files are.
 
     Returns
     -------
@@ -222,16 +233,35 @@ def format_corpus(
     Raises
     ------
     UserError
-        Any validation failure (see :func:`read_labels`, :func:`smp_balr.bafiles.read_ba_file`),
+        Any validation failure (see :func:`read_labels`, :func:`smp_balr.bafiles.read_ba_file`,
+        :func:`smp_balr.batable.read_ba_table`), both or neither of ``ba_dir`` and ``ba_table``,
         no file matched, ``Group`` values other than Train/Test when splitting, or an empty
         Train or Test part.
     """
-    labels = read_labels(labels_path, require_group=split)
-    index = find_ba_files(ba_dir)
+    if (ba_dir is None) == (ba_table is None):
+        raise UserError("give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table (one table)")
+    ba_rows: BATable | None = None
+    if ba_table is None:
+        labels = read_labels(labels_path, require_group=split)
+        index = find_ba_files(ba_dir)
+    else:
+        in_table = Path(labels_path).is_file() and same_file(labels_path, ba_table)
+        if not in_table:
+            labels = read_labels(labels_path, require_group=split)
+        ba_rows = read_ba_table(ba_table, invert=invert, with_labels=in_table, memory_available=memory_available)
+        if in_table:
+            labels = check_labels(ba_rows.labels, labels_path, require_group=split)
+        index = ba_rows.index
     match = match_files(labels["FileName"].tolist(), index)
     if match.n_matched == 0:
         example_name = labels["FileName"].iloc[0]  # read_labels refuses a CSV without rows
         example_file = next(iter(index.by_stem.values()))[0].name
+        if ba_rows is not None:
+            raise UserError(
+                f"no FileName in {labels_path} matched a row of BA table {ba_table}: e.g. FileName '{example_name}' "
+                f"vs table FileName '{ba_rows.file_names[0]}'; FileName 'spk1/x.wav' matches a table row 'x.wav', "
+                "'x' or 'spk1/x.flac' (the name without extension agrees)"
+            )
         raise UserError(
             f"no FileName in {labels_path} matched a BA file under {ba_dir}: e.g. FileName '{example_name}' "
             f"vs file '{example_file}'; FileName 'x.wav' needs a file x_ba.txt, x_ba.pkl or x_ba.npy"
@@ -257,15 +287,18 @@ def format_corpus(
             )
         for g in GROUPS:
             if not (groups == g).any():
-                raise UserError(_missing_group(labels, match.files, g, labels_path))
+                raise UserError(_missing_group(labels, match.files, g, labels_path, ba_table))
 
-    n_ba = read_ba_file(files[0], invert=invert).size
-    require_memory(
-        format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
-        f"format of {len(files):,} BA files x {n_ba} BAs", f"format the corpus in parts (labels CSVs of fewer rows, "
-        f"data.labels) or run on a machine with more free memory", available=memory_available,
-    )
-    ba = read_ba_files(files, invert=invert, progress=progress)
+    if ba_rows is None:
+        n_ba = read_ba_file(files[0], invert=invert).size
+        require_memory(
+            format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
+            f"format of {len(files):,} BA files x {n_ba} BAs", f"format the corpus in parts (labels CSVs of fewer rows, "
+            f"data.labels) or run on a machine with more free memory", available=memory_available,
+        )
+        ba = read_ba_files(files, invert=invert, progress=progress)
+    else:  # read and checked (memory included) by read_ba_table
+        ba = ba_rows.take(files)
     table = FormattedTable(meta, ba)
 
     report = FormatReport(
@@ -276,6 +309,7 @@ def format_corpus(
         vectors_without_labels=[str(p.relative_to(index.root)) for p in match.unused_files],
         n_ba=int(ba.shape[1]),
         empty_labels=empty_label_cells(labels, matched),
+        source="files" if ba_rows is None else "table",
     )
     log_report(report)
 
@@ -295,13 +329,20 @@ def format_corpus(
     return out, report
 
 
-def _missing_group(labels: pd.DataFrame, files: Sequence[Path | None], group: str, labels_path: str | Path) -> str:
+def _missing_group(labels: pd.DataFrame, files: Sequence[Path | None], group: str, labels_path: str | Path,
+                   ba_table: str | Path | None = None) -> str:
     """Why no matched row is in ``group``: no such row at all, or none of them has a BA file."""
     rows = np.flatnonzero((labels["Group"] == group).to_numpy())
     if rows.size == 0:
         return (
             f"labels file {labels_path} has no row with Group '{group}'; the pipeline needs Train and Test rows — "
             f"mark the rows of some speakers (e.g. a fifth of them) {group}"
+        )
+    if ba_table is not None:
+        return (
+            f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a row in BA table {ba_table} "
+            f"(e.g. FileName '{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); add their BA vectors to "
+            f"the table or fix their FileName"
         )
     return (
         f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a BA file (e.g. FileName "
@@ -335,8 +376,9 @@ def empty_label_cells(labels: pd.DataFrame, rows: np.ndarray | None = None) -> d
 def log_report(report: FormatReport) -> None:
     """Log the matching counts with the first few names of each kind."""
     log.info(
-        "labels: %d rows; BA files found: %d; matched: %d (D = %d)",
+        "labels: %d rows; %s: %d; matched: %d (D = %d)",
         report.n_labels,
+        "BA files found" if report.source == "files" else "BA table rows",
         report.n_files,
         report.n_matched,
         report.n_ba,

@@ -259,15 +259,37 @@ def build(cls: type, block: Any, key: str) -> Any:
 # --------------------------------------------------------------------------- blocks
 
 
+def _source(v: Any, key: str) -> str | None:
+    """A BA source path; null or ``''`` mean "not this source"."""
+    return None if v is None or v == "" else _text(v, key)
+
+
 @dataclass(frozen=True)
 class DataSettings:
-    """``data``: where the labels and BA files are, and how to format them."""
+    """``data``: where the labels and BA vectors are, and how to format them.
+
+    The BA vectors come from exactly one source: ``ba_dir`` (a folder of per-utterance
+    files) or ``ba_table`` (one CSV or Parquet table); the other is null or ``''``.
+    """
 
     name: str = _setting("demo", _plain)
     labels: str = _setting("data/demo/labels.csv", _text)
-    ba_dir: str = _setting("data/demo/ba", _text)
+    ba_dir: str | None = _setting("data/demo/ba", _source)
+    ba_table: str | None = _setting(None, _source)
     split: int = _setting(1, _choice((0, 1)))
     invert: int = _setting(0, _choice((0, 1)))
+
+    def __post_init__(self) -> None:
+        if self.ba_dir is not None and self.ba_table is not None:
+            raise UserError(
+                f"params.yaml: data.ba_dir ({self.ba_dir}) and data.ba_table ({self.ba_table}) are both set; "
+                "keep the one that holds your BA vectors and write '' for the other"
+            )
+        if self.ba_dir is None and self.ba_table is None:
+            raise UserError(
+                "params.yaml: neither data.ba_dir nor data.ba_table is set; set data.ba_dir to a folder of "
+                "<stem>_ba.txt/.pkl/.npy files or data.ba_table to a .csv/.parquet table of BA vectors"
+            )
 
 
 @dataclass(frozen=True)
@@ -599,6 +621,21 @@ class Settings:
             raise UserError(
                 f"params.yaml: study.features lists '{unrun[0]}', but selection.selectors {list(self.selection.selectors)} "
                 f"does not run it; add '{unrun[0]}' to selection.selectors or use {', '.join(sorted(produced))}"
+            )
+
+
+def check_dvc_sources(params: dict[str, Any]) -> None:
+    """Refuse a null ``data.ba_dir`` / ``data.ba_table`` under ``dvc repro`` (write ``''`` instead).
+
+    dvc.yaml tracks the BA source as the one path ``${data.ba_dir}${data.ba_table}``, and DVC
+    writes a null value into a path as ``None``: the pipeline would then miss a file "…None".
+    """
+    data = params.get("data") if isinstance(params.get("data"), dict) else {}
+    for key in ("ba_dir", "ba_table"):
+        if key in data and data[key] is None:
+            raise UserError(
+                f"params.yaml: data.{key} is null; under dvc repro write data.{key}: '' for the BA source you do not "
+                "use (dvc.yaml tracks the path ${data.ba_dir}${data.ba_table}, where DVC would read null as 'None')"
             )
 
 

@@ -8,11 +8,13 @@ here, with one line, and every earlier result stays in place.
 from __future__ import annotations
 
 import logging
+import os
 
 from smp_balr import paths
 from smp_balr.cli import run
 from smp_balr.outputs import clean_project_leftovers, write_json
-from smp_balr.settings import load_settings
+from smp_balr.params import load_params
+from smp_balr.settings import check_dvc_sources, load_settings
 
 log = logging.getLogger("check")
 
@@ -20,6 +22,8 @@ log = logging.getLogger("check")
 def main() -> None:
     s = load_settings()
     clean_project_leftovers()  # what killed runs left, whatever the cache state of their stages
+    if os.environ.get("DVC_STAGE"):
+        check_dvc_sources(load_params())
     # constant content: downstream stages rerun for their own params, never because this file changed
     write_json({"params": "valid"}, paths.SETTINGS_CHECK)
     log.info("params.yaml is valid: label %s, features %s, model %s", s.label, s.features.method, s.model.method)

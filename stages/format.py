@@ -1,4 +1,4 @@
-"""Stage `format` (Step 1): labels CSV + BALR BA files -> data/<name>_{train,test}_data.csv."""
+"""Stage `format` (Step 1): labels CSV + BALR BA files (or one BA table) -> data/<name>_{train,test}_data.csv."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def main() -> None:
             f"data.split is 0, but the pipeline needs the Train/Test tables of data.split: 1; set data.split: 1 "
             f"for `dvc repro`, or run `python stages/format.py` directly to write {paths.full_table(data.name)}"
         )
-    tables, _ = format_corpus(data.labels, data.ba_dir, split=bool(data.split), invert=bool(data.invert))
+    tables, _ = format_corpus(data.labels, data.ba_dir, split=bool(data.split), invert=bool(data.invert),
+                              ba_table=data.ba_table)
     if data.split:
         targets = {paths.train_table(data.name): tables["train"], paths.test_table(data.name): tables["test"]}
     else:

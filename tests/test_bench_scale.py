@@ -50,3 +50,19 @@ def test_growth_exponent_and_direct_tables(tmp_path) -> None:
     assert len(train) + len(test) == 400 and len(ba_columns(train)) == 64
     assert set(train["Group"]) == {"Train"} and set(test["Group"]) == {"Test"}
     assert list(train.columns[:6]) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass"]
+
+
+def test_bench_scale_table_times_format_from_a_parquet_table(tmp_path) -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--sizes", "1200", "--utterances-per-speaker",
+           "50", "--table", "--format-only", "--workdir", str(tmp_path), "--keep"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {ln.split(" |")[0].strip() for ln in proc.stdout.splitlines() if " | " in ln}
+    assert {"demo (table)", "format"} <= rows and "select slda" not in rows, proc.stdout
+    assert "FAIL" not in proc.stdout, proc.stdout
+    project = tmp_path / "n1200"
+    assert (project / "data" / "demo" / "ba.parquet").is_file() and not (project / "data" / "demo" / "ba").exists()
+    from smp_balr.tables import read_table
+
+    train, test = (read_table(project / "data" / f"demo_{part}_data.csv") for part in ("train", "test"))
+    assert len(train) + len(test) == 1200 and len(train.filter(regex=r"^BA\d+$").columns) == 512
