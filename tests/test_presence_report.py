@@ -364,11 +364,10 @@ def test_tiny_real_study_then_report(project_copy) -> None:
 
     # a new class filter of one label reruns that label's stages and the report, nothing else
     params = proj / "params.yaml"
-    params.write_text(params.read_text().replace("Modality: all", "Modality: [Speech, Sing]"))
+    params.write_text(params.read_text().replace("Noise: all", "Noise: [Heads, Tails]"))
     log = run_cmd(["dvc", "repro"], proj, timeout=900).stdout
     ran = sorted(set(re.findall(r"Running stage '([^']+)'", log)))
-    assert ran == ["associate@Modality", "check", "report", "select@Modality-all", "select@Modality-slda",
-                   "study@Modality"], ran
+    assert ran == ["associate@Noise", "check", "report", "select@Noise-all", "select@Noise-slda", "study@Noise"], ran
 
 
 def test_experiments_table_fits_80_columns() -> None:
