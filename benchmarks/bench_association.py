@@ -40,9 +40,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from smp_balr.demo import DemoSettings, generate  # noqa: E402
+from smp_balr.data.demo import DemoSettings, generate  # noqa: E402
 from smp_balr.selection.association import associate  # noqa: E402
-from smp_balr.settings import AssociationSettings  # noqa: E402
+from smp_balr.core.settings import AssociationSettings  # noqa: E402
 
 DEFAULT = AssociationSettings()
 PLANTED = {"Language": 4, "Modality": 4, "EmoClass": 8}
@@ -103,7 +103,7 @@ def recall(n_corpora: int, selectors: bool, seed: int = 500) -> dict[str, Any]:
                     (len(found & truth) / len(truth), len(found - truth), len(found - truth) / max(len(found), 1)))
             if selectors and i < 2:
                 from smp_balr.selection.api import run_selection
-                from smp_balr.settings import SelectionSettings
+                from smp_balr.core.settings import SelectionSettings
 
                 df = pd.concat([lab, pd.DataFrame(X, columns=names)], axis=1)
                 for m in ("slda", "bayes"):

@@ -10,7 +10,7 @@ class per utterance; ``speaker``: a class per speaker) and reports per cell:
   family-wise rate 5%);
 - the test verdict of a cheap model (ridge classifier on all BAs; verdict "present"
   = permutation p < 0.05 and speaker-bootstrap interval above chance, as in
-  ``smp_balr.evaluation``): share "present" with its interval, and a KS test of the
+  ``smp_balr.evaluation.scores``): share "present" with its interval, and a KS test of the
   permutation p-values against uniform (between_speakers scheme for speaker-level labels,
   within_speakers otherwise);
 - on the planted labels (EmoClass within speakers, Language per speaker) of the same
@@ -65,9 +65,9 @@ def _task(args: tuple[str, CellSize, int, int, int, bool, dict]) -> tuple[str, d
 
 def demo_recall(seed: int = 42) -> dict[str, Any]:
     """Recall and precision of slda and bayes on the demo corpus at default parameters."""
-    from smp_balr.demo import MAIN_EMOTIONS, DemoSettings, generate
+    from smp_balr.data.demo import MAIN_EMOTIONS, DemoSettings, generate
     from smp_balr.selection.api import run_selection
-    from smp_balr.settings import SelectionSettings
+    from smp_balr.core.settings import SelectionSettings
     from smp_balr.selection.quality import precision_recall
 
     c = generate(DemoSettings(seed=seed))
@@ -152,7 +152,7 @@ def main() -> None:
     ap.add_argument("--md", default="docs/calibration.md")
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--generator", choices=["demo", "mid"], default="demo",
-                    help="corpus generator: demo (smp_balr.demo) or mid (mid-range BA rates, harder for bayes)")
+                    help="corpus generator: demo (smp_balr.data.demo) or mid (mid-range BA rates, harder for bayes)")
     ap.add_argument("--settings", default="{}", help="extra selection settings as JSON, e.g. '{\"bayes\": {\"null_fits\": 0}}'")
     ap.add_argument("--no-verdicts", action="store_true", help="selection only")
     ap.add_argument("--cache", default="", help="folder keeping each finished corpus, to resume an interrupted run")

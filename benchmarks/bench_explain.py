@@ -22,9 +22,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.tree import DecisionTreeClassifier
 
 from smp_balr import explain as E
-from smp_balr.estimator import build_mlp
-from smp_balr.options import AGNOSTIC_EXPLAINERS
-from smp_balr.settings import MlpSettings
+from smp_balr.model.estimator import build_mlp
+from smp_balr.core.options import AGNOSTIC_EXPLAINERS
+from smp_balr.core.settings import MlpSettings
 
 N_ROWS, N_BA, N_CLASSES, N_SAMPLES = 14_400, 512, 4, 200
 MLP_PARAMS = {"hidden1_ratio": 0.5, "hidden2": 16, "learning_rate": 0.001, "batch_size": 32}

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from smp_balr.demo import DemoSettings, generate, write_corpus
-from smp_balr.formatting import format_corpus, write_tables
+from smp_balr.data.demo import DemoSettings, generate, write_corpus
+from smp_balr.data.formatting import format_corpus, write_tables
 
 N_SPEAKERS, UTTERANCES, REPEATS = 100, 200, 3
 

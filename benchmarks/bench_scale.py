@@ -8,7 +8,7 @@ it waited for) and peak resident memory (``wait4``'s ``ru_maxrss``).
 
 Stages: ``demo`` (BA files; above ``--files-max`` utterances, or when the disk is short,
 the generator writes the formatted tables directly and ``format`` is not timed; with ``--table``
-the demo is written as one Parquet table by ``python -m smp_balr.make_table demo`` and ``format``
+the demo is written as one Parquet table by ``python -m smp_balr.data.make_table demo`` and ``format``
 reads it as ``data.ba_table``, at any size), ``format`` (``--format-only``: stop here),
 ``select@EmoClass-slda``, then per model of ``--models`` ``train`` (and ``test`` and
 ``explain`` for the first model). Prints one table with the growth exponent of each stage
@@ -107,6 +107,8 @@ def prepare(dest: Path, n_utt: int, per_speaker: int, overrides: list[tuple[str,
                            "utterances_per_speaker": per_speaker})
     params.update({"label": LABEL, "labels": [LABEL]})
     params["selection"]["selectors"] = ["all", "slda"]
+    params["study"]["features"] = ["all", "slda"]
+    params["classes"] = {LABEL: params["classes"][LABEL]}
     params["features"] = {"method": features}
     for key, value in overrides:
         _set(params, key, value)
@@ -118,9 +120,9 @@ def write_tables_directly(dest: Path) -> None:
     """Generate the demo corpus of the copy's params and write the formatted tables (no BA files)."""
     sys.path.insert(0, str(dest))
     os.chdir(dest)
-    from smp_balr import paths
-    from smp_balr.demo import DemoSettings, generate
-    from smp_balr.formatting import FormattedTable, write_tables
+    from smp_balr.core import paths
+    from smp_balr.data.demo import DemoSettings, generate
+    from smp_balr.data.formatting import FormattedTable, write_tables
 
     params = yaml.safe_load(Path("params.yaml").read_text())
     corpus = generate(DemoSettings.from_params(params))
@@ -150,7 +152,7 @@ def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[s
         params = yaml.safe_load((dest / "params.yaml").read_text())
         params["data"].update({"ba_dir": "", "ba_table": TABLE, "labels": TABLE})
         (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        cmd = [sys.executable, "-m", "smp_balr.make_table", "demo", TABLE]
+        cmd = [sys.executable, "-m", "smp_balr.data.make_table", "demo", TABLE]
         out.append(("demo (table)", run_measured(cmd, dest, args.timeout)))
         out.append(("format", run_measured(stage_command(dest, "format"), dest, args.timeout)))
     elif files:

@@ -2,7 +2,7 @@
 
 Generates a demo corpus (``--speakers`` x 200 utterances x 512 BAs, 20% of the speakers in
 Test), searches the params.yaml grid (EmoClass, classes A/H/N/S, 5 speaker folds) with each
-strategy of :func:`smp_balr.tree_search.search_tree`, refits on all training rows and scores
+strategy of :func:`smp_balr.model.tree_search.search_tree`, refits on all training rows and scores
 the Test speakers. Prints wall and CPU seconds (this process and its joblib workers), the
 chosen parameters and the test balanced accuracy of each.
 
@@ -19,8 +19,8 @@ import numpy as np
 import psutil
 from sklearn.metrics import balanced_accuracy_score
 
-from smp_balr.demo import DemoSettings, generate
-from smp_balr.tree_search import STRATEGIES, search_tree
+from smp_balr.data.demo import DemoSettings, generate
+from smp_balr.model.tree_search import STRATEGIES, search_tree
 
 GRID = {"max_depth": [5, 10, 15], "min_samples_split": [2, 5, 10], "min_samples_leaf": [1, 2, 5],
         "criterion": ["gini", "entropy"]}

@@ -7,9 +7,9 @@ speaker-specific BAs do), which is what the permutation schemes must withstand.
 - **Table claim**: tables of K = 3 and 5 labels, each a null label (speaker-level or
   varying within speakers, 2-4 classes, as :func:`smp_balr.selection.nullcheck.null_label`
   draws them) with predictions that ignore it; every label gets the permutation p-value
-  (:func:`smp_balr.evaluation.permutation_pvalue`, ``required_permutations(alpha, K)``
+  (:func:`smp_balr.evaluation.scores.permutation_pvalue`, ``required_permutations(alpha, K)``
   permutations) and the speaker-bootstrap interval, then
-  :func:`smp_balr.verdict.table_verdicts` (Holm). Reported: the share of tables with any
+  :func:`smp_balr.evaluation.verdict.table_verdicts` (Holm). Reported: the share of tables with any
   null label called present (family-wise, stated ``alpha``), also for tables where one
   label is planted (its predictions right on a share of rows): share with a null label
   called present, and the planted label's power.
@@ -42,10 +42,11 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from smp_balr.conditional import CANNOT_SEPARATE, PRESENT_BEYOND, presence_beyond  # noqa: E402
-from smp_balr.evaluation import bootstrap_speakers, permutation_pvalue  # noqa: E402
+from smp_balr.evaluation.conditional import CANNOT_SEPARATE, PRESENT_BEYOND, presence_beyond  # noqa: E402
+from smp_balr.evaluation.scores import bootstrap_speakers, permutation_pvalue  # noqa: E402
 from smp_balr.selection.nullcheck import clopper_pearson, null_label  # noqa: E402
-from smp_balr.verdict import PRESENT, required_permutations, table_verdicts  # noqa: E402
+from smp_balr.core.multitest import required_permutations  # noqa: E402
+from smp_balr.evaluation.verdict import PRESENT, table_verdicts  # noqa: E402
 
 
 def _speakers(rng: np.random.Generator, n_speakers: int, mean_rows: int) -> np.ndarray:

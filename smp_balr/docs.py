@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from smp_balr import paths
-from smp_balr.errors import UserError
-from smp_balr.outputs import write_json
+from smp_balr.core import paths
+from smp_balr.core.errors import UserError
+from smp_balr.core.outputs import write_json
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from smp_balr.cli import run
+    from smp_balr.core.cli import run
 
     run(main, "figures")

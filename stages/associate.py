@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from smp_balr import paths
-from smp_balr.cli import run, stage_item
-from smp_balr.outputs import transaction, write_csv, write_json
+from smp_balr.core import paths
+from smp_balr.core.cli import run, stage_item
+from smp_balr.core.outputs import transaction, write_csv, write_json
 from smp_balr.selection.association import associate_table
-from smp_balr.settings import load_settings
-from smp_balr.tables import read_table, select_classes
+from smp_balr.core.settings import load_settings
+from smp_balr.data.tables import read_table, select_classes
 
 log = logging.getLogger("associate")
 
@@ -23,7 +23,6 @@ log = logging.getLogger("associate")
 def main() -> None:
     (label,) = stage_item(1, "usage: python -m stages.associate <label>; e.g. `python -m stages.associate EmoClass`")
     s = load_settings()
-    label = s.require_label(label)
     table = paths.train_table(s.data.name)
     rows = select_classes(read_table(table), label, s.class_filter(label), table)
     a = s.association

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from smp_balr import paths
-from smp_balr.cli import run
-from smp_balr.outputs import transaction, write_csv, write_json
+from smp_balr.core import paths
+from smp_balr.core.cli import run
+from smp_balr.core.outputs import transaction, write_csv, write_json
 from smp_balr.selection.association import profile_table
-from smp_balr.settings import load_settings
-from smp_balr.tables import read_table
+from smp_balr.core.settings import load_settings
+from smp_balr.data.tables import read_table
 
 log = logging.getLogger("profile")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import os
 
-from smp_balr import paths
-from smp_balr.cli import run
-from smp_balr.outputs import clean_project_leftovers, write_json
-from smp_balr.params import load_params
-from smp_balr.settings import check_dvc_sources, load_settings
+from smp_balr.core import paths
+from smp_balr.core.cli import run
+from smp_balr.core.outputs import clean_project_leftovers, write_json
+from smp_balr.core.params import load_params
+from smp_balr.core.settings import check_dvc_sources, load_settings
 
 log = logging.getLogger("check")
 

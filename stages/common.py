@@ -8,11 +8,11 @@ Candidates are features/<label>/<label>_<method>_features.csv for the current `s
 
 from __future__ import annotations
 
-from smp_balr import paths
-from smp_balr.cli import run, stage_item
-from smp_balr.outputs import write_csv, write_json
+from smp_balr.core import paths
+from smp_balr.core.cli import run, stage_item
+from smp_balr.core.outputs import write_csv, write_json
 from smp_balr.selection.common import label_common
-from smp_balr.settings import load_settings
+from smp_balr.core.settings import load_settings
 
 
 def main() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
-from smp_balr import paths
-from smp_balr.cli import run
-from smp_balr.demo import write_demo
-from smp_balr.settings import load_settings
+from smp_balr.core import paths
+from smp_balr.core.cli import run
+from smp_balr.data.demo import write_demo
+from smp_balr.core.settings import load_settings
 
 log = logging.getLogger("demo")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from smp_balr import paths
-from smp_balr.artefacts import load_model
-from smp_balr.cli import run
-from smp_balr.evaluation import headline, plot_confusion, test_model, verdict
-from smp_balr.outputs import write_csv, write_json
-from smp_balr.settings import load_settings
-from smp_balr.tables import scorable_rows
+from smp_balr.core import paths
+from smp_balr.model.artefacts import load_model
+from smp_balr.core.cli import run
+from smp_balr.evaluation.scores import headline, plot_confusion, test_model, verdict
+from smp_balr.core.outputs import write_csv, write_json
+from smp_balr.core.settings import load_settings
+from smp_balr.data.tables import scorable_rows
 
 log = logging.getLogger("test")
 

@@ -6,15 +6,15 @@ import logging
 
 import pandas as pd
 
-from smp_balr import paths
-from smp_balr.artefacts import load_model
-from smp_balr.cli import run
-from smp_balr.demo import planted_truth
+from smp_balr.core import paths
+from smp_balr.model.artefacts import load_model
+from smp_balr.core.cli import run
+from smp_balr.data.demo import planted_truth
 from smp_balr.explain import TOP_COLUMNS, check_plot_bas, explain_model, write_outputs
-from smp_balr.outputs import atomic_dir, write_csv, write_json
-from smp_balr.parallel import parallel_backend
-from smp_balr.settings import load_settings
-from smp_balr.tables import scorable_rows
+from smp_balr.core.outputs import atomic_dir, write_csv, write_json
+from smp_balr.core.parallel import parallel_backend
+from smp_balr.core.settings import load_settings
+from smp_balr.data.tables import scorable_rows
 
 log = logging.getLogger("explain")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 
-from smp_balr import paths
-from smp_balr.cli import run
-from smp_balr.errors import UserError
-from smp_balr.formatting import format_corpus, write_tables
-from smp_balr.settings import load_settings
+from smp_balr.core import paths
+from smp_balr.core.cli import run
+from smp_balr.core.errors import UserError
+from smp_balr.data.formatting import format_corpus, write_tables
+from smp_balr.core.settings import load_settings
 
 log = logging.getLogger("format")
 

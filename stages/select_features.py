@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import time
 
-from smp_balr import paths
-from smp_balr.cli import run, stage_item
-from smp_balr.errors import UserError
-from smp_balr.options import SELECTORS
-from smp_balr.outputs import write_csv, write_json
+from smp_balr.core import paths
+from smp_balr.core.cli import run, stage_item
+from smp_balr.core.errors import UserError
+from smp_balr.core.options import SELECTORS
+from smp_balr.core.outputs import write_csv, write_json
 from smp_balr.selection import run_selection
-from smp_balr.settings import load_settings
-from smp_balr.tables import read_table, select_classes
+from smp_balr.core.settings import load_settings
+from smp_balr.data.tables import read_table, select_classes
 
 log = logging.getLogger("select")
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from smp_balr import paths
-from smp_balr.cli import run
-from smp_balr.demo import planted_truth
-from smp_balr.outputs import write_json
+from smp_balr.core import paths
+from smp_balr.core.cli import run
+from smp_balr.data.demo import planted_truth
+from smp_balr.core.outputs import write_json
 from smp_balr.selection.report import build_report
-from smp_balr.settings import load_settings
+from smp_balr.core.settings import load_settings
 
 log = logging.getLogger("selection_report")
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from smp_balr import paths
-from smp_balr.cli import run, stage_item
-from smp_balr.parallel import parallel_backend
-from smp_balr.settings import load_settings
+from smp_balr.core import paths
+from smp_balr.core.cli import run, stage_item
+from smp_balr.core.parallel import parallel_backend
+from smp_balr.core.settings import load_settings
 from smp_balr.study.outputs import check_chosen, feature_lists, write_study
 from smp_balr.study.run import explain_chosen, run_study
-from smp_balr.tables import read_table, select_classes
+from smp_balr.data.tables import read_table, select_classes
 
 log = logging.getLogger("study")
 

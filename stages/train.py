@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from smp_balr import paths
-from smp_balr.artefacts import save_model
-from smp_balr.cli import run
-from smp_balr.outputs import atomic_dir, write_json
-from smp_balr.parallel import parallel_backend
-from smp_balr.settings import load_settings
-from smp_balr.tables import features_stage, read_features, read_table, select_classes
-from smp_balr.training import train
+from smp_balr.core import paths
+from smp_balr.model.artefacts import save_model
+from smp_balr.core.cli import run
+from smp_balr.core.outputs import atomic_dir, write_json
+from smp_balr.core.parallel import parallel_backend
+from smp_balr.core.settings import load_settings
+from smp_balr.data.tables import features_stage, read_features, read_table, select_classes
+from smp_balr.model.training import train
 
 log = logging.getLogger("train")
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, SMALL_DEMO, run_cmd
-from smp_balr.demo import DemoSettings, _plan, generate
-from smp_balr.errors import UserError
-from smp_balr.outputs import write_csv
+from smp_balr.data.demo import DemoSettings, _plan, generate
+from smp_balr.core.errors import UserError
+from smp_balr.core.outputs import write_csv
 from smp_balr.selection.association import (COLUMNS, _codes, _within, associate, association_lines, ba_profile,
                                             effect_matrix, profile_summary)
 
@@ -119,7 +119,7 @@ def test_within_speaker_unit_refuses_a_speaker_level_label_and_settings_are_chec
     X = (np.arange(30)[:, None] % 3 == 0).astype(np.int8)
     with pytest.raises(UserError, match="does not vary within any speaker"):
         associate(X, y, spk, unit="within_speaker")
-    from smp_balr.settings import settings_from_params
+    from smp_balr.core.settings import settings_from_params
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["association"]["correction"] = "holm"
@@ -274,8 +274,8 @@ def test_associate_and_profile_through_dvc_repro(project_copy):
 
 
 def test_correlated_corpus_is_written_and_formatted_like_the_demo(tmp_path):
-    from smp_balr.demo import write_demo
-    from smp_balr.formatting import format_corpus
+    from smp_balr.data.demo import write_demo
+    from smp_balr.data.formatting import format_corpus
 
     s = DemoSettings(n_speakers=10, n_test_speakers=4, utterances_per_speaker=12, n_ba=32,
                      planted={"Language": 2, "Modality": 2, "EmoClass": 4}, n_constant=2,

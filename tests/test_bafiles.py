@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smp_balr.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
-from smp_balr.errors import UserError
+from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
+from smp_balr.core.errors import UserError
 
 VEC = np.array([1, 0, 0, 1, 1, 0, 1, 0], dtype=np.int8)
 
@@ -231,7 +231,7 @@ def test_numpy1_module_paths_load(tmp_path: Path, name: str, protocol: int) -> N
 
 
 def test_demo_pickles_load(tmp_path: Path) -> None:
-    from smp_balr.demo import VARIANTS, _encode
+    from smp_balr.data.demo import VARIANTS, _encode
 
     vec = VEC.astype(np.int8)  # as demo.simulate makes them
     for ext, shape, kind in VARIANTS:

@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from conftest import SMALL_DEMO, run_cmd
-from smp_balr.batable import read_ba_table
-from smp_balr.demo import DemoSettings, write_demo
-from smp_balr.errors import UserError
-from smp_balr.formatting import format_corpus, write_tables
-from smp_balr.make_table import table_from_files, write_ba_table, write_demo_table
-from smp_balr.settings import check_dvc_sources, settings_from_params
+from smp_balr.data.batable import read_ba_table
+from smp_balr.data.demo import DemoSettings, write_demo
+from smp_balr.core.errors import UserError
+from smp_balr.data.formatting import format_corpus, write_tables
+from smp_balr.data.make_table import table_from_files, write_ba_table, write_demo_table
+from smp_balr.core.settings import check_dvc_sources, settings_from_params
 
 SMALL = DemoSettings(n_speakers=10, n_test_speakers=4, utterances_per_speaker=12, n_ba=40,
                      planted={"Language": 3, "Modality": 3, "EmoClass": 6}, n_constant=4)
@@ -181,7 +181,7 @@ def test_dvc_repro_format_from_a_folder_then_a_table(project_copy):
     assert "data/demo/ba" in {d["path"] for d in lock["deps"]}
     from_files = {p: (proj / "data" / p).read_bytes() for p in ("demo_train_data.csv", "demo_test_data.csv")}
 
-    run_cmd(["python", "-m", "smp_balr.make_table", "demo", "data/table/demo.parquet"], proj, timeout=300)
+    run_cmd(["python", "-m", "smp_balr.data.make_table", "demo", "data/table/demo.parquet"], proj, timeout=300)
     params = yaml.safe_load((proj / "params.yaml").read_text())
     params["data"].update({"ba_dir": "", "ba_table": "data/table/demo.parquet", "labels": "data/table/demo.parquet"})
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -211,7 +211,7 @@ def test_file_name_parts_are_pathlibs(name):
     """The string split of FileName (fast on 1M names) gives what PurePosixPath gives."""
     from pathlib import PurePosixPath
 
-    from smp_balr.bafiles import _name_parts
+    from smp_balr.data.bafiles import _name_parts
 
     p = PurePosixPath(name.replace("\\", "/"))
     expected = ([part for part in p.parent.parts if part not in ("/", ".", "")], p.name, p.stem if p.suffix else p.name)
@@ -219,7 +219,7 @@ def test_file_name_parts_are_pathlibs(name):
 
 
 def test_a_csv_of_floats_is_converted_block_by_block(tmp_path, monkeypatch):
-    import smp_balr.batable as batable
+    import smp_balr.data.batable as batable
 
     monkeypatch.setattr(batable, "_CSV_BLOCK_BYTES", 64)  # a few rows per block
     rows = [f"u{i}.wav,{i % 2}.0,{(i // 2) % 2}.0" for i in range(40)]
@@ -243,7 +243,7 @@ def test_a_table_too_large_for_memory_stops_before_reading(tmp_path):
 
 
 def test_make_table_command(demo_files, tmp_path, capsys):
-    from smp_balr.make_table import main
+    from smp_balr.data.make_table import main
 
     labels, ba_dir = demo_files
     main(["files", str(labels), str(ba_dir), str(tmp_path / "t.parquet"), "--ba-only"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.selection.bayes import bayes_select
 from smp_balr.selection.planted import make_planted
 from smp_balr.selection.units import prepare

@@ -15,7 +15,7 @@ def test_bench_scale_smallest_size_runs_every_stage(tmp_path) -> None:
         "--utterances-per-speaker", "50", "--models", "dt", "--files-max", "1200", "--workdir", str(tmp_path),
         "--set", "model.dt.grid={max_depth: [3], min_samples_split: [2], min_samples_leaf: [1], criterion: [gini]}",
         "--set", "model.dt.cv_folds=3", "--set", "model.dt.n_jobs=1",
-        "--set", "test.n_permutations=50", "--set", "test.n_bootstrap=20", "--set", "explain.n_samples=20",
+        "--set", "test.n_permutations=200", "--set", "test.n_bootstrap=20", "--set", "explain.n_samples=20",
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -44,7 +44,7 @@ def test_growth_exponent_and_direct_tables(tmp_path) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_scale.py"), "--write-tables", str(tmp_path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    from smp_balr.tables import ba_columns, read_table
+    from smp_balr.data.tables import ba_columns, read_table
 
     train, test = read_table(tmp_path / "data" / "demo_train_data.csv"), read_table(tmp_path / "data" / "demo_test_data.csv")
     assert len(train) + len(test) == 400 and len(ba_columns(train)) == 64
@@ -62,7 +62,7 @@ def test_bench_scale_table_times_format_from_a_parquet_table(tmp_path) -> None:
     assert "FAIL" not in proc.stdout, proc.stdout
     project = tmp_path / "n1200"
     assert (project / "data" / "demo" / "ba.parquet").is_file() and not (project / "data" / "demo" / "ba").exists()
-    from smp_balr.tables import read_table
+    from smp_balr.data.tables import read_table
 
     train, test = (read_table(project / "data" / f"demo_{part}_data.csv") for part in ("train", "test"))
     assert len(train) + len(test) == 1200 and len(train.filter(regex=r"^BA\d+$").columns) == 512

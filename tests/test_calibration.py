@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.selection.bayes import bayes_select, laplace_fit
 from smp_balr.selection.calibration import null_scale, permute_labels
 from smp_balr.selection.multiple import bh_adjusted, reject, stepwise_threshold

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.selection.common import intersect, label_common, matching_files
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smp_balr import conditional
-from smp_balr.conditional import (
+from smp_balr.evaluation import conditional
+from smp_balr.evaluation.conditional import (
     CANNOT_SEPARATE,
     NOT_SHOWN_BEYOND,
     PRESENT_BEYOND,

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from smp_balr.demo import DemoSettings, _plan, generate, load_truth, planted_truth, write_corpus, write_demo
-from smp_balr.errors import UserError
-from smp_balr.formatting import format_corpus
+from smp_balr.data.demo import DemoSettings, _plan, generate, load_truth, planted_truth, write_corpus, write_demo
+from smp_balr.core.errors import UserError
+from smp_balr.data.formatting import format_corpus
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["smp_balr.estimator", "smp_balr.selection.api", "smp_balr.evaluation", "smp_balr.study.grid", "smp_balr.cli",
-           "smp_balr.effects", "smp_balr.verdict", "smp_balr.conditional", "smp_balr.multitest",
+MODULES = ["smp_balr.model.estimator", "smp_balr.selection.api", "smp_balr.evaluation.scores", "smp_balr.study.grid", "smp_balr.core.cli",
+           "smp_balr.evaluation.effects", "smp_balr.evaluation.verdict", "smp_balr.evaluation.conditional", "smp_balr.core.multitest",
            "smp_balr.selection.association"]
 
 

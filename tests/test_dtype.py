@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smp_balr import tree_search
-from smp_balr.demo import DemoSettings, generate, write_corpus
-from smp_balr.formatting import format_corpus, write_tables
+from smp_balr.model import tree_search
+from smp_balr.data.demo import DemoSettings, generate, write_corpus
+from smp_balr.data.formatting import format_corpus, write_tables
 from smp_balr.selection import api, slda
-from smp_balr.tables import ba_matrix, filter_classes, read_table
-from smp_balr.settings import SelectionSettings, SldaSettings
+from smp_balr.data.tables import ba_matrix, filter_classes, read_table
+from smp_balr.core.settings import SelectionSettings, SldaSettings
 
 SETTINGS = dict(n_speakers=16, n_test_speakers=4, utterances_per_speaker=30, n_ba=64,
                 planted={"Language": 4, "Modality": 4, "EmoClass": 8}, n_constant=4)
@@ -87,8 +87,8 @@ def test_selection_never_widens_the_table_to_float64(train_table: Path, monkeypa
 @pytest.mark.parametrize("method", ["logreg", "mlp"])
 def test_linear_probe_and_mlp_are_fed_float32_never_float64(train_table: Path, method: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from smp_balr import estimator
-    from smp_balr.settings import LogregSettings, MlpSettings
+    from smp_balr.model import estimator
+    from smp_balr.core.settings import LogregSettings, MlpSettings
 
     seen: list[np.dtype] = []
     base = {"logreg": estimator.LogisticRegression, "mlp": estimator.MLPClassifier}[method]

@@ -75,7 +75,7 @@ def test_every_stage_but_check_runs_after_the_params_check():
 
 def test_the_closure_sees_indirect_imports():
     modules = project_modules(ROOT / "stages" / "train.py")
-    assert {"smp_balr/estimator.py", "smp_balr/folds.py", "smp_balr/settings.py", "smp_balr/errors.py"} <= modules
+    assert {"smp_balr/model/estimator.py", "smp_balr/model/folds.py", "smp_balr/core/settings.py", "smp_balr/core/errors.py"} <= modules
 
 
 def test_check_stage_depends_on_the_whole_params_file():

@@ -7,9 +7,9 @@ import doctest
 import numpy as np
 import pytest
 
-from smp_balr import effects
-from smp_balr.effects import effect_sizes, entropy_bits, mutual_information, normalised_ba, null_confusions
-from smp_balr.evaluation import balanced_accuracy_from_counts, bootstrap_speakers, permutation_pvalue
+from smp_balr.evaluation import effects
+from smp_balr.evaluation.effects import effect_sizes, entropy_bits, mutual_information, normalised_ba, null_confusions
+from smp_balr.evaluation.scores import balanced_accuracy_from_counts, bootstrap_speakers, permutation_pvalue
 
 
 def test_normalised_ba_hand_values():

@@ -11,13 +11,13 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from smp_balr.artefacts import load_model, save_model
-from smp_balr.errors import UserError
-from smp_balr.estimator import BAClassifier, fit_dt, fit_logreg, fit_mlp
-from smp_balr.folds import check_classes, distinct_tree_params, grouped_folds
-from smp_balr.sampling import COPY_COLUMN, oversample, oversample_indices
-from smp_balr.settings import DtSettings, LogregSettings, MlpSettings
-from smp_balr.tables import features_stage, read_features, require_columns, scorable_rows
+from smp_balr.model.artefacts import load_model, save_model
+from smp_balr.core.errors import UserError
+from smp_balr.model.estimator import BAClassifier, fit_dt, fit_logreg, fit_mlp
+from smp_balr.model.folds import check_classes, distinct_tree_params, grouped_folds
+from smp_balr.model.sampling import COPY_COLUMN, oversample, oversample_indices
+from smp_balr.core.settings import DtSettings, LogregSettings, MlpSettings
+from smp_balr.data.tables import features_stage, read_features, require_columns, scorable_rows
 
 MLP = MlpSettings(hidden1_ratio=0.5, hidden2=4, learning_rate=0.01, batch_size=16, max_iter=30, early_stopping=1,
                   validation_fraction=0.25, n_iter_no_change=5, tol=1e-4)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from smp_balr.evaluation import (
+from smp_balr.evaluation.scores import (
     bootstrap_speakers,
     confusion,
     evaluate,

@@ -15,9 +15,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from smp_balr import explain as ex
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.explain.compute import _as_3d
-from smp_balr.outputs import atomic_dir
+from smp_balr.core.outputs import atomic_dir
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_ROWS, N_BA, STRONG = 600, 12, "BA4"
@@ -160,7 +160,7 @@ def test_stratified_sample_largest_remainder():
 
 
 def test_fewer_rows_than_n_samples_uses_all_and_logs(caplog):
-    with caplog.at_level(logging.INFO, logger="smp_balr.sampling"):
+    with caplog.at_level(logging.INFO, logger="smp_balr.model.sampling"):
         idx = ex.stratified_sample(["a", "b", "a"], 200, seed=0)
     np.testing.assert_array_equal(idx, [0, 1, 2])
     assert "3 rows, 200 wanted: taking all of them" in caplog.text

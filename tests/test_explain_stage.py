@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, copy_project, run_cmd
-from smp_balr import paths
-from smp_balr.artefacts import save_model
-from smp_balr.estimator import BAClassifier
-from smp_balr.settings import DtSettings, LogregSettings, MlpSettings
+from smp_balr.core import paths
+from smp_balr.model.artefacts import save_model
+from smp_balr.model.estimator import BAClassifier
+from smp_balr.core.settings import DtSettings, LogregSettings, MlpSettings
 
 ROOT_PARAMS = ROOT / "params.yaml"
 CLASSES = ["A", "H", "N", "S"]

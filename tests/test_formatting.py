@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, SMALL_DEMO, run_cmd
-from smp_balr.errors import UserError
-from smp_balr.formatting import FormattedTable, format_corpus, read_labels, write_tables
-from smp_balr.tables import ba_columns, read_table
+from smp_balr.core.errors import UserError
+from smp_balr.data.formatting import FormattedTable, format_corpus, read_labels, write_tables
+from smp_balr.data.tables import ba_columns, read_table
 
 D = 6
 
@@ -280,7 +280,7 @@ def test_label_values_lose_stray_spaces_and_upper_case_suffixes_match(tmp_path):
 
 
 def test_empty_labels_counted_apart_from_the_class_filter(tmp_path: Path, caplog) -> None:
-    from smp_balr.tables import filter_classes, select_classes
+    from smp_balr.data.tables import filter_classes, select_classes
 
     rows = rows_basic()
     rows[0]["Emo"] = rows[3]["Emo"] = ""
@@ -310,7 +310,7 @@ def test_empty_labels_counted_apart_from_the_class_filter(tmp_path: Path, caplog
 )
 def test_empty_selection_says_what_to_change(tmp_path: Path, method: str, fragments: list[str]) -> None:
     """A selection that ran and selected nothing: rerunning it would not help, a setting must change."""
-    from smp_balr.tables import read_features
+    from smp_balr.data.tables import read_features
 
     path = tmp_path / f"Emo_Class_{method}_features.csv"  # a label with an underscore
     path.write_text("Feature,score\n")

@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_project
-from smp_balr.bafiles import MAX_BA_BYTES, read_ba_file
-from smp_balr.errors import UserError
-from smp_balr.formatting import read_labels
-from smp_balr.outputs import clean_project_leftovers, write_csv, write_json
-from smp_balr.params import load_params
-from smp_balr.settings import MAX_NAME, check_name, settings_from_params
+from smp_balr.data.bafiles import MAX_BA_BYTES, read_ba_file
+from smp_balr.core.errors import UserError
+from smp_balr.data.formatting import read_labels
+from smp_balr.core.outputs import clean_project_leftovers, write_csv, write_json
+from smp_balr.core.params import load_params
+from smp_balr.core.settings import MAX_NAME, check_name, settings_from_params
 
 PAYLOADS = ["x;touch PWNED1;", "$(touch PWNED2)", "`touch PWNED3`", "a|touch PWNED4", "quo'te;touch PWNED5;'"]
 MARKERS = [f"PWNED{i}" for i in range(1, 6)]
@@ -155,8 +155,8 @@ def test_largest_seed_is_accepted():
 
 
 def test_first_hidden_layer_is_bounded_at_build():
-    from smp_balr.estimator import build_mlp
-    from smp_balr.settings import MlpSettings
+    from smp_balr.model.estimator import build_mlp
+    from smp_balr.core.settings import MlpSettings
 
     with pytest.raises(UserError, match=r"first hidden layer of 8,000 units, above the maximum of 4,096; lower "
                                         r"model.mlp.hidden1_ratio to at most 2.05"):
@@ -167,7 +167,7 @@ def test_first_hidden_layer_is_bounded_at_build():
 
 
 def _read_in_subprocess(path: Path) -> subprocess.CompletedProcess:
-    code = "import sys; from smp_balr.bafiles import read_ba_file\nfrom smp_balr.errors import UserError\n" \
+    code = "import sys; from smp_balr.data.bafiles import read_ba_file\nfrom smp_balr.core.errors import UserError\n" \
            "try:\n    read_ba_file(sys.argv[1])\nexcept UserError as e:\n    print(e)\n"
     return subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
@@ -284,7 +284,7 @@ _RUN = """
 import sys
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
-from smp_balr.outputs import write_csv, write_json
+from smp_balr.core.outputs import write_csv, write_json
 from smp_balr.selection.planted import make_planted
 from smp_balr.selection.slda import forward_stepwise
 
@@ -381,8 +381,8 @@ def test_cache_never_shares_inodes_with_the_workspace():
 def test_interrupt_inside_the_mlp_fit_is_an_interrupt(monkeypatch):
     from sklearn.neural_network import MLPClassifier
 
-    from smp_balr.estimator import fit_mlp
-    from smp_balr.settings import MlpSettings
+    from smp_balr.model.estimator import fit_mlp
+    from smp_balr.core.settings import MlpSettings
 
     calls = {"n": 0}
     original = MLPClassifier._backprop
@@ -406,7 +406,7 @@ def test_interrupt_inside_the_mlp_fit_is_an_interrupt(monkeypatch):
 
 
 def test_stage_interrupted_exits_130_with_its_line(tmp_path):
-    code = ("from smp_balr.cli import run\nfrom smp_balr.outputs import write_json\n"
+    code = ("from smp_balr.core.cli import run\nfrom smp_balr.core.outputs import write_json\n"
             "def main():\n    write_json({'a': 1}, 'out.json')\n    raise KeyboardInterrupt\nrun(main, 'train')\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=60)
@@ -419,7 +419,7 @@ def test_any_stage_run_by_dvc_removes_leftovers_first(tmp_path):
     leftover = tmp_path / "metrics" / "explain" / ".beeswarm_A.png.k3j4h5g6.tmp"
     leftover.parent.mkdir(parents=True)
     leftover.write_text("partial")
-    code = "from smp_balr.cli import run\nrun(lambda: None, 'demo')\n"
+    code = "from smp_balr.core.cli import run\nrun(lambda: None, 'demo')\n"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DVC_STAGE": "demo"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -428,7 +428,7 @@ def test_any_stage_run_by_dvc_removes_leftovers_first(tmp_path):
 
 def test_interrupt_swallowed_by_a_library_still_fails_the_stage(tmp_path):
     """pymc's ADVI/NUTS loops catch KeyboardInterrupt and return partial results: the stage must not succeed."""
-    code = ("import os, signal\nfrom smp_balr.cli import run\nfrom smp_balr.outputs import write_json\n"
+    code = ("import os, signal\nfrom smp_balr.core.cli import run\nfrom smp_balr.core.outputs import write_json\n"
             "def main():\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n    except KeyboardInterrupt:\n        pass\n"
             "    write_json({'partial': True}, 'out.json')\nrun(main, 'select')\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -140,6 +140,7 @@ SMALL_TRAIN = {
     **SMALL_DEMO,
     "labels": ["EmoClass"],
     "selection": {"selectors": ["all"]},
+    "study": {"features": ["all"], "model": ["logreg"], "balance": [0], "n_jobs": 1},
     "model": {"method": "logreg", "logreg": {"C": [0.1], "cv_folds": 3}},
     "test": {"n_permutations": 50, "n_bootstrap": 50},
 }

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from smp_balr import multitest
-from smp_balr.multitest import adjust, bonferroni, fdr_bh, holm, reject
+from smp_balr.core import multitest
+from smp_balr.core.multitest import adjust, bonferroni, fdr_bh, holm, reject
 
 
 def test_hand_values():

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from smp_balr import outputs
-from smp_balr.errors import UserError
-from smp_balr.outputs import atomic_dir, atomic_path, clean_stale_temporaries, transaction, write_csv, write_json
+from smp_balr.core import outputs
+from smp_balr.core.errors import UserError
+from smp_balr.core.outputs import atomic_dir, atomic_path, clean_stale_temporaries, transaction, write_csv, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -255,8 +255,8 @@ def test_file_too_large_is_one_line_exit_2(tmp_path: Path) -> None:
     proc = _run_py(
         """
         import resource, signal
-        from smp_balr.cli import run
-        from smp_balr.outputs import atomic_path
+        from smp_balr.core.cli import run
+        from smp_balr.core.outputs import atomic_path
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
         def main():
@@ -315,8 +315,8 @@ def test_folder_swap_cut_short_is_restored(tmp_path: Path) -> None:
 
 WRITER = """
 import sys, time
-from smp_balr.cli import run
-from smp_balr.outputs import transaction, write_json
+from smp_balr.core.cli import run
+from smp_balr.core.outputs import transaction, write_json
 
 
 def main():
@@ -404,7 +404,7 @@ def test_cli_run_file_system_errors_one_line(err: OSError, line: str, capsys) ->
     """Errors outside a transaction (e.g. a library writing on its own) still end as one line, exit 2."""
     import signal as sig
 
-    from smp_balr.cli import run
+    from smp_balr.core.cli import run
 
     before = sig.getsignal(sig.SIGTERM)
 
@@ -420,7 +420,7 @@ def test_cli_run_file_system_errors_one_line(err: OSError, line: str, capsys) ->
 
 
 def test_cli_run_other_os_errors_are_bugs() -> None:
-    from smp_balr.cli import run
+    from smp_balr.core.cli import run
 
     def main() -> None:
         raise FileNotFoundError(errno.ENOENT, "No such file", "x")
@@ -431,7 +431,7 @@ def test_cli_run_other_os_errors_are_bugs() -> None:
 
 def test_stage_outputs_are_one_set_through_cli_run(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stage writes its model, then fails on its metrics: neither output is replaced (issue: model vs train.json)."""
-    from smp_balr.cli import run
+    from smp_balr.core.cli import run
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()

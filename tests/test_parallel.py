@@ -7,10 +7,10 @@ import pytest
 
 from sklearn.neural_network import MLPClassifier
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.explain.compute import explain
-from smp_balr.parallel import dask_available, map_row_chunks, parallel_backend
-from smp_balr.tree_search import search_tree
+from smp_balr.core.parallel import dask_available, map_row_chunks, parallel_backend
+from smp_balr.model.tree_search import search_tree
 
 needs_dask = pytest.mark.skipif(
     not dask_available(), reason="dask.distributed is not installed (optional extra: pip install dask distributed)"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smp_balr.errors import UserError
-from smp_balr.params import as_choice, as_float, as_int, check_keys, get, load_params
+from smp_balr.core.errors import UserError
+from smp_balr.core.params import as_choice, as_float, as_int, check_keys, get, load_params
 
 
 def test_load_and_get(tmp_path):

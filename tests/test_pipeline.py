@@ -29,6 +29,7 @@ SMALL = {
     },
     "test": {"n_permutations": 1000, "n_bootstrap": 200},
     "explain": {"n_samples": 24, "background_size": 4},
+    "study": {"features": ["all", "slda"], "model": ["logreg", "dt"], "balance": [0]},
 }
 STAGES = ["check", "demo", "format", "select@EmoClass-slda", "select@Modality-bayes", "common@EmoClass", "common@Modality", "selection_report",
           "train", "test", "explain"]
@@ -44,7 +45,10 @@ def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
     # every declared metric is there and says something real
     shown = json.loads(run_cmd(["dvc", "metrics", "show", "--json"], proj).stdout)
     files = next(iter(shown.values()))["data"]
-    assert set(files) == {"metrics/train.json", "metrics/test.json", "metrics/explain.json"}  # few, for exp show
+    # few, for exp show: the single configuration's headline figures and the presence table
+    assert set(files) == {"metrics/train.json", "metrics/test.json", "metrics/explain.json", "metrics/presence.json"}
+    presence = json.loads((proj / "metrics" / "presence.json").read_text())
+    assert presence["EmoClass"]["verdict"] == "present" and presence["Modality"]["verdict"] == "present"
     test = json.loads((proj / "metrics" / "test.json").read_text())
     assert test["chance"]["balanced_accuracy"] == pytest.approx(0.25)
     # EmoClass is planted in the demo: clearly above chance, and the permutation test says so

@@ -18,7 +18,7 @@ import pytest
 
 from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, to_html, to_markdown, write_documents
-from smp_balr.verdict import NOT_SHOWN, PRESENT, rule_sentence
+from smp_balr.evaluation.verdict import NOT_SHOWN, PRESENT, rule_sentence
 
 RULE = rule_sentence(0.05, 2)
 from smp_balr.study.grid import choose, summarise

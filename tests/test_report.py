@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from smp_balr import paths
-from smp_balr.errors import UserError
-from smp_balr.outputs import write_csv, write_json
-from smp_balr.demo import load_truth
+from smp_balr.core import paths
+from smp_balr.core.errors import UserError
+from smp_balr.core.outputs import write_csv, write_json
+from smp_balr.data.demo import load_truth
 from smp_balr.selection.report import build_report
 
 

@@ -29,6 +29,7 @@ TINY = {
     },
     "test": {"n_permutations": 100, "n_bootstrap": 50},
     "explain": {"enabled": False},
+    "study": {"features": ["all"], "model": ["logreg"], "balance": [0], "n_jobs": 1},
 }
 OUTPUTS = ["data/demo/labels.csv", "data/demo_train_data.csv", "features/EmoClass/EmoClass_slda_features.csv",
            "models/model.joblib", "metrics/test.json", "metrics/train.json"]

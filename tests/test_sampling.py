@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smp_balr.sampling import COPY_COLUMN, apportion, balanced_sample_weights, filter_speakers, oversample
+from smp_balr.model.sampling import COPY_COLUMN, apportion, balanced_sample_weights, filter_speakers, oversample
 
 
 def _table(spec: dict[str, dict[str, int]]) -> pd.DataFrame:

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from smp_balr.errors import UserError
-from smp_balr.settings import SelectionSettings, Settings, build, load_settings, settings_from_params
+from smp_balr.core.errors import UserError
+from smp_balr.core.settings import SelectionSettings, Settings, build, load_settings, settings_from_params
 
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
 

@@ -10,7 +10,7 @@ from statsmodels.formula.api import ols
 from statsmodels.multivariate.manova import MANOVA
 from statsmodels.stats.anova import anova_lm
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.selection.planted import make_planted
 from smp_balr.selection.quality import precision_recall
 from smp_balr.selection.slda import _Scatter, forward_stepwise, scatter_matrices, wilks_lambda

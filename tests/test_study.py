@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from smp_balr.params import load_params
-from smp_balr.parallel import parallel_backend
-from smp_balr.settings import StudySettings, TestSettings, settings_from_params
+from smp_balr.core.params import load_params
+from smp_balr.core.parallel import parallel_backend
+from smp_balr.core.settings import StudySettings, TestSettings, settings_from_params
 from smp_balr.study import configurations
 from smp_balr.study.run import RESULT_COLUMNS, run_study
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_cmd
-from smp_balr.cli import run
+from smp_balr.core.cli import run
 
 EMO = ("A", "H", "N", "S")
 SMALL_MODEL = {
@@ -157,7 +157,7 @@ def test_unseen_classes_and_shared_speakers_are_reported(workdir, capsys, caplog
     test.loc[:9, "EmoClass"] = "X"  # a class the model never saw (no class filter on Language...)
     test.loc[10:, "Speaker"] = test.loc[10:, "Speaker"].where(test.loc[10:, "Speaker"] != "te00", "tr00")
     test.to_csv(workdir / "data" / "demo_test_data.csv", index=False)
-    write_params(workdir, classes={})
+    write_params(workdir, **{"classes.EmoClass": "all"})
     assert run_stage("test", capsys) == (0, [])
     m = json.loads((workdir / "metrics" / "test_details.json").read_text())
     assert m["n_excluded_unseen_class"] == 10 and m["n_rows"] == 170 and m["n_shared_speakers"] == 1
@@ -171,10 +171,10 @@ ERROR_CASES = [
      r"is empty; run `dvc repro select@EmoClass-all`"),
     ("train", lambda r: write_params(r, **{"features.method": "common"}),
      r"EmoClass_common_features.csv not found; run `dvc repro common@EmoClass`"),
-    ("train", lambda r: write_params(r, label="Genre"), r"label 'Genre' is not in labels \['EmoClass', 'Language', 'Modality'\]"),
-    ("train", lambda r: write_params(r, label="Genre", labels=["Genre"]),
+    ("train", lambda r: write_params(r, label="Genre"), r"label 'Genre' is not in labels \['EmoClass', 'Language', 'Modality', 'Noise'\]"),
+    ("train", lambda r: write_params(r, label="Genre", labels=["Genre"], **{"classes.Genre": "all"}),
      r"label 'Genre' is not a column of data/demo_train_data.csv"),
-    ("train", lambda r: write_params(r, classes={"EmoClass": ["A"]}), r"label 'EmoClass' has a single class in data/demo_train_data.csv: 'A' .* after the class filter classes.EmoClass: \[A\]"),
+    ("train", lambda r: write_params(r, **{"classes.EmoClass": ["A"]}), r"label 'EmoClass' has a single class in data/demo_train_data.csv: 'A' .* after the class filter classes.EmoClass: \[A\]"),
     ("train", lambda r: write_params(r, **{"model.method": "dt", "model.dt.cv_folds": 20}),
      r"12 training speakers cannot fill 20 speaker-disjoint folds; lower model.dt.cv_folds"),
     ("train", lambda r: write_params(r, label="Language", **{"train.speakers": 1}),

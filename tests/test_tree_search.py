@@ -9,11 +9,11 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
-from smp_balr.errors import UserError
-from smp_balr.estimator import fit_dt
-from smp_balr.folds import distinct_tree_params, grouped_folds
-from smp_balr.settings import DtSettings
-from smp_balr.tree_search import search_tree, stratified_speaker_subsample
+from smp_balr.core.errors import UserError
+from smp_balr.model.estimator import fit_dt
+from smp_balr.model.folds import distinct_tree_params, grouped_folds
+from smp_balr.core.settings import DtSettings
+from smp_balr.model.tree_search import search_tree, stratified_speaker_subsample
 
 GRID = {"max_depth": [2, 4, 8], "min_samples_split": [2, 10], "min_samples_leaf": [1, 5], "criterion": ["gini"]}
 

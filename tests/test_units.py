@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.selection.units import cell_means, centre_within, mixed_speakers, prepare, resolve_unit
 
 SPK = np.array(["s1", "s1", "s1", "s2", "s2", "s3", "s3"])

@@ -7,15 +7,15 @@ import math
 
 import pytest
 
-from smp_balr import verdict as verdict_module
-from smp_balr.errors import UserError
+from smp_balr.core import multitest
+from smp_balr.evaluation import verdict as verdict_module
+from smp_balr.core.errors import UserError
 from smp_balr.study.grid import choose as choose_configuration
-from smp_balr.verdict import (
+from smp_balr.core.multitest import check_permutations, required_permutations
+from smp_balr.evaluation.verdict import (
     NO_RESULT,
     NOT_SHOWN,
     PRESENT,
-    check_permutations,
-    required_permutations,
     rule_sentence,
     table_verdicts,
 )

@@ -36,10 +36,10 @@ from smp_balr.explain.summaries import (
     shap_table,
     top_metrics,
 )
-from smp_balr.outputs import FLOAT_FORMAT
-from smp_balr.sampling import stratified_sample
-from smp_balr.settings import ExplainSettings
-from smp_balr.tables import ba_matrix
+from smp_balr.core.outputs import FLOAT_FORMAT
+from smp_balr.model.sampling import stratified_sample
+from smp_balr.core.settings import ExplainSettings
+from smp_balr.data.tables import ba_matrix
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,14 @@ def explain_model(
     seed: int,
     truth: Sequence[str] | None = None,
 ) -> ExplainReport:
-    """Explain a fitted :class:`~smp_balr.estimator.BAClassifier` on test rows.
+    """Explain a fitted :class:`~smp_balr.model.estimator.BAClassifier` on test rows.
 
     Parameters
     ----------
     model : BAClassifier
         Fitted; ``feature_names_in_`` are columns of ``df``.
     df : pandas.DataFrame
-        Scorable test rows (:func:`smp_balr.tables.scorable_rows`).
+        Scorable test rows (:func:`smp_balr.data.tables.scorable_rows`).
     label : str
         Class column.
     settings : ExplainSettings

@@ -22,9 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from smp_balr.options import AGNOSTIC_EXPLAINERS, BACKGROUNDS
-from smp_balr.parallel import map_row_chunks
-from smp_balr.sampling import stratified_sample
+from smp_balr.core.options import AGNOSTIC_EXPLAINERS, BACKGROUNDS
+from smp_balr.core.parallel import map_row_chunks
+from smp_balr.model.sampling import stratified_sample
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ CHUNK_ROWS = 25
 _GLOBAL_RNG = threading.Lock()
 
 def unwrap_estimator(model: Any) -> Any:
-    """The fitted scikit-learn model inside a :class:`~smp_balr.estimator.BAClassifier` (``model_``)
+    """The fitted scikit-learn model inside a :class:`~smp_balr.model.estimator.BAClassifier` (``model_``)
     or a search object (``best_estimator_``), or the model itself."""
     model = getattr(model, "model_", model)
     return getattr(model, "best_estimator_", model)
@@ -192,7 +192,7 @@ def explain(
         Random seed for the agnostic explainers.
     n_jobs : int
         Agnostic explainers: joblib workers over chunks of :data:`CHUNK_ROWS` rows (on the
-        enclosing :func:`smp_balr.parallel.parallel_backend`), chunk ``k`` seeded from
+        enclosing :func:`smp_balr.core.parallel.parallel_backend`), chunk ``k`` seeded from
         ``(seed, k)``; the values are the same for any ``n_jobs`` and backend.
 
     Returns

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.plotting import pyplot, save_png
+from smp_balr.core.plotting import pyplot, save_png
 
 TOP_BAR = 20
 BLUE, RED = "#1f77b4", "#d62728"  # BA = 0 / BA = 1 in the plots

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 DEFAULT_N_BA_PLOTS = 4
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from smp_balr.cli import setup_logging
-from smp_balr.errors import UserError
+from smp_balr.core.cli import setup_logging
+from smp_balr.core.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,16 +11,16 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr import paths
-from smp_balr.errors import UserError
+from smp_balr.core import paths
+from smp_balr.core.errors import UserError
 from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, write_documents
-from smp_balr.conditional import associated_pairs, beyond_entries
+from smp_balr.evaluation.conditional import associated_pairs, beyond_entries
 from smp_balr.selection.association import association_lines, effect_matrix
-from smp_balr.verdict import NO_RESULT, rule_sentence, table_verdicts
-from smp_balr.settings import Settings
+from smp_balr.evaluation.verdict import NO_RESULT, rule_sentence, table_verdicts
+from smp_balr.core.settings import Settings
 from smp_balr.study.grid import CONFIG_KEYS, config_text
-from smp_balr.tables import ID_COLUMNS, ba_columns, read_features
+from smp_balr.data.tables import ID_COLUMNS, ba_columns, read_features
 
 log = logging.getLogger(__name__)
 

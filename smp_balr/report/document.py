@@ -412,7 +412,7 @@ def write_documents(rep: PresenceReport, out_dir: str | Path) -> tuple[Path, Pat
     The three are replaced together (inside the stage's output transaction); the figure
     folder is replaced whole, so no figure of a label no longer studied is left behind.
     """
-    from smp_balr.outputs import atomic_dir, atomic_path
+    from smp_balr.core.outputs import atomic_dir, atomic_path
 
     out = Path(out_dir)
     fig_dir = out / "presence_files"

@@ -6,8 +6,8 @@ import json
 import subprocess
 from typing import Any, Mapping, Sequence
 
-from smp_balr import paths
-from smp_balr.errors import UserError
+from smp_balr.core import paths
+from smp_balr.core.errors import UserError
 
 TIMEOUT = 300  # seconds `dvc exp show` may take before we give up with one line
 

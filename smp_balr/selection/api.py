@@ -8,14 +8,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from smp_balr.errors import UserError
-from smp_balr.options import SELECTORS
-from smp_balr.settings import SelectionSettings
+from smp_balr.core.errors import UserError
+from smp_balr.core.options import SELECTORS
+from smp_balr.core.settings import SelectionSettings
 from smp_balr.selection import units
 from smp_balr.selection.allsel import all_features
 from smp_balr.selection.bayes import bayes_select
 from smp_balr.selection.slda import forward_stepwise
-from smp_balr.tables import ba_columns, ba_matrix, require_label, too_few_classes
+from smp_balr.data.tables import ba_columns, ba_matrix, require_label, too_few_classes
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: Selection
     method : str
         ``all``, ``slda`` or ``bayes``.
     settings : SelectionSettings
-        Unit, correction and the method's own settings (validated by :mod:`smp_balr.settings`).
+        Unit, correction and the method's own settings (validated by :mod:`smp_balr.core.settings`).
     seed : int
         Seed for random steps (bayes subsample and inference).
 
@@ -83,7 +83,7 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: Selection
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from smp_balr.settings import SelectionSettings
+    >>> from smp_balr.core.settings import SelectionSettings
     >>> rng = np.random.default_rng(0)
     >>> y = rng.choice(["calm", "loud"], 600)
     >>> df = pd.DataFrame({"Speaker": np.repeat([f"s{k}" for k in range(30)], 20), "Style": y,

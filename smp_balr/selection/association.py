@@ -58,8 +58,8 @@ import pandas as pd
 from scipy import sparse, stats
 from threadpoolctl import threadpool_limits
 
-from smp_balr.errors import UserError
-from smp_balr.options import ASSOCIATION_CORRECTIONS
+from smp_balr.core.errors import UserError
+from smp_balr.core.options import ASSOCIATION_CORRECTIONS
 from smp_balr.selection.multiple import bh_adjusted
 from smp_balr.selection.units import mixed_speakers, resolve_unit
 
@@ -657,7 +657,7 @@ def associate_table(df: pd.DataFrame, label: str, unit: str = "auto", correction
     Parameters
     ----------
     df : pandas.DataFrame
-        Training rows, already class-filtered (:func:`smp_balr.tables.select_classes`).
+        Training rows, already class-filtered (:func:`smp_balr.data.tables.select_classes`).
     label : str
         The label column.
     unit, correction, permutations, bootstrap, alpha, seed
@@ -669,7 +669,7 @@ def associate_table(df: pd.DataFrame, label: str, unit: str = "auto", correction
         ``info`` also names the label.
     """
     from smp_balr.selection.api import check_classes
-    from smp_balr.tables import ba_columns, ba_matrix, require_label
+    from smp_balr.data.tables import ba_columns, ba_matrix, require_label
 
     require_label(df, label, "the training table")
     if "Speaker" not in df.columns:
@@ -685,7 +685,7 @@ def associate_table(df: pd.DataFrame, label: str, unit: str = "auto", correction
 
 def profile_table(df: pd.DataFrame, has_share: float = 0.0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """:func:`ba_profile` and :func:`profile_summary` of a formatted table (all its rows)."""
-    from smp_balr.tables import ba_columns, ba_matrix
+    from smp_balr.data.tables import ba_columns, ba_matrix
 
     if "Speaker" not in df.columns:
         raise UserError("the training table has no 'Speaker' column; rerun `dvc repro format`")

@@ -53,8 +53,8 @@ import pandas as pd
 from scipy import stats
 from tqdm import tqdm
 
-from smp_balr.errors import UserError
-from smp_balr.options import BAYES_METHODS
+from smp_balr.core.errors import UserError
+from smp_balr.core.options import BAYES_METHODS
 from smp_balr.selection.calibration import null_scale, permute_labels
 from smp_balr.selection.multiple import check_correction, reject
 

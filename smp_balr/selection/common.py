@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Multiple-testing rules shared by the selection methods.
 
-The corrections themselves are in :mod:`smp_balr.multitest`; this module adds the
+The corrections themselves are in :mod:`smp_balr.core.multitest`; this module adds the
 ``selection.correction`` check and the per-step levels of forward selection.
 
 Every selection method makes one claim per candidate BA ("this BA carries the label").
@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from smp_balr import multitest
-from smp_balr.errors import UserError
-from smp_balr.options import CORRECTIONS
+from smp_balr.core import multitest
+from smp_balr.core.errors import UserError
+from smp_balr.core.options import CORRECTIONS
 
 
 def check_correction(correction: str) -> str:

@@ -1,6 +1,6 @@
 """Error rates of the selection claims and of the test verdict, measured on simulated corpora.
 
-A corpus comes from the demo generator (:mod:`smp_balr.demo`: speaker-specific BA profiles,
+A corpus comes from the demo generator (:mod:`smp_balr.data.demo`: speaker-specific BA profiles,
 widely varied activation rates, constant BAs, skewed per-speaker class mixes), so the
 BA matrix has realistic speaker structure. On it we draw
 
@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from smp_balr.demo import MAIN_EMOTIONS, DemoSettings, generate
+from smp_balr.data.demo import MAIN_EMOTIONS, DemoSettings, generate
 from smp_balr.selection.api import run_selection
-from smp_balr.settings import SelectionSettings, build
+from smp_balr.core.settings import SelectionSettings, build
 from smp_balr.selection.multiple import reject
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Corpus:
 
 def make_corpus(n_speakers: int, n_test_speakers: int, utterances_per_speaker: int, n_ba: int = 512,
                 seed: int = 0, planted: dict[str, int] | None = None, n_constant: int = 12) -> Corpus:
-    """Generate a demo corpus of the given size (see :class:`smp_balr.demo.DemoSettings`)."""
+    """Generate a demo corpus of the given size (see :class:`smp_balr.data.demo.DemoSettings`)."""
     settings = DemoSettings(seed=seed, n_speakers=n_speakers, n_test_speakers=n_test_speakers,
                             utterances_per_speaker=utterances_per_speaker, n_ba=n_ba, n_constant=n_constant)
     if planted is not None:
@@ -171,7 +171,7 @@ def verdict_pvalue(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
     """
     from sklearn.linear_model import RidgeClassifier
 
-    from smp_balr.evaluation import evaluate, verdict
+    from smp_balr.evaluation.scores import evaluate, verdict
 
     model = RidgeClassifier(alpha=10.0)
     model.fit(X_train, y_train)
@@ -199,7 +199,7 @@ class CellSize:
     n_ba: int = 512
     planted: dict[str, int] | None = None
     n_constant: int = 12
-    generator: str = "demo"  # demo: smp_balr.demo; mid: make_corpus_mid (mid-range BA rates)
+    generator: str = "demo"  # demo: smp_balr.data.demo; mid: make_corpus_mid (mid-range BA rates)
 
     @property
     def train_rows(self) -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-from smp_balr import paths
+from smp_balr.core import paths
 from smp_balr.selection.quality import precision_recall
-from smp_balr.tables import read_features
+from smp_balr.data.tables import read_features
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 from smp_balr.selection.multiple import CORRECTIONS, check_correction, stepwise_threshold
 
 log = logging.getLogger(__name__)

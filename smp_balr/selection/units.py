@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from smp_balr import options
-from smp_balr.errors import UserError
+from smp_balr.core import options
+from smp_balr.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,15 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from smp_balr import paths
-from smp_balr.artefacts import save_model
-from smp_balr.errors import UserError
-from smp_balr.evaluation import plot_confusion
+from smp_balr.core import paths
+from smp_balr.model.artefacts import save_model
+from smp_balr.core.errors import UserError
+from smp_balr.evaluation.scores import plot_confusion
 from smp_balr.explain import ExplainReport, write_outputs
-from smp_balr.outputs import atomic_dir, write_csv, write_json
+from smp_balr.core.outputs import atomic_dir, write_csv, write_json
 from smp_balr.study.grid import CONFIG_KEYS, EFFECTS, config_text
 from smp_balr.study.run import StudyResult
-from smp_balr.tables import features_stage, read_features
+from smp_balr.data.tables import features_stage, read_features
 
 log = logging.getLogger(__name__)
 

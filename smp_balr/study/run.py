@@ -11,20 +11,20 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from smp_balr.demo import planted_truth
-from smp_balr.effects import effect_sizes
-from smp_balr.errors import UserError
-from smp_balr.evaluation import TestResult, test_model
+from smp_balr.data.demo import planted_truth
+from smp_balr.evaluation.effects import effect_sizes
+from smp_balr.core.errors import UserError
+from smp_balr.evaluation.scores import TestResult, test_model
 from smp_balr.explain import ExplainReport, explain_model
-from smp_balr.settings import Settings
+from smp_balr.core.settings import Settings
 from smp_balr.study.grid import CONFIG_KEYS, Configuration, choose, configurations, run_order, summarise
-from smp_balr.tables import scorable_frame
-from smp_balr.training import train
+from smp_balr.data.tables import scorable_frame
+from smp_balr.model.training import train
 
 log = logging.getLogger(__name__)
 
 #: the columns of a study's results table, one row per configuration and seed
-#: effect sizes of each configuration (:func:`smp_balr.effects.effect_sizes`), comparable across labels
+#: effect sizes of each configuration (:func:`smp_balr.evaluation.effects.effect_sizes`), comparable across labels
 EFFECT_COLUMNS = ["ba_norm", "ba_norm_ci_low", "ba_norm_ci_high", "mi_bits", "mi_bits_ci_low", "mi_bits_ci_high",
                   "mi_share", "mi_share_ci_low", "mi_share_ci_high", "entropy_bits"]
 RESULT_COLUMNS = ["label", "features", "model", "balance", "seed", "status", "selection_score", "selection_source",
@@ -129,7 +129,7 @@ def fit_and_test(config: Configuration, train_df: pd.DataFrame, test_df: pd.Data
 
 
 def _task(i: int, *args: Any) -> tuple[int, Outcome]:
-    from smp_balr import estimator
+    from smp_balr.model import estimator
 
     estimator.EPOCH_BAR = False  # one bar over the configurations, not one per model fitted
     return i, fit_and_test(*args)
@@ -152,7 +152,7 @@ def run_study(train_df: pd.DataFrame, test_df: pd.DataFrame, label: str,
         The grid (``study``) and every other setting.
     n_jobs : int, optional
         Configurations fitted at once through joblib (default ``study.n_jobs``), on the
-        backend active around the call (:func:`smp_balr.parallel.parallel_backend`).
+        backend active around the call (:func:`smp_balr.core.parallel.parallel_backend`).
     progress : bool
         Show one bar over the configurations with done / failed counts.
 
@@ -201,4 +201,8 @@ def explain_chosen(study: StudyResult, test_df: pd.DataFrame, label: str, settin
     df, _, _ = scorable_frame(test_df, label, settings.class_filter(label), model.classes_, model.feature_names_in_)
     truth = (planted_truth(settings.data.labels, settings.data.ba_dir) or {}).get(label)  # demo corpus only
     jobs = settings.study.n_jobs if settings.study.n_jobs == -1 else max(settings.explain.n_jobs, settings.study.n_jobs)
-    return explain_model(model, df, label, replace(settings.explain, n_jobs=jobs), study.outcome.row["seed"], truth)
+    # explain.ba names BAs of the single configuration; the chosen one may not use them all
+    used = set(model.feature_names_in_)
+    plotted = tuple(b for b in settings.explain.ba if b in used)
+    explain = replace(settings.explain, n_jobs=jobs, ba=plotted)
+    return explain_model(model, df, label, explain, study.outcome.row["seed"], truth)

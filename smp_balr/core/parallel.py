@@ -21,8 +21,8 @@ import joblib
 import numpy as np
 from tqdm import tqdm
 
-from smp_balr.errors import UserError
-from smp_balr.options import PARALLEL_BACKENDS
+from smp_balr.core.errors import UserError
+from smp_balr.core.options import PARALLEL_BACKENDS
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 DEFAULT_PARAMS = Path("params.yaml")
 

@@ -19,7 +19,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from smp_balr.plotting import pyplot, save_png
+from smp_balr.core.plotting import pyplot, save_png
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ def test_model(
     model : BAClassifier
         Fitted; its ``feature_names_in_`` are columns of ``df``.
     df : pandas.DataFrame
-        Test rows of the model's classes (see :func:`smp_balr.tables.scorable_rows`).
+        Test rows of the model's classes (see :func:`smp_balr.data.tables.scorable_rows`).
     label : str
         Class column.
     n_permutations, n_bootstrap, seed : int

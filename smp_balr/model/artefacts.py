@@ -1,9 +1,9 @@
-"""The trained model file: a joblib dump of a fitted :class:`~smp_balr.estimator.BAClassifier`.
+"""The trained model file: a joblib dump of a fitted :class:`~smp_balr.model.estimator.BAClassifier`.
 
 A joblib file is a pickle, and unpickling runs code: load only model files that the
 project's own ``train`` stage wrote (``models/model.joblib``), never one received from
 someone else. BA files, which labs do exchange, are read without unpickling code
-(see :mod:`smp_balr.bafiles`).
+(see :mod:`smp_balr.data.bafiles`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from smp_balr.errors import UserError
-from smp_balr.estimator import BAClassifier
-from smp_balr.outputs import atomic_path
+from smp_balr.core.errors import UserError
+from smp_balr.model.estimator import BAClassifier
+from smp_balr.core.outputs import atomic_path
 
 # advice that works when followed: `-f` retrains even when DVC sees no change to the stage (a model
 # of an older layout); a damaged file is restored from DVC's cache, which a damaged workspace

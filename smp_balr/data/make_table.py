@@ -2,8 +2,8 @@
 
 Usage (from the project root)::
 
-    python -m smp_balr.make_table files LABELS BA_DIR OUT   # balr's files -> one table
-    python -m smp_balr.make_table demo OUT                  # the demo corpus of params.yaml
+    python -m smp_balr.data.make_table files LABELS BA_DIR OUT   # balr's files -> one table
+    python -m smp_balr.data.make_table demo OUT                  # the demo corpus of params.yaml
 
 ``OUT`` ends in ``.parquet`` (int8 BA columns) or ``.csv``. The table holds ``FileName``, the
 label columns and ``BA0..BA<D-1>`` (``--ba-only``: no label columns), so that ``data.labels``
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 log = logging.getLogger("make_table")
 
@@ -58,13 +58,13 @@ def write_ba_table(meta: pd.DataFrame, ba: np.ndarray, path: str | Path) -> None
     path : str or Path
         ``.parquet`` or ``.csv``.
     """
-    from smp_balr.outputs import atomic_path
+    from smp_balr.core.outputs import atomic_path
 
     path = _check_out(path)
     ba = np.asarray(ba, dtype=np.int8)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".csv":
-            from smp_balr.formatting import FormattedTable, write_table
+            from smp_balr.data.formatting import FormattedTable, write_table
 
             write_table(FormattedTable(meta.reset_index(drop=True), ba), tmp)
         else:
@@ -82,7 +82,7 @@ def table_from_files(labels: str | Path, ba_dir: str | Path, out: str | Path, wi
     int
         Rows written (the labels rows that have a BA file).
     """
-    from smp_balr.formatting import format_corpus
+    from smp_balr.data.formatting import format_corpus
 
     _check_out(out)  # before reading the files
     tables, _ = format_corpus(labels, ba_dir, split=False, invert=invert, progress=True)
@@ -93,7 +93,7 @@ def table_from_files(labels: str | Path, ba_dir: str | Path, out: str | Path, wi
 
 
 def write_demo_table(settings, out: str | Path, with_labels: bool = True) -> pd.DataFrame:
-    """Write the demo corpus of ``settings`` (:class:`smp_balr.demo.DemoSettings`) as one table.
+    """Write the demo corpus of ``settings`` (:class:`smp_balr.data.demo.DemoSettings`) as one table.
 
     The BAs are those of the demo stage's files, bit for bit. A Parquet table is written
     block by block of speakers (memory: the labels and one block); a CSV table is
@@ -104,8 +104,8 @@ def write_demo_table(settings, out: str | Path, with_labels: bool = True) -> pd.
     pandas.DataFrame
         The labels table of the corpus (sorted by FileName).
     """
-    from smp_balr.demo import stream
-    from smp_balr.outputs import atomic_path
+    from smp_balr.data.demo import stream
+    from smp_balr.core.outputs import atomic_path
 
     out = _check_out(out)
     labels, _, blocks = stream(settings)
@@ -128,7 +128,7 @@ def write_demo_table(settings, out: str | Path, with_labels: bool = True) -> pd.
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``files LABELS BA_DIR OUT`` or ``demo OUT`` (see the module's doc)."""
-    parser = argparse.ArgumentParser(prog="python -m smp_balr.make_table", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m smp_balr.data.make_table", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
     files = sub.add_parser("files", help="per-utterance BA files (the rows of LABELS that have one) -> OUT")
     files.add_argument("labels", type=Path)
@@ -145,12 +145,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.what == "files":
             n = table_from_files(args.labels, args.ba_dir, args.out, with_labels=not args.ba_only, invert=args.invert)
         else:
-            from smp_balr.settings import load_settings
+            from smp_balr.core.settings import load_settings
 
             n = len(write_demo_table(load_settings().demo, args.out, with_labels=not args.ba_only))
         log.info("wrote %s (%d rows)", args.out, n)
 
-    from smp_balr.cli import run
+    from smp_balr.core.cli import run
 
     run(body, "make_table")
 

@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Callable
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -38,7 +38,7 @@ def stage_item(n: int, usage: str) -> list[str]:
     ['Emo-Class', 'slda']
     >>> del os.environ["DVC_STAGE"]
     """
-    from smp_balr.settings import check_name
+    from smp_balr.core.settings import check_name
 
     args = sys.argv[1:]
     stage = os.environ.get("DVC_STAGE", "")
@@ -121,7 +121,7 @@ def watch_dvc(interval: float = 1.0) -> threading.Thread | None:
 def _clean_leftovers() -> None:
     """Under DVC, remove the temporaries killed runs left beside any output of the project."""
     if os.environ.get("DVC_STAGE"):
-        from smp_balr.outputs import clean_project_leftovers
+        from smp_balr.core.outputs import clean_project_leftovers
 
         clean_project_leftovers()
 
@@ -130,7 +130,7 @@ def fs_error_line(err: OSError) -> str | None:
     """One line for a file-system error the user can fix, or None for any other error."""
     if err.errno not in _FS_ERRNOS:
         return None
-    from smp_balr.outputs import write_error
+    from smp_balr.core.outputs import write_error
 
     if err.filename is None:
         return f"{err.strerror or 'file-system error'} while writing outputs; free space or fix the permissions and rerun"
@@ -155,8 +155,8 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
     stage : str
         Stage name used in the error line.
     atomic : bool
-        Run ``main`` inside one :func:`smp_balr.outputs.transaction`: every output it writes
-        through :mod:`smp_balr.outputs` (``write_csv``, ``write_json``, ``atomic_path``,
+        Run ``main`` inside one :func:`smp_balr.core.outputs.transaction`: every output it writes
+        through :mod:`smp_balr.core.outputs` (``write_csv``, ``write_json``, ``atomic_path``,
         ``atomic_dir``) is replaced together when ``main`` returns, and none is replaced
         when it fails, is interrupted or terminated.
     """
@@ -181,7 +181,7 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
 
 
 def _call(main: Callable[[], None], stage: str, atomic: bool) -> None:
-    from smp_balr.outputs import transaction
+    from smp_balr.core.outputs import transaction
 
     _INTERRUPTED.clear()
 

@@ -8,12 +8,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from smp_balr.artefacts import library_versions
-from smp_balr.errors import UserError
-from smp_balr.estimator import BAClassifier, settings_dict
-from smp_balr.sampling import filter_speakers
-from smp_balr.settings import ModelSettings, TrainSettings
-from smp_balr.tables import require_columns, too_few_classes
+from smp_balr.model.artefacts import library_versions
+from smp_balr.core.errors import UserError
+from smp_balr.model.estimator import BAClassifier, settings_dict
+from smp_balr.model.sampling import filter_speakers
+from smp_balr.core.settings import ModelSettings, TrainSettings
+from smp_balr.data.tables import require_columns, too_few_classes
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ between its two renames is put back from its backup (``.<name>.<random>.old.tmp`
 
 Temporaries are created with the modes any file the user writes gets (0666 / 0777 less
 the umask), not the 0600 / 0700 of :mod:`tempfile`. Errors writing outputs (permission,
-disk full, read-only file system) become one :class:`~smp_balr.errors.UserError` line
+disk full, read-only file system) become one :class:`~smp_balr.core.errors.UserError` line
 naming the output.
 """
 
@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 try:
     import fcntl
@@ -220,7 +220,7 @@ def clean_project_leftovers(folders: Iterable[str | Path] | None = None) -> list
     Parameters
     ----------
     folders : iterable of str or Path, optional
-        Folders searched (not recursively); default :data:`smp_balr.paths.OUTPUT_FOLDERS`
+        Folders searched (not recursively); default :data:`smp_balr.core.paths.OUTPUT_FOLDERS`
         and the sub-folders of ``metrics/``.
 
     Returns
@@ -229,7 +229,7 @@ def clean_project_leftovers(folders: Iterable[str | Path] | None = None) -> list
         The leftovers removed or restored (see :func:`clean_stale_temporaries`).
     """
     if folders is None:
-        from smp_balr import paths
+        from smp_balr.core import paths
 
         folders = list(paths.OUTPUT_FOLDERS)
         if paths.METRICS.is_dir():

@@ -17,12 +17,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
-from smp_balr.batable import BATable, read_ba_table, same_file
-from smp_balr.errors import UserError
-from smp_balr.memory import format_need, require_memory
-from smp_balr.outputs import transaction
-from smp_balr.settings import check_name, class_value_problem, excerpt
+from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
+from smp_balr.data.batable import BATable, read_ba_table, same_file
+from smp_balr.core.errors import UserError
+from smp_balr.core.memory import format_need, require_memory
+from smp_balr.core.outputs import transaction
+from smp_balr.core.settings import check_name, class_value_problem, excerpt
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def format_corpus(
         Bytes the step may use (default: what the system has free); a corpus that needs
         more fails before any file is read.
     ba_table : str or Path, optional
-        CSV or Parquet table of BA vectors (``data.ba_table``, see :mod:`smp_balr.batable`)
+        CSV or Parquet table of BA vectors (``data.ba_table``, see :mod:`smp_balr.data.batable`)
         instead of ``ba_dir``: its rows are matched, counted and checked as files are.
 
     Returns
@@ -233,8 +233,8 @@ def format_corpus(
     Raises
     ------
     UserError
-        Any validation failure (see :func:`read_labels`, :func:`smp_balr.bafiles.read_ba_file`,
-        :func:`smp_balr.batable.read_ba_table`), both or neither of ``ba_dir`` and ``ba_table``,
+        Any validation failure (see :func:`read_labels`, :func:`smp_balr.data.bafiles.read_ba_file`,
+        :func:`smp_balr.data.batable.read_ba_table`), both or neither of ``ba_dir`` and ``ba_table``,
         no file matched, ``Group`` values other than Train/Test when splitting, or an empty
         Train or Test part.
     """
@@ -437,7 +437,7 @@ def write_tables(tables: Mapping[str | Path, FormattedTable]) -> None:
     """Write several tables so that either all are replaced or none is.
 
     Each table is written to a temporary file beside its target; only when every one
-    is complete are they moved into place (see :func:`smp_balr.outputs.transaction`).
+    is complete are they moved into place (see :func:`smp_balr.core.outputs.transaction`).
 
     Raises
     ------

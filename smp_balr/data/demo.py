@@ -41,9 +41,10 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from smp_balr import paths
-from smp_balr.errors import UserError
-from smp_balr.outputs import transaction
+from smp_balr.core import paths
+from smp_balr.core.errors import UserError
+from smp_balr.core.settings import CORRELATED_DEFAULTS, DEMO_LABELS as LABELS, DemoSettings
+from smp_balr.core.outputs import transaction
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ MODALITIES = ("Speech", "Sing")
 EMOTIONS = ("A", "H", "N", "S", "X", "U")
 EMOTION_P = (0.13, 0.22, 0.42, 0.15, 0.04, 0.04)
 MAIN_EMOTIONS = ("A", "H", "N", "S")
-LABELS = ("Language", "Modality", "EmoClass")
 NOISE = "Noise"  # a label with no signal: drawn per utterance, independent of everything else
 NOISE_CLASSES = ("Heads", "Tails")
 
@@ -62,15 +62,6 @@ NOISE_CLASSES = ("Heads", "Tails")
 CORRELATED_LABELS = ("Whisper", "Gender")  # carried by latent factor 0 (within speakers) and 1 (speaker level)
 WHISPER_CLASSES = ("Normal", "Whisper")
 GENDER_CLASSES = ("F", "M")
-CORRELATED_DEFAULTS: dict[str, Any] = {
-    "n_ba": 0,              # BAs of the block, appended after the demo's own (BA<n_ba> ...); 0: no block, no labels
-    "rank": 8,              # latent factors (2 carry the labels, the rest make the BAs correlated)
-    "carriers": 16,         # BAs loading on each label factor (disjoint sets; the truth of Whisper and Gender)
-    "within_effect": 1.5,   # shift of factor 0 in Whisper utterances (latent sd units)
-    "speaker_effect": 3.0,  # shift of factor 1 between M and F speakers (latent sd units)
-    "noise_sd": 0.7,        # independent noise of each BA's continuous value
-    "speaker_sd": 1.0,      # spread of the speakers' factor scores (utterance scores have sd 1)
-}
 
 # file variants: (extension, shape, dtype); chosen per file from the seed
 VARIANTS = (
@@ -81,76 +72,6 @@ VARIANTS = (
     ("pkl", "D", "int"),
     ("pkl", "D2", "float"),
 )
-
-
-@dataclass
-class DemoSettings:
-    """Generating settings (the ``demo`` section of params.yaml plus ``seed``)."""
-
-    seed: int = 42
-    n_speakers: int = 60
-    n_test_speakers: int = 16
-    utterances_per_speaker: int = 200
-    n_ba: int = 512
-    planted: dict[str, int] = field(default_factory=lambda: {"Language": 10, "Modality": 12, "EmoClass": 20})
-    n_constant: int = 12
-    speaker_sd: float = 1.0  # spread of speaker profiles (logit)
-    language_effect: float = 2.5  # scale of the Language shifts (logit, speaker level)
-    utterance_effect: float = 1.2  # scale of the Modality / EmoClass shifts (logit)
-    missing_class_fraction: float = 0.25  # speakers lacking one main EmoClass / never singing
-    correlated: dict[str, Any] = field(default_factory=lambda: dict(CORRELATED_DEFAULTS))  # see CORRELATED_DEFAULTS
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "DemoSettings":
-        """Build from the parsed params (``seed`` and the ``demo`` section), validating values."""
-        demo = dict(params.get("demo") or {})
-        known = {f for f in cls.__dataclass_fields__ if f != "seed"}
-        unknown = sorted(set(demo) - known)
-        if unknown:
-            raise UserError(f"params.yaml: unknown demo key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        s = cls(seed=int(params.get("seed", 42)), **demo)
-        s.planted = {**cls().planted, **(s.planted or {})}
-        extra = sorted(set(s.correlated or {}) - set(CORRELATED_DEFAULTS))
-        if extra:
-            raise UserError(f"params.yaml: unknown demo.correlated key(s) {', '.join(extra)}; known: "
-                            f"{', '.join(CORRELATED_DEFAULTS)}")
-        s.correlated = {**CORRELATED_DEFAULTS, **(s.correlated or {})}
-        s.validate()
-        return s
-
-    def validate(self) -> None:
-        """Raise a :class:`UserError` for settings that cannot make a usable corpus."""
-        if self.n_speakers < 8:
-            raise UserError(f"params.yaml: demo.n_speakers must be at least 8, got {self.n_speakers}")
-        if not 4 <= self.n_test_speakers <= self.n_speakers - 4:
-            raise UserError(
-                f"params.yaml: demo.n_test_speakers must be between 4 and n_speakers - 4, got {self.n_test_speakers}"
-            )
-        if self.utterances_per_speaker < 10:
-            raise UserError(f"params.yaml: demo.utterances_per_speaker must be at least 10, got {self.utterances_per_speaker}")
-        rows = self.n_speakers * self.utterances_per_speaker
-        if rows > MAX_DEMO_ROWS or self.n_ba > MAX_DEMO_BA:
-            raise UserError(
-                f"params.yaml: the demo may have at most {MAX_DEMO_ROWS:,} utterances (n_speakers x "
-                f"utterances_per_speaker, got {rows:,}) and {MAX_DEMO_BA:,} BAs (n_ba, got {self.n_ba:,}); one file each"
-            )
-        unknown = sorted(set(self.planted) - set(LABELS))
-        if unknown:
-            raise UserError(f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(LABELS)}")
-        corr = {**CORRELATED_DEFAULTS, **(self.correlated or {})}
-        c_ba, rank, carriers = int(corr["n_ba"]), int(corr["rank"]), int(corr["carriers"])
-        if c_ba < 0 or (c_ba > 0 and (rank < 2 or carriers < 1 or 2 * carriers > c_ba)):
-            raise UserError(f"params.yaml: demo.correlated needs n_ba >= 0 and, when n_ba > 0, rank >= 2 and "
-                            f"1 <= carriers <= n_ba / 2; got n_ba {c_ba}, rank {rank}, carriers {carriers}")
-        need = sum(int(v) for v in self.planted.values()) + self.n_constant
-        if self.n_ba < 8 or need > self.n_ba // 2:
-            raise UserError(
-                f"params.yaml: demo.n_ba ({self.n_ba}) must be at least twice the planted + constant BAs ({need})"
-            )
-
-
-MAX_DEMO_ROWS = 10_000_000  # utterances, one BA file each (the format stage holds rows x n_ba bytes twice)
-MAX_DEMO_BA = 4096
 
 
 @dataclass
@@ -574,14 +495,14 @@ def _write_ba_file(root: Path, name: str, vec: np.ndarray, variant: tuple[str, s
 
 def _build_ba_dir(ba_dir: str | Path, fill: Callable[[Path], None]) -> None:
     """Run ``fill`` on a fresh folder that replaces ``ba_dir`` when the enclosing transaction commits."""
-    from smp_balr.outputs import atomic_dir
+    from smp_balr.core.outputs import atomic_dir
 
     with atomic_dir(ba_dir) as tmp:
         fill(tmp)
 
 
 def _write_labels_truth(labels: pd.DataFrame, truth: dict[str, Any], labels_path: str | Path, truth_path: str | Path) -> None:
-    from smp_balr.outputs import write_csv, write_json
+    from smp_balr.core.outputs import write_csv, write_json
 
     write_csv(labels, labels_path)
     write_json(truth, truth_path)

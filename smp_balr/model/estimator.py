@@ -5,7 +5,7 @@ classes and the speaker of each row (``fit(X, y, groups)``) and does everything 
 respect speakers inside ``fit``:
 
 * ``balance=1`` oversamples every class to the largest, spreading the copies over the
-  class's speakers in proportion (:func:`smp_balr.sampling.oversample_indices`); copies
+  class's speakers in proportion (:func:`smp_balr.model.sampling.oversample_indices`); copies
   never enter a validation fold, and the early-stopped MLP re-balances its held-in
   speakers. ``balance=2`` weights the classes (class or sample weights).
 * ``mlp``: the original toolkit's MLP, early-stopped on held-out *speakers*.
@@ -41,12 +41,12 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from smp_balr import options
-from smp_balr.errors import UserError
-from smp_balr.folds import check_classes, grouped_folds, validation_folds
-from smp_balr.sampling import balanced_sample_weights, oversample_indices
-from smp_balr.settings import MAX_UNITS, DtSettings, LogregSettings, MlpSettings
-from smp_balr.tree_search import search_tree
+from smp_balr.core import options
+from smp_balr.core.errors import UserError
+from smp_balr.model.folds import check_classes, grouped_folds, validation_folds
+from smp_balr.model.sampling import balanced_sample_weights, oversample_indices
+from smp_balr.core.settings import MAX_UNITS, DtSettings, LogregSettings, MlpSettings
+from smp_balr.model.tree_search import search_tree
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
     random_state : int
         Seed of every random step (oversampling, folds, model initialisation).
     mlp, dt, logreg : settings, optional
-        :class:`~smp_balr.settings.MlpSettings`, :class:`~smp_balr.settings.DtSettings`,
-        :class:`~smp_balr.settings.LogregSettings` (defaults when None).
+        :class:`~smp_balr.core.settings.MlpSettings`, :class:`~smp_balr.core.settings.DtSettings`,
+        :class:`~smp_balr.core.settings.LogregSettings` (defaults when None).
 
     Examples
     --------
@@ -203,7 +203,7 @@ def fit_dt(
     seed: int,
     is_copy: np.ndarray | None = None,
 ) -> tuple[DecisionTreeClassifier, dict[str, Any]]:
-    """Search a decision tree's grid with speaker-grouped folds (:func:`smp_balr.tree_search.search_tree`),
+    """Search a decision tree's grid with speaker-grouped folds (:func:`smp_balr.model.tree_search.search_tree`),
     refit the best on all rows.
 
     Parameters
@@ -334,7 +334,7 @@ def batch_size(n_rows: int, settings: MlpSettings) -> int:
 
     Examples
     --------
-    >>> from smp_balr.settings import MlpSettings
+    >>> from smp_balr.core.settings import MlpSettings
     >>> batch_size(6_000, MlpSettings()), batch_size(675_000, MlpSettings())
     (32, 338)
     """

@@ -6,12 +6,12 @@ compare across labels with different numbers of classes. Two scales that do:
 - ``(BA - chance) / (1 - chance)``: 0 at chance, 1 for perfect predictions;
 - the mutual information between prediction and truth in bits, read from the confusion
   matrix, minus its mean under the speaker-aware permutation null of
-  :func:`smp_balr.evaluation.permutation_pvalue` (the plug-in estimate is biased upwards,
+  :func:`smp_balr.evaluation.scores.permutation_pvalue` (the plug-in estimate is biased upwards,
   more so when predictions cluster by speaker; the null mean is that bias for a model
   with no signal: a control baseline), also as a share of the label's entropy.
 
 Both come with 95% speaker-bootstrap intervals drawn as in
-:func:`smp_balr.evaluation.bootstrap_speakers` (same seed: same replicates).
+:func:`smp_balr.evaluation.scores.bootstrap_speakers` (same seed: same replicates).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from smp_balr.evaluation import (
+from smp_balr.evaluation.scores import (
     _codes,
     _shuffled_rows,
     _shuffled_speakers,
@@ -134,7 +134,7 @@ def null_confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, speakers: Se
                     scheme: str | None = None) -> Iterator[np.ndarray]:
     """Confusion matrices of the permuted labels, chunk by chunk.
 
-    The permutations are those of :func:`smp_balr.evaluation.permutation_pvalue` with the
+    The permutations are those of :func:`smp_balr.evaluation.scores.permutation_pvalue` with the
     same ``seed``, ``chunk`` and scheme (its shuffling helpers, consumed in the same
     order), so the balanced accuracies of these matrices are its null distribution. The
     row-level shuffles of the last test set are kept and reused when the next call has the
@@ -149,9 +149,9 @@ def null_confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, speakers: Se
     speakers : sequence or None
         Speaker of each row (None: rows exchangeable).
     n_permutations, seed, chunk : int
-        As in :func:`~smp_balr.evaluation.permutation_pvalue`.
+        As in :func:`~smp_balr.evaluation.scores.permutation_pvalue`.
     scheme : str, optional
-        Forced scheme; by default :func:`~smp_balr.evaluation.permutation_scheme`.
+        Forced scheme; by default :func:`~smp_balr.evaluation.scores.permutation_scheme`.
 
     Yields
     ------
@@ -208,10 +208,10 @@ def effect_sizes(y_true: Sequence, y_pred: Sequence, classes: Sequence[str], spe
         Speaker of each test row.
     n_permutations : int
         Permutations of the null of the mutual information (the scheme and, with the same
-        seed, the very permutations of :func:`smp_balr.evaluation.evaluate`).
+        seed, the very permutations of :func:`smp_balr.evaluation.scores.evaluate`).
     n_bootstrap : int
         Speaker-bootstrap replicates (with the same seed, the replicates of
-        :func:`smp_balr.evaluation.bootstrap_speakers`).
+        :func:`smp_balr.evaluation.scores.bootstrap_speakers`).
     seed : int
         Seed of both.
 

@@ -16,11 +16,10 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from smp_balr import options
-from smp_balr.demo import DemoSettings
-from smp_balr.errors import UserError
-from smp_balr.verdict import check_permutations
-from smp_balr.params import DEFAULT_PARAMS, as_choice, as_float, as_int, check_keys, load_params
+from smp_balr.core import options
+from smp_balr.core.errors import UserError
+from smp_balr.core.multitest import check_permutations
+from smp_balr.core.params import DEFAULT_PARAMS, as_choice, as_float, as_int, check_keys, load_params
 
 Check = Callable[[Any, str], Any]
 
@@ -555,11 +554,100 @@ class ReportSettings:
     beyond_min_speakers: int = _setting(2, _whole(1))
 
 
+
+# --------------------------------------------------------------------------- demo
+
+DEMO_LABELS = ("Language", "Modality", "EmoClass")  # the demo labels that may have planted BAs
+
+# the correlated block of the demo (off by default: ``demo.correlated.n_ba: 0``): BAs thresholded from one
+# low-rank continuous latent, as BA-LR's attributes are thresholded outputs of one embedding
+CORRELATED_DEFAULTS: dict[str, Any] = {
+    "n_ba": 0,              # BAs of the block, appended after the demo's own (BA<n_ba> ...); 0: no block, no labels
+    "rank": 8,              # latent factors (2 carry the labels, the rest make the BAs correlated)
+    "carriers": 16,         # BAs loading on each label factor (disjoint sets; the truth of Whisper and Gender)
+    "within_effect": 1.5,   # shift of factor 0 in Whisper utterances (latent sd units)
+    "speaker_effect": 3.0,  # shift of factor 1 between M and F speakers (latent sd units)
+    "noise_sd": 0.7,        # independent noise of each BA's continuous value
+    "speaker_sd": 1.0,      # spread of the speakers' factor scores (utterance scores have sd 1)
+}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Generating settings (the ``demo`` section of params.yaml plus ``seed``)."""
+
+    seed: int = 42
+    n_speakers: int = 60
+    n_test_speakers: int = 16
+    utterances_per_speaker: int = 200
+    n_ba: int = 512
+    planted: dict[str, int] = field(default_factory=lambda: {"Language": 10, "Modality": 12, "EmoClass": 20})
+    n_constant: int = 12
+    speaker_sd: float = 1.0  # spread of speaker profiles (logit)
+    language_effect: float = 2.5  # scale of the Language shifts (logit, speaker level)
+    utterance_effect: float = 1.2  # scale of the Modality / EmoClass shifts (logit)
+    missing_class_fraction: float = 0.25  # speakers lacking one main EmoClass / never singing
+    correlated: dict[str, Any] = field(default_factory=lambda: dict(CORRELATED_DEFAULTS))  # see CORRELATED_DEFAULTS
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "DemoSettings":
+        """Build from the parsed params (``seed`` and the ``demo`` section), validating values."""
+        demo = dict(params.get("demo") or {})
+        known = {f for f in cls.__dataclass_fields__ if f != "seed"}
+        unknown = sorted(set(demo) - known)
+        if unknown:
+            raise UserError(f"params.yaml: unknown demo key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        planted = {**cls().planted, **(demo.pop("planted", None) or {})}
+        correlated = demo.pop("correlated", None) or {}
+        extra = sorted(set(correlated) - set(CORRELATED_DEFAULTS))
+        if extra:
+            raise UserError(f"params.yaml: unknown demo.correlated key(s) {', '.join(extra)}; known: "
+                            f"{', '.join(CORRELATED_DEFAULTS)}")
+        s = cls(seed=int(params.get("seed", 42)), planted=planted, correlated={**CORRELATED_DEFAULTS, **correlated},
+                **demo)
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        """Raise a :class:`UserError` for settings that cannot make a usable corpus."""
+        if self.n_speakers < 8:
+            raise UserError(f"params.yaml: demo.n_speakers must be at least 8, got {self.n_speakers}")
+        if not 4 <= self.n_test_speakers <= self.n_speakers - 4:
+            raise UserError(
+                f"params.yaml: demo.n_test_speakers must be between 4 and n_speakers - 4, got {self.n_test_speakers}"
+            )
+        if self.utterances_per_speaker < 10:
+            raise UserError(f"params.yaml: demo.utterances_per_speaker must be at least 10, got {self.utterances_per_speaker}")
+        rows = self.n_speakers * self.utterances_per_speaker
+        if rows > MAX_DEMO_ROWS or self.n_ba > MAX_DEMO_BA:
+            raise UserError(
+                f"params.yaml: the demo may have at most {MAX_DEMO_ROWS:,} utterances (n_speakers x "
+                f"utterances_per_speaker, got {rows:,}) and {MAX_DEMO_BA:,} BAs (n_ba, got {self.n_ba:,}); one file each"
+            )
+        unknown = sorted(set(self.planted) - set(DEMO_LABELS))
+        if unknown:
+            raise UserError(f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(DEMO_LABELS)}")
+        corr = {**CORRELATED_DEFAULTS, **(self.correlated or {})}
+        c_ba, rank, carriers = int(corr["n_ba"]), int(corr["rank"]), int(corr["carriers"])
+        if c_ba < 0 or (c_ba > 0 and (rank < 2 or carriers < 1 or 2 * carriers > c_ba)):
+            raise UserError(f"params.yaml: demo.correlated needs n_ba >= 0 and, when n_ba > 0, rank >= 2 and "
+                            f"1 <= carriers <= n_ba / 2; got n_ba {c_ba}, rank {rank}, carriers {carriers}")
+        need = sum(int(v) for v in self.planted.values()) + self.n_constant
+        if self.n_ba < 8 or need > self.n_ba // 2:
+            raise UserError(
+                f"params.yaml: demo.n_ba ({self.n_ba}) must be at least twice the planted + constant BAs ({need})"
+            )
+
+
+MAX_DEMO_ROWS = 10_000_000  # utterances, one BA file each (the format stage holds rows x n_ba bytes twice)
+MAX_DEMO_BA = 4096
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole of params.yaml, validated.
 
-    Attributes mirror the top-level keys; ``demo`` is :class:`smp_balr.demo.DemoSettings`.
+    Attributes mirror the top-level keys; ``demo`` is :class:`DemoSettings`.
     """
 
     seed: int = _setting(42, _whole(0, MAX_SEED))

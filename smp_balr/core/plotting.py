@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from smp_balr.outputs import atomic_path
+from smp_balr.core.outputs import atomic_path
 
 
 def pyplot() -> Any:

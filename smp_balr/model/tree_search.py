@@ -2,7 +2,7 @@
 
 Three strategies, all with speaker-disjoint stratified folds (oversampled copies never
 enter a validation fold) and grid points that grow identical trees fitted once
-(:func:`smp_balr.folds.distinct_tree_params`):
+(:func:`smp_balr.model.folds.distinct_tree_params`):
 
 ``full``
     every distinct grid point x every fold on all rows (``GridSearchCV``); the reference.
@@ -34,9 +34,9 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
-from smp_balr.errors import UserError
-from smp_balr.folds import check_classes, distinct_tree_params, grouped_folds
-from smp_balr.options import TREE_SEARCH
+from smp_balr.core.errors import UserError
+from smp_balr.model.folds import check_classes, distinct_tree_params, grouped_folds
+from smp_balr.core.options import TREE_SEARCH
 
 log = logging.getLogger(__name__)
 

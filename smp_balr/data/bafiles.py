@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Columns
 -------
 ``FileName``
     The audio file of the row, matched to the labels' ``FileName`` by the same rules as a
-    BA file's name (:func:`smp_balr.bafiles.match_files`): ``spk1/utt3.wav`` in the labels
+    BA file's name (:func:`smp_balr.data.bafiles.match_files`): ``spk1/utt3.wav`` in the labels
     matches a row ``utt3.wav``, ``utt3.flac``, ``utt3`` or ``spk1/utt3.wav``; when several rows
     share the name without extension, the one whose folders agree best is taken.
 ``BA0`` .. ``BA<D-1>``
@@ -31,9 +31,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.bafiles import BAIndex, _name_parts
-from smp_balr.errors import UserError
-from smp_balr.memory import require_memory
+from smp_balr.data.bafiles import BAIndex, _name_parts
+from smp_balr.core.errors import UserError
+from smp_balr.core.memory import require_memory
 
 TABLE_EXTENSIONS = (".csv", ".parquet")
 BA_COLUMN = re.compile(r"^BA(\d+)$")
@@ -56,7 +56,7 @@ class BATable:
     labels : pandas.DataFrame or None
         ``FileName`` and the other non-BA columns as strings (empty cells ``""``), when asked for.
     index : BAIndex
-        The rows as the BA "files" :func:`smp_balr.bafiles.match_files` matches: one path
+        The rows as the BA "files" :func:`smp_balr.data.bafiles.match_files` matches: one path
         ``<table>/<FileName's folders>/<FileName's base name>`` per row, keyed by its stem.
     """
 

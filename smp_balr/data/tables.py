@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 log = logging.getLogger(__name__)
 

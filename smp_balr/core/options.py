@@ -22,7 +22,7 @@ ACTIVATIONS: tuple[str, ...] = ("identity", "logistic", "tanh", "relu")
 AGNOSTIC_EXPLAINERS: tuple[str, ...] = ("permutation", "kernel")
 #: background summaries for the model-agnostic explainers
 BACKGROUNDS: tuple[str, ...] = ("kmeans", "sample")
-#: hyper-parameter search strategies of the decision tree (see :mod:`smp_balr.tree_search`)
+#: hyper-parameter search strategies of the decision tree (see :mod:`smp_balr.model.tree_search`)
 TREE_SEARCH: tuple[str, ...] = ("subsample", "halving", "full")
 #: joblib backends for the parallel work (``dask``: a Dask cluster, optional packages)
 PARALLEL_BACKENDS: tuple[str, ...] = ("loky", "threading", "multiprocessing", "dask")

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.evaluation import _shuffled_within, balanced_accuracy_from_counts
+from smp_balr.evaluation.scores import _shuffled_within, balanced_accuracy_from_counts
 from smp_balr.report.confounds import association_matrix
 
 PRESENT_BEYOND = "present beyond"

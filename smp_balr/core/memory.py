@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psutil
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 GB = 1024**3
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import ParameterGrid, StratifiedGroupKFold
 
-from smp_balr.errors import UserError
+from smp_balr.core.errors import UserError
 
 
 def check_classes(y: np.ndarray, groups: np.ndarray, n_folds: int, what: str) -> None:

@@ -2,7 +2,7 @@
 
 One implementation for every family the project corrects over: the candidate BAs of a
 selection method (:mod:`smp_balr.selection.multiple`) and the labels of a presence table
-(:mod:`smp_balr.verdict`).
+(:mod:`smp_balr.evaluation.verdict`).
 
 ``bonferroni``
     family-wise error rate (FWER): ``min(1, m p)``.
@@ -20,9 +20,12 @@ and is never rejected. The adjusted p-values equal those of
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
+
+from smp_balr.core.errors import UserError
 
 #: corrections implemented here, in the order the settings list them
 METHODS: tuple[str, ...] = ("bonferroni", "holm", "fdr_bh", "none")
@@ -198,3 +201,68 @@ def reject(p_values: np.ndarray | list[float], alpha: float, method: str) -> tup
     out = np.zeros(m, dtype=bool)
     out[order[:n_pass]] = True
     return out.reshape(shape), thr
+
+
+#: "well below": the floor 1/(B+1) of a permutation p-value is at most alpha / (MARGIN K)
+MARGIN = 10
+
+
+def required_permutations(alpha: float, n_labels: int, margin: int = MARGIN) -> int:
+    """Permutations ``B`` such that the p-value floor ``1 / (B + 1)`` is at most ``alpha / (margin K)``.
+
+    With Holm over K labels the strictest level is ``alpha / K``; a clearly present label
+    gets the floor p-value, so its corrected p is at most ``K / (B + 1) <= alpha / margin``:
+    the grid of reachable p-values does not decide the verdict. With ``margin = 10`` a
+    p-value exactly at ``alpha / K`` is also estimated to about 30% relative Monte-Carlo
+    error (``sqrt(1 / margin)``).
+
+    Parameters
+    ----------
+    alpha : float
+        Level of the table.
+    n_labels : int
+        Labels of the table (K).
+    margin : int
+        How far below ``alpha / K`` the floor must lie ("well below": 10 times).
+
+    Returns
+    -------
+    int
+        ``ceil(margin K / alpha) - 1``.
+
+    Examples
+    --------
+    >>> required_permutations(0.05, 5), required_permutations(0.01, 5), required_permutations(0.05, 1)
+    (999, 4999, 199)
+    """
+    if not 0 < alpha < 1 or n_labels < 1 or margin < 1:
+        raise ValueError("alpha must be in (0, 1), n_labels and margin at least 1")
+    # the small tolerance keeps 10 * 5 / 0.05 = 1000.0000000000001 at 1000
+    return max(1, math.ceil(margin * n_labels / alpha - 1e-9) - 1)
+
+
+def check_permutations(n_permutations: int, alpha: float, n_labels: int,
+                       setting: str = "test.n_permutations", margin: int = MARGIN) -> int:
+    """Refuse too few permutations for a table of ``n_labels`` at ``alpha`` (for the ``check`` stage).
+
+    Returns ``n_permutations`` when it is at least :func:`required_permutations`, else
+    raises a one-line :class:`~smp_balr.core.errors.UserError` naming the setting and the number
+    needed. (Refusing is recommended over raising B silently: params.yaml then states the
+    permutations that ran; ``max(n_permutations, required_permutations(...))`` is the
+    automatic alternative.)
+
+    Examples
+    --------
+    >>> check_permutations(1000, 0.05, 5)
+    1000
+    >>> check_permutations(1000, 0.01, 5)
+    Traceback (most recent call last):
+    ...
+    smp_balr.core.errors.UserError: params.yaml: test.n_permutations is 1000, too few for 5 labels at alpha 0.01: the p-value floor 1/(B+1) must be at most alpha/(10 x 5); set it to at least 4999
+    """
+    need = required_permutations(alpha, n_labels, margin)
+    if int(n_permutations) < need:
+        raise UserError(f"params.yaml: {setting} is {n_permutations}, too few for {n_labels} labels at alpha "
+                        f"{alpha:g}: the p-value floor 1/(B+1) must be at most alpha/({margin} x {n_labels}); "
+                        f"set it to at least {need}")
+    return int(n_permutations)

@@ -1,0 +1,1 @@
+"""Infrastructure every step uses: settings (the one reader of params.yaml), paths, errors, the stage runner, outputs, memory checks, plotting, parallel backends, multiple testing."""
