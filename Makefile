@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup repro test test-fast bench exp figures report browser lock clean-venv
+.PHONY: setup repro test test-fast lint bench exp figures report browser lock clean-venv
 
 setup: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -c "import bambi, shap, dvc, distributed, statsmodels, sklearn, pandas, numpy, joblib, yaml, matplotlib"
+	$(BIN)/python -c "import bambi, shap, dvc, distributed, statsmodels, sklearn, pandas, numpy, joblib, yaml, matplotlib, pyarrow"
 	touch $(STAMP)
 
 # params.yaml is checked first: DVC itself stops on some mistakes (`labels: EmoClass`, not a list)
@@ -24,11 +24,16 @@ repro: $(STAMP)
 	$(BIN)/python -m stages.check
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: $(STAMP)
+test: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# the linter and the formatter (ruff, settings in pyproject.toml); `ruff format .` fixes the layout
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 # the edit-test loop: every test but the slow ones that run dvc on a copy of the project
-test-fast: $(STAMP)
+test-fast: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 # the DVC experiments' presence tables in 80 columns: label, chosen configuration, balanced accuracy, interval, p, verdict

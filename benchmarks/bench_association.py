@@ -40,9 +40,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from smp_balr.data.demo import DemoSettings, generate  # noqa: E402
+from smp_balr.core.settings import (
+    AssociationSettings,  # noqa: E402
+    DemoSettings,  # noqa: E402
+)
+from smp_balr.data.demo import generate  # noqa: E402
 from smp_balr.selection.association import associate  # noqa: E402
-from smp_balr.core.settings import AssociationSettings  # noqa: E402
 
 DEFAULT = AssociationSettings()
 PLANTED = {"Language": 4, "Modality": 4, "EmoClass": 8}
@@ -58,8 +61,16 @@ def _clopper_pearson(k: int, n: int) -> tuple[float, float]:
 
 
 def _corpus(seed: int, speakers: int, test: int, utts: int, n_ind: int, n_corr: int):
-    s = DemoSettings(seed=seed, n_speakers=speakers, n_test_speakers=test, utterances_per_speaker=utts, n_ba=n_ind,
-                     planted=PLANTED, n_constant=4, correlated={"n_ba": n_corr})
+    s = DemoSettings(
+        seed=seed,
+        n_speakers=speakers,
+        n_test_speakers=test,
+        utterances_per_speaker=utts,
+        n_ba=n_ind,
+        planted=PLANTED,
+        n_constant=4,
+        correlated={"n_ba": n_corr},
+    )
     c = generate(s)
     train = (c.labels["Group"] == "Train").to_numpy()
     return c, c.ba[train], c.labels[train].reset_index(drop=True)
@@ -78,11 +89,26 @@ def speed(n: int = 100_000, p: int = 512, n_spk: int = 200, seed: int = 0) -> di
     out = {}
     for name, y in labels.items():
         t0 = time.perf_counter()
-        associate(X, y, spk, correction=DEFAULT.correction, permutations=DEFAULT.permutations,
-                  bootstrap=DEFAULT.bootstrap, alpha=DEFAULT.alpha, seed=1)
+        associate(
+            X,
+            y,
+            spk,
+            correction=DEFAULT.correction,
+            permutations=DEFAULT.permutations,
+            bootstrap=DEFAULT.bootstrap,
+            alpha=DEFAULT.alpha,
+            seed=1,
+        )
         out[f"maxt, {name}"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    associate(X, labels["within, 2 classes"], spk, correction="fdr_bh", bootstrap=DEFAULT.bootstrap, seed=1)
+    associate(
+        X,
+        labels["within, 2 classes"],
+        spk,
+        correction="fdr_bh",
+        bootstrap=DEFAULT.bootstrap,
+        seed=1,
+    )
     out["fdr_bh, within, 2 classes"] = round(time.perf_counter() - t0, 2)
     return out
 
@@ -96,23 +122,51 @@ def recall(n_corpora: int, selectors: bool, seed: int = 500) -> dict[str, Any]:
         for label in ("Whisper", "Gender"):
             truth = set(c.truth[label])
             for corr in ("maxt", "fdr_bh"):
-                res = associate(X, lab[label].to_numpy(), lab["Speaker"].to_numpy(), names, correction=corr,
-                                permutations=DEFAULT.permutations, bootstrap=0, alpha=DEFAULT.alpha, seed=i)
+                res = associate(
+                    X,
+                    lab[label].to_numpy(),
+                    lab["Speaker"].to_numpy(),
+                    names,
+                    correction=corr,
+                    permutations=DEFAULT.permutations,
+                    bootstrap=0,
+                    alpha=DEFAULT.alpha,
+                    seed=i,
+                )
                 found = set(res.table.loc[res.table["associated"], "BA"])
                 rows.setdefault(f"{label} ({res.info['unit']}) association {corr}", []).append(
-                    (len(found & truth) / len(truth), len(found - truth), len(found - truth) / max(len(found), 1)))
+                    (
+                        len(found & truth) / len(truth),
+                        len(found - truth),
+                        len(found - truth) / max(len(found), 1),
+                    )
+                )
             if selectors and i < 2:
-                from smp_balr.selection.api import run_selection
                 from smp_balr.core.settings import SelectionSettings
+                from smp_balr.selection.api import run_selection
 
                 df = pd.concat([lab, pd.DataFrame(X, columns=names)], axis=1)
                 for m in ("slda", "bayes"):
-                    f = set(run_selection(df, label, m, SelectionSettings(), seed).features["Feature"])
+                    f = set(
+                        run_selection(df, label, m, SelectionSettings(), seed).features["Feature"]
+                    )
                     rows.setdefault(f"{label} selector {m} (bonferroni)", []).append(
-                        (len(f & truth) / len(truth), len(f - truth), len(f - truth) / max(len(f), 1)))
-    return {k: {"corpora": len(v), "recall_mean": float(np.mean([r[0] for r in v])),
-                "recall_min": float(np.min([r[0] for r in v])), "false_bas_total": int(sum(r[1] for r in v)),
-                "realised_fdr": float(np.mean([r[2] for r in v]))} for k, v in rows.items()}
+                        (
+                            len(f & truth) / len(truth),
+                            len(f - truth),
+                            len(f - truth) / max(len(f), 1),
+                        )
+                    )
+    return {
+        k: {
+            "corpora": len(v),
+            "recall_mean": float(np.mean([r[0] for r in v])),
+            "recall_min": float(np.min([r[0] for r in v])),
+            "false_bas_total": int(sum(r[1] for r in v)),
+            "realised_fdr": float(np.mean([r[2] for r in v])),
+        }
+        for k, v in rows.items()
+    }
 
 
 def null_calibration(n_labels: int, per_corpus: int, seed: int = 900) -> dict[str, Any]:
@@ -124,41 +178,76 @@ def null_calibration(n_labels: int, per_corpus: int, seed: int = 900) -> dict[st
             _, X, lab = _corpus(seed + 31 * i + 7 * speakers, speakers, test, utts, 256, 256)
             spk_codes, spk_names = pd.factorize(lab["Speaker"])
             rng = np.random.default_rng([seed, i, speakers])
-            for j in range(per_corpus):
+            for _ in range(per_corpus):
                 share = rng.beta(1.5, 1.5, len(spk_names))
-                labels = {"within": np.where(rng.random(len(lab)) < share[spk_codes], "H", "T"),
-                          "speaker": np.where(rng.permutation(len(spk_names))[spk_codes] % 2 == 0, "H", "T")}
+                labels = {
+                    "within": np.where(rng.random(len(lab)) < share[spk_codes], "H", "T"),
+                    "speaker": np.where(
+                        rng.permutation(len(spk_names))[spk_codes] % 2 == 0, "H", "T"
+                    ),
+                }
                 for kind, y in labels.items():
-                    for bas, cols in (("independent", slice(0, 256)), ("correlated", slice(256, 512))):
+                    for bas, cols in (
+                        ("independent", slice(0, 256)),
+                        ("correlated", slice(256, 512)),
+                    ):
                         for corr in ("maxt", "fdr_bh"):
-                            res = associate(X[:, cols], y, lab["Speaker"].to_numpy(), correction=corr,
-                                            permutations=DEFAULT.permutations, bootstrap=0, alpha=DEFAULT.alpha,
-                                            seed=int(rng.integers(1 << 30)))
-                            counts.setdefault((size, bas, kind, corr), []).append(int(res.info["n_associated_tests"] > 0))
+                            res = associate(
+                                X[:, cols],
+                                y,
+                                lab["Speaker"].to_numpy(),
+                                correction=corr,
+                                permutations=DEFAULT.permutations,
+                                bootstrap=0,
+                                alpha=DEFAULT.alpha,
+                                seed=int(rng.integers(1 << 30)),
+                            )
+                            counts.setdefault((size, bas, kind, corr), []).append(
+                                int(res.info["n_associated_tests"] > 0)
+                            )
     out = {}
     for (size, bas, kind, corr), hits in counts.items():
         k, n = int(sum(hits)), len(hits)
         low, high = _clopper_pearson(k, n)
-        out[f"{size} | {bas} | {kind} | {corr}"] = {"labels": n, "with_associated": k, "rate": k / n,
-                                                    "ci_low": low, "ci_high": high}
+        out[f"{size} | {bas} | {kind} | {corr}"] = {
+            "labels": n,
+            "with_associated": k,
+            "rate": k / n,
+            "ci_low": low,
+            "ci_high": high,
+        }
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--short", action="store_true", help="20 null labels per cell, 2 recall corpora, smaller speed test")
+    ap.add_argument(
+        "--short",
+        action="store_true",
+        help="20 null labels per cell, 2 recall corpora, smaller speed test",
+    )
     ap.add_argument("--labels", type=int, default=100, help="null labels of each kind per cell")
-    ap.add_argument("--per-corpus", type=int, default=20, help="null labels of each kind per generated corpus")
+    ap.add_argument(
+        "--per-corpus", type=int, default=20, help="null labels of each kind per generated corpus"
+    )
     ap.add_argument("--recall-corpora", type=int, default=5)
-    ap.add_argument("--selectors", action="store_true", help="also slda and bayes on the first 2 recall corpora")
+    ap.add_argument(
+        "--selectors", action="store_true", help="also slda and bayes on the first 2 recall corpora"
+    )
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: speed, recall, null")
     ap.add_argument("--out", default="", help="write the figures as JSON here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     np.seterr(all="ignore")
     skip = set(filter(None, args.skip.split(",")))
-    report: dict[str, Any] = {"settings": {"correction": DEFAULT.correction, "permutations": DEFAULT.permutations,
-                                           "bootstrap": DEFAULT.bootstrap, "alpha": DEFAULT.alpha}}
+    report: dict[str, Any] = {
+        "settings": {
+            "correction": DEFAULT.correction,
+            "permutations": DEFAULT.permutations,
+            "bootstrap": DEFAULT.bootstrap,
+            "alpha": DEFAULT.alpha,
+        }
+    }
     t_all = time.perf_counter()
     if "speed" not in skip:
         n = 20_000 if args.short else 100_000
@@ -170,24 +259,36 @@ def main() -> None:
     if "recall" not in skip:
         t0 = time.perf_counter()
         report["recall"] = recall(2 if args.short else args.recall_corpora, args.selectors)
-        print(f"\nrecall on the correlated block (256 correlated + 128 independent BAs, 40 training speakers x 40 "
-              f"utterances), {time.perf_counter() - t0:.0f} s:")
-        print("| label, method | corpora | recall mean | recall min | false BAs (total) | realised FDR |")
+        print(
+            f"\nrecall on the correlated block (256 correlated + 128 independent BAs, 40 training speakers x 40 "
+            f"utterances), {time.perf_counter() - t0:.0f} s:"
+        )
+        print(
+            "| label, method | corpora | recall mean | recall min | false BAs (total) | realised FDR |"
+        )
         print("|---|---|---|---|---|---|")
         for k, d in report["recall"].items():
-            print(f"| {k} | {d['corpora']} | {d['recall_mean']:.3f} | {d['recall_min']:.3f} | {d['false_bas_total']} "
-                  f"| {d['realised_fdr']:.3f} |")
+            print(
+                f"| {k} | {d['corpora']} | {d['recall_mean']:.3f} | {d['recall_min']:.3f} | {d['false_bas_total']} "
+                f"| {d['realised_fdr']:.3f} |"
+            )
     if "null" not in skip:
         t0 = time.perf_counter()
         n_labels = 20 if args.short else args.labels
         report["null"] = null_calibration(n_labels, min(args.per_corpus, n_labels))
-        print(f"\nnull labels (share with >= 1 associated BA; stated 5%; 95% Clopper-Pearson), "
-              f"{time.perf_counter() - t0:.0f} s:")
-        print("| size | BAs | null label | correction | labels with >= 1 associated | 95% interval |")
+        print(
+            f"\nnull labels (share with >= 1 associated BA; stated 5%; 95% Clopper-Pearson), "
+            f"{time.perf_counter() - t0:.0f} s:"
+        )
+        print(
+            "| size | BAs | null label | correction | labels with >= 1 associated | 95% interval |"
+        )
         print("|---|---|---|---|---|---|")
         for k, d in report["null"].items():
-            print(f"| {k.replace(' | ', ' | ')} | {d['with_associated']}/{d['labels']} = {d['rate']:.3f} "
-                  f"| [{d['ci_low']:.3f}, {d['ci_high']:.3f}] |")
+            print(
+                f"| {k.replace(' | ', ' | ')} | {d['with_associated']}/{d['labels']} = {d['rate']:.3f} "
+                f"| [{d['ci_low']:.3f}, {d['ci_high']:.3f}] |"
+            )
     report["wall_seconds"] = round(time.perf_counter() - t_all, 1)
     print(f"\ntotal {report['wall_seconds']:.0f} s")
     if args.out:

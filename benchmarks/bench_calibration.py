@@ -45,29 +45,35 @@ import numpy as np  # noqa: E402
 from smp_balr.selection.nullcheck import CellSize, run_corpus, summarise  # noqa: E402
 
 CELLS = {
-    "small": CellSize(40, 8, 40),      # 32 training speakers x 40 = 1,280 rows: n/p 2.5
-    "medium": CellSize(56, 12, 100),   # 44 x 100 = 4,400 rows: n/p 8.6
-    "large": CellSize(76, 16, 256),    # 60 x 256 = 15,360 rows: n/p 30 (bayes: 8,000-row subsample)
+    "small": CellSize(40, 8, 40),  # 32 training speakers x 40 = 1,280 rows: n/p 2.5
+    "medium": CellSize(56, 12, 100),  # 44 x 100 = 4,400 rows: n/p 8.6
+    "large": CellSize(76, 16, 256),  # 60 x 256 = 15,360 rows: n/p 30 (bayes: 8,000-row subsample)
 }
 QUICK = {
-    "tiny": CellSize(24, 6, 16, n_ba=128, planted={"Language": 4, "Modality": 4, "EmoClass": 8}, n_constant=4),
+    "tiny": CellSize(
+        24, 6, 16, n_ba=128, planted={"Language": 4, "Modality": 4, "EmoClass": 8}, n_constant=4
+    ),
 }
 SELECTORS = ("slda", "bayes")
 
 
-def _task(args: tuple[str, CellSize, int, int, int, bool, dict]) -> tuple[str, dict[str, Any], float]:
+def _task(
+    args: tuple[str, CellSize, int, int, int, bool, dict],
+) -> tuple[str, dict[str, Any], float]:
     name, size, seed, n_labels, n_perm, verdicts, settings = args
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
-    res = run_corpus(size, seed, n_labels, SELECTORS, n_permutations=n_perm, verdicts=verdicts, settings=settings)
+    res = run_corpus(
+        size, seed, n_labels, SELECTORS, n_permutations=n_perm, verdicts=verdicts, settings=settings
+    )
     return name, res, time.perf_counter() - t0
 
 
 def demo_recall(seed: int = 42) -> dict[str, Any]:
     """Recall and precision of slda and bayes on the demo corpus at default parameters."""
-    from smp_balr.data.demo import MAIN_EMOTIONS, DemoSettings, generate
+    from smp_balr.core.settings import DemoSettings, SelectionSettings
+    from smp_balr.data.demo import MAIN_EMOTIONS, generate
     from smp_balr.selection.api import run_selection
-    from smp_balr.core.settings import SelectionSettings
     from smp_balr.selection.quality import precision_recall
 
     c = generate(DemoSettings(seed=seed))
@@ -83,7 +89,9 @@ def demo_recall(seed: int = 42) -> dict[str, Any]:
         out[label] = {}
         for m in SELECTORS:
             t0 = time.perf_counter()
-            feats = run_selection(df.reset_index(drop=True), label, m, SelectionSettings(), seed).features["Feature"]
+            feats = run_selection(
+                df.reset_index(drop=True), label, m, SelectionSettings(), seed
+            ).features["Feature"]
             q = precision_recall(feats, c.truth[label])
             q["seconds"] = round(time.perf_counter() - t0, 1)
             out[label][m] = q
@@ -112,26 +120,47 @@ def markdown(report: dict[str, Any]) -> str:
     for cell, r in report["cells"].items():
         for kind, per in r["summary"]["null"].items():
             for m, d in per.items():
-                lines.append(f"| {cell} | {r['train_rows']} | {r['rows_per_ba']:.1f} | {kind} | {m} | {_ci(d, 'with_selection')} "
-                             f"| {d['false_bas']} |")
+                lines.append(
+                    f"| {cell} | {r['train_rows']} | {r['rows_per_ba']:.1f} | {kind} | {m} | {_ci(d, 'with_selection')} "
+                    f"| {d['false_bas']} |"
+                )
     if any(r["summary"]["verdict"] for r in report["cells"].values()):
-        lines += ["", "| cell | null label | scheme | verdicts \"present\" | p < 0.05 | KS vs uniform (D, p) |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            '| cell | null label | scheme | verdicts "present" | p < 0.05 | KS vs uniform (D, p) |',
+            "|---|---|---|---|---|---|",
+        ]
     for cell, r in report["cells"].items():
         for kind, d in r["summary"]["verdict"].items():
-            lines.append(f"| {cell} | {kind} | {', '.join(d['scheme'])} | {_ci(d, 'present')} | {d['p_below_005']} "
-                         f"| {d['ks_stat']:.3f}, {d['ks_p']:.3f} |")
-    lines += ["", "| cell | planted label | selector | recall (bonferroni) | recall (fdr_bh) | realised FDR (fdr_bh) |",
-              "|---|---|---|---|---|---|"]
-    names = ({"within": "EmoClass (within)", "speaker": "Language (speaker)"} if report["generator"] == "demo"
-             else {"within": "planted (within)"})
+            lines.append(
+                f"| {cell} | {kind} | {', '.join(d['scheme'])} | {_ci(d, 'present')} | {d['p_below_005']} "
+                f"| {d['ks_stat']:.3f}, {d['ks_p']:.3f} |"
+            )
+    lines += [
+        "",
+        "| cell | planted label | selector | recall (bonferroni) | recall (fdr_bh) | realised FDR (fdr_bh) |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = (
+        {"within": "EmoClass (within)", "speaker": "Language (speaker)"}
+        if report["generator"] == "demo"
+        else {"within": "planted (within)"}
+    )
     for cell, r in report["cells"].items():
         for kind, per in r["summary"]["planted"].items():
             for m, d in per.items():
-                lines.append(f"| {cell} | {names[kind]} | {m} | {d['bonferroni']['recall']:.2f} | {d['fdr_bh']['recall']:.2f} "
-                             f"| {d['fdr_bh']['fdr']:.3f} |")
+                lines.append(
+                    f"| {cell} | {names[kind]} | {m} | {d['bonferroni']['recall']:.2f} | {d['fdr_bh']['recall']:.2f} "
+                    f"| {d['fdr_bh']['fdr']:.3f} |"
+                )
     if report.get("demo"):
-        lines += ["", "Demo corpus at default parameters (training rows):", "",
-                  "| label | selector | selected | recall | precision |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Demo corpus at default parameters (training rows):",
+            "",
+            "| label | selector | selected | recall | precision |",
+            "|---|---|---|---|---|",
+        ]
         for label, per in report["demo"].items():
             for m, q in per.items():
                 prec = "-" if q["precision"] is None else f"{q['precision']:.2f}"
@@ -142,22 +171,44 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--labels", type=int, default=100, help="null labels of each kind per cell")
-    ap.add_argument("--per-corpus", type=int, default=10, help="null labels of each kind per generated corpus")
-    ap.add_argument("--cells", default=",".join(CELLS), help="comma-separated cells: " + ", ".join(CELLS))
+    ap.add_argument(
+        "--per-corpus", type=int, default=10, help="null labels of each kind per generated corpus"
+    )
+    ap.add_argument(
+        "--cells", default=",".join(CELLS), help="comma-separated cells: " + ", ".join(CELLS)
+    )
     ap.add_argument("--quick", action="store_true", help="one tiny cell (128 BAs, n/p about 2.3)")
-    ap.add_argument("--permutations", type=int, default=500, help="permutations of each verdict p-value")
+    ap.add_argument(
+        "--permutations", type=int, default=500, help="permutations of each verdict p-value"
+    )
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--no-demo", action="store_true", help="skip the demo recall check")
     ap.add_argument("--out", default="docs/calibration.json")
     ap.add_argument("--md", default="docs/calibration.md")
     ap.add_argument("--seed", type=int, default=1000)
-    ap.add_argument("--generator", choices=["demo", "mid"], default="demo",
-                    help="corpus generator: demo (smp_balr.data.demo) or mid (mid-range BA rates, harder for bayes)")
-    ap.add_argument("--settings", default="{}", help="extra selection settings as JSON, e.g. '{\"bayes\": {\"null_fits\": 0}}'")
+    ap.add_argument(
+        "--generator",
+        choices=["demo", "mid"],
+        default="demo",
+        help="corpus generator: demo (smp_balr.data.demo) or mid (mid-range BA rates, harder for bayes)",
+    )
+    ap.add_argument(
+        "--settings",
+        default="{}",
+        help='extra selection settings as JSON, e.g. \'{"bayes": {"null_fits": 0}}\'',
+    )
     ap.add_argument("--no-verdicts", action="store_true", help="selection only")
-    ap.add_argument("--cache", default="", help="folder keeping each finished corpus, to resume an interrupted run")
-    ap.add_argument("--cached-only", action="store_true", help="report the corpora in --cache, run nothing")
-    ap.add_argument("--demo-only", action="store_true", help="print the demo recall check as JSON and stop")
+    ap.add_argument(
+        "--cache",
+        default="",
+        help="folder keeping each finished corpus, to resume an interrupted run",
+    )
+    ap.add_argument(
+        "--cached-only", action="store_true", help="report the corpora in --cache, run nothing"
+    )
+    ap.add_argument(
+        "--demo-only", action="store_true", help="print the demo recall check as JSON and stop"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from dataclasses import replace
@@ -170,26 +221,46 @@ def main() -> None:
     settings = json.loads(args.settings)
     n_corpora = max(1, -(-args.labels // args.per_corpus))
     # corpora of all cells interleaved, so that a run cut short still covers every cell
-    tasks = [(name, size, args.seed + 97 * i + 10007 * j, args.per_corpus, args.permutations, not args.no_verdicts,
-              settings)
-             for i in range(n_corpora) for j, (name, size) in enumerate(cells.items())]
+    tasks = [
+        (
+            name,
+            size,
+            args.seed + 97 * i + 10007 * j,
+            args.per_corpus,
+            args.permutations,
+            not args.no_verdicts,
+            settings,
+        )
+        for i in range(n_corpora)
+        for j, (name, size) in enumerate(cells.items())
+    ]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in cells}
     seconds: dict[str, float] = {name: 0.0 for name in cells}
     t0 = time.perf_counter()
     from tqdm import tqdm
 
     def build() -> dict[str, Any]:
-        rep: dict[str, Any] = {"labels_per_corpus": args.per_corpus, "corpora_requested": n_corpora,
-                               "generator": args.generator, "settings": settings,
-                               "verdict_permutations": args.permutations, "cells": {}}
+        rep: dict[str, Any] = {
+            "labels_per_corpus": args.per_corpus,
+            "corpora_requested": n_corpora,
+            "generator": args.generator,
+            "settings": settings,
+            "verdict_permutations": args.permutations,
+            "cells": {},
+        }
         for name, size in cells.items():
             if not results[name]:
                 continue
-            rep["cells"][name] = {"train_rows": size.train_rows, "n_ba": size.n_ba,
-                                  "rows_per_ba": size.train_rows / size.n_ba,
-                                  "train_speakers": size.n_speakers - size.n_test_speakers,
-                                  "test_speakers": size.n_test_speakers, "corpora": len(results[name]),
-                                  "worker_seconds": round(seconds[name], 1), "summary": summarise(results[name])}
+            rep["cells"][name] = {
+                "train_rows": size.train_rows,
+                "n_ba": size.n_ba,
+                "rows_per_ba": size.train_rows / size.n_ba,
+                "train_speakers": size.n_speakers - size.n_test_speakers,
+                "test_speakers": size.n_test_speakers,
+                "corpora": len(results[name]),
+                "worker_seconds": round(seconds[name], 1),
+                "summary": summarise(results[name]),
+            }
         return rep
 
     # every finished corpus is kept in --cache (JSON), so an interrupted run resumes there
@@ -203,7 +274,11 @@ def main() -> None:
             seconds[t[0]] += got["seconds"]
         elif not args.cached_only:
             todo.append(t)
-    partial = (cache / "partial.json") if cache is not None else Path(args.out).with_suffix(".partial.json")
+    partial = (
+        (cache / "partial.json")
+        if cache is not None
+        else Path(args.out).with_suffix(".partial.json")
+    )
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(_task, t): t for t in todo}
         for fut in tqdm(as_completed(futures), total=len(todo), desc="corpora"):
@@ -212,7 +287,9 @@ def main() -> None:
             seconds[name] += sec
             if cache is not None:
                 cache.mkdir(parents=True, exist_ok=True)
-                (cache / f"{name}_{futures[fut][2]}.json").write_text(json.dumps({"result": res, "seconds": sec}))
+                (cache / f"{name}_{futures[fut][2]}.json").write_text(
+                    json.dumps({"result": res, "seconds": sec})
+                )
             partial.parent.mkdir(parents=True, exist_ok=True)
             partial.write_text(json.dumps(build(), indent=2))  # progress so far
     partial.unlink(missing_ok=True)

@@ -22,9 +22,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.tree import DecisionTreeClassifier
 
 from smp_balr import explain as E
-from smp_balr.model.estimator import build_mlp
 from smp_balr.core.options import AGNOSTIC_EXPLAINERS
 from smp_balr.core.settings import MlpSettings
+from smp_balr.model.estimator import build_mlp
 
 N_ROWS, N_BA, N_CLASSES, N_SAMPLES = 14_400, 512, 4, 200
 MLP_PARAMS = {"hidden1_ratio": 0.5, "hidden2": 16, "learning_rate": 0.001, "batch_size": 32}
@@ -54,7 +54,9 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 def write_all(res, x: np.ndarray, labels: np.ndarray, feats: list[str]) -> float:
     """Seconds to write the stage's tables and PNGs (4 classes, 4 BA plots) for ``res``."""
-    sample = pd.DataFrame({"Sample_ID": np.arange(len(x)), "FileName": [f"f{i}" for i in range(len(x))], "y": labels})
+    sample = pd.DataFrame(
+        {"Sample_ID": np.arange(len(x)), "FileName": [f"f{i}" for i in range(len(x))], "y": labels}
+    )
     classes = [f"c{c}" for c in range(N_CLASSES)]
     t0 = time.perf_counter()
     imp = E.global_importance(res.values, feats)
@@ -83,10 +85,16 @@ def main() -> None:
     E.explain(dt, x[:2])  # import shap once, outside the timing
     sec, res = timed(lambda: E.explain(dt, x[idx]), args.repeats)
     top10 = E.global_importance(res.values, feats)["BA"].head(10)
-    print(f"dt   explain {N_SAMPLES} rows x {N_BA} BAs: {sec:.3f} s (median of {args.repeats}); "
-          f"additivity max error {res.additivity_error:.2e}; top-10 planted {sum(b in truth for b in top10)}/10")
-    sec_out = statistics.median(write_all(res, x[idx], labels[idx], feats) for _ in range(args.repeats))
-    print(f"dt   tables + PNGs {sec_out:.1f} s; explain + outputs {sec + sec_out:.1f} s (target < 10 s)")
+    print(
+        f"dt   explain {N_SAMPLES} rows x {N_BA} BAs: {sec:.3f} s (median of {args.repeats}); "
+        f"additivity max error {res.additivity_error:.2e}; top-10 planted {sum(b in truth for b in top10)}/10"
+    )
+    sec_out = statistics.median(
+        write_all(res, x[idx], labels[idx], feats) for _ in range(args.repeats)
+    )
+    print(
+        f"dt   tables + PNGs {sec_out:.1f} s; explain + outputs {sec + sec_out:.1f} s (target < 10 s)"
+    )
 
     mlp_params = MlpSettings(**MLP_PARAMS, max_iter=args.mlp_epochs)
     t0 = time.perf_counter()
@@ -103,10 +111,16 @@ def main() -> None:
     print(f"mlp  first call (shap numba compilation + 1 row) {time.perf_counter() - t0:.1f} s")
     sec, res = timed(lambda: E.explain(mlp, x[idx], bg, args.explainer, seed=0), args.repeats)
     top10 = E.global_importance(res.values, feats)["BA"].head(10)
-    print(f"mlp  explain ({args.explainer}) {N_SAMPLES} rows x {N_BA} BAs: {sec:.1f} s (median of {args.repeats}); "
-          f"additivity max error {res.additivity_error:.2e}; top-10 planted {sum(b in truth for b in top10)}/10")
-    print(f"mlp  explain CPU time {timed.last_cpu:.1f} s (all threads; wall on an idle 2-core machine >= CPU / 2)")
-    print(f"mlp  background + explain + outputs {sec_bg + sec + sec_out:.1f} s (target < 120 s; plus the one-off compilation)")
+    print(
+        f"mlp  explain ({args.explainer}) {N_SAMPLES} rows x {N_BA} BAs: {sec:.1f} s (median of {args.repeats}); "
+        f"additivity max error {res.additivity_error:.2e}; top-10 planted {sum(b in truth for b in top10)}/10"
+    )
+    print(
+        f"mlp  explain CPU time {timed.last_cpu:.1f} s (all threads; wall on an idle 2-core machine >= CPU / 2)"
+    )
+    print(
+        f"mlp  background + explain + outputs {sec_bg + sec + sec_out:.1f} s (target < 120 s; plus the one-off compilation)"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MB")
 

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from smp_balr.data.demo import DemoSettings, generate, write_corpus
+from smp_balr.core.settings import DemoSettings
+from smp_balr.data.demo import generate, write_corpus
 from smp_balr.data.formatting import format_corpus, write_tables
 
 N_SPEAKERS, UTTERANCES, REPEATS = 100, 200, 3
@@ -22,9 +23,17 @@ N_SPEAKERS, UTTERANCES, REPEATS = 100, 200, 3
 
 def make_files(tmp_path: Path) -> None:
     """Write the corpus (run in a child process so its memory does not count below)."""
-    settings = DemoSettings(n_speakers=N_SPEAKERS, n_test_speakers=25, utterances_per_speaker=UTTERANCES)
+    settings = DemoSettings(
+        n_speakers=N_SPEAKERS, n_test_speakers=25, utterances_per_speaker=UTTERANCES
+    )
     corpus = generate(settings)
-    write_corpus(corpus, tmp_path / "ba", tmp_path / "labels.csv", tmp_path / "truth.json", seed=settings.seed)
+    write_corpus(
+        corpus,
+        tmp_path / "ba",
+        tmp_path / "labels.csv",
+        tmp_path / "truth.json",
+        seed=settings.seed,
+    )
 
 
 def main() -> None:
@@ -42,13 +51,19 @@ def main() -> None:
         times = []
         for _ in range(REPEATS):
             t0 = time.perf_counter()
-            tables, report = format_corpus(tmp_path / "labels.csv", tmp_path / "ba", split=True, progress=False)
-            write_tables({tmp_path / "train.csv": tables["train"], tmp_path / "test.csv": tables["test"]})
+            tables, report = format_corpus(
+                tmp_path / "labels.csv", tmp_path / "ba", split=True, progress=False
+            )
+            write_tables(
+                {tmp_path / "train.csv": tables["train"], tmp_path / "test.csv": tables["test"]}
+            )
             times.append(time.perf_counter() - t0)
         assert report.n_matched == n_files
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"format {n_files} files: median {statistics.median(times):.2f} s over {REPEATS} runs "
-              f"({', '.join(f'{t:.2f}' for t in times)}); peak RSS {peak_mb:.0f} MB")
+        print(
+            f"format {n_files} files: median {statistics.median(times):.2f} s over {REPEATS} runs "
+            f"({', '.join(f'{t:.2f}' for t in times)}); peak RSS {peak_mb:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

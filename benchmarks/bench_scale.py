@@ -80,7 +80,9 @@ def run_measured(cmd: list[str], cwd: Path, timeout: float) -> dict[str, Any]:
         "cpu": usage.ru_utime + usage.ru_stime,
         "peak_mb": usage.ru_maxrss / 1024,
         "ok": proc.returncode == 0 and not timed_out,
-        "error": "timed out" if timed_out else (lines[-1][:160] if proc.returncode and lines else ""),
+        "error": "timed out"
+        if timed_out
+        else (lines[-1][:160] if proc.returncode and lines else ""),
     }
 
 
@@ -92,19 +94,32 @@ def _set(params: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def prepare(dest: Path, n_utt: int, per_speaker: int, overrides: list[tuple[str, Any]], features: str = "slda") -> dict:
+def prepare(
+    dest: Path,
+    n_utt: int,
+    per_speaker: int,
+    overrides: list[tuple[str, Any]],
+    features: str = "slda",
+) -> dict:
     """Copy code and config into ``dest`` and set the demo size and the benchmark's choices."""
     dest.mkdir(parents=True, exist_ok=True)
     for item in COPY:
         src = ROOT / item
         if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+            shutil.copytree(
+                src, dest / item, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+            )
         else:
             shutil.copy2(src, dest / item)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     n_spk = max(8, round(n_utt / per_speaker))
-    params["demo"].update({"n_speakers": n_spk, "n_test_speakers": max(4, round(0.2 * n_spk)),
-                           "utterances_per_speaker": per_speaker})
+    params["demo"].update(
+        {
+            "n_speakers": n_spk,
+            "n_test_speakers": max(4, round(0.2 * n_spk)),
+            "utterances_per_speaker": per_speaker,
+        }
+    )
     params.update({"label": LABEL, "labels": [LABEL]})
     params["selection"]["selectors"] = ["all", "slda"]
     params["study"]["features"] = ["all", "slda"]
@@ -121,19 +136,28 @@ def write_tables_directly(dest: Path) -> None:
     sys.path.insert(0, str(dest))
     os.chdir(dest)
     from smp_balr.core import paths
-    from smp_balr.data.demo import DemoSettings, generate
+    from smp_balr.core.settings import DemoSettings
+    from smp_balr.data.demo import generate
     from smp_balr.data.formatting import FormattedTable, write_tables
 
     params = yaml.safe_load(Path("params.yaml").read_text())
     corpus = generate(DemoSettings.from_params(params))
     lab = corpus.labels
-    cols = ["FileName", "Speaker", "Group"] + [c for c in lab.columns if c not in ("FileName", "Speaker", "Group")]
+    cols = ["FileName", "Speaker", "Group"] + [
+        c for c in lab.columns if c not in ("FileName", "Speaker", "Group")
+    ]
     is_train = (lab["Group"] == "Train").to_numpy()
     name = params["data"]["name"]
-    write_tables({
-        paths.train_table(name): FormattedTable(lab.loc[is_train, cols].reset_index(drop=True), corpus.ba[is_train]),
-        paths.test_table(name): FormattedTable(lab.loc[~is_train, cols].reset_index(drop=True), corpus.ba[~is_train]),
-    })
+    write_tables(
+        {
+            paths.train_table(name): FormattedTable(
+                lab.loc[is_train, cols].reset_index(drop=True), corpus.ba[is_train]
+            ),
+            paths.test_table(name): FormattedTable(
+                lab.loc[~is_train, cols].reset_index(drop=True), corpus.ba[~is_train]
+            ),
+        }
+    )
 
 
 def set_model(dest: Path, method: str) -> None:
@@ -142,7 +166,9 @@ def set_model(dest: Path, method: str) -> None:
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+def bench_size(
+    dest: Path, n_utt: int, args: argparse.Namespace
+) -> list[tuple[str, dict[str, Any]]]:
     """Run every stage on a corpus of ``n_utt`` utterances; return (stage name, measures)."""
     prepare(dest, n_utt, args.utterances_per_speaker, args.set, args.features)
     out: list[tuple[str, dict[str, Any]]] = []
@@ -156,24 +182,46 @@ def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[s
         out.append(("demo (table)", run_measured(cmd, dest, args.timeout)))
         out.append(("format", run_measured(stage_command(dest, "format"), dest, args.timeout)))
     elif files:
-        out.append(("demo (BA files)", run_measured(stage_command(dest, "demo"), dest, args.timeout)))
+        out.append(
+            ("demo (BA files)", run_measured(stage_command(dest, "demo"), dest, args.timeout))
+        )
         out.append(("format", run_measured(stage_command(dest, "format"), dest, args.timeout)))
     else:
         why = "over --files-max" if n_utt > args.files_max else f"disk: {free / GB:.0f} GB free"
-        print(f"{n_utt} utterances: tables written by the generator ({why}); format not timed", flush=True)
+        print(
+            f"{n_utt} utterances: tables written by the generator ({why}); format not timed",
+            flush=True,
+        )
         cmd = [sys.executable, str(Path(__file__).resolve()), "--write-tables", str(dest)]
         out.append(("demo (tables)", run_measured(cmd, dest, args.timeout)))
     if args.format_only:
         _print_rows(n_utt, out)
         return out
-    out.append((f"select {args.features}", run_measured(
-        stage_command(dest, "select", {"label": LABEL, "method": args.features}), dest, args.timeout)))
+    out.append(
+        (
+            f"select {args.features}",
+            run_measured(
+                stage_command(dest, "select", {"label": LABEL, "method": args.features}),
+                dest,
+                args.timeout,
+            ),
+        )
+    )
     for i, model in enumerate(args.models):
         set_model(dest, model)
-        out.append((f"train {model}", run_measured(stage_command(dest, "train"), dest, args.timeout)))
+        out.append(
+            (f"train {model}", run_measured(stage_command(dest, "train"), dest, args.timeout))
+        )
         if i == 0 and out[-1][1]["ok"]:
-            out.append((f"test {model}", run_measured(stage_command(dest, "test"), dest, args.timeout)))
-            out.append((f"explain {model}", run_measured(stage_command(dest, "explain"), dest, args.timeout)))
+            out.append(
+                (f"test {model}", run_measured(stage_command(dest, "test"), dest, args.timeout))
+            )
+            out.append(
+                (
+                    f"explain {model}",
+                    run_measured(stage_command(dest, "explain"), dest, args.timeout),
+                )
+            )
     _print_rows(n_utt, out)
     return out
 
@@ -181,8 +229,10 @@ def bench_size(dest: Path, n_utt: int, args: argparse.Namespace) -> list[tuple[s
 def _print_rows(n_utt: int, out: list[tuple[str, dict[str, Any]]]) -> None:
     for name, m in out:
         state = "" if m["ok"] else f"  FAILED: {m['error']}"
-        print(f"  {n_utt:>9,} {name:<16} wall {m['wall']:8.1f} s  cpu {m['cpu']:8.1f} s  peak {m['peak_mb']:7.0f} MB{state}",
-              flush=True)
+        print(
+            f"  {n_utt:>9,} {name:<16} wall {m['wall']:8.1f} s  cpu {m['cpu']:8.1f} s  peak {m['peak_mb']:7.0f} MB{state}",
+            flush=True,
+        )
 
 
 def growth(sizes: list[int], values: list[float | None]) -> str:
@@ -194,13 +244,17 @@ def growth(sizes: list[int], values: list[float | None]) -> str:
     return f"{math.log(v2 / v1) / math.log(n2 / n1):.2f}"
 
 
-def report(sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]], models: list[str]) -> str:
+def report(
+    sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]], models: list[str]
+) -> str:
     stages: list[str] = []
     for n in sizes:
         for name, _ in results[n]:
             if name not in stages:
                 stages.append(name)
-    head = f"{'stage':<16}" + "".join(f" | {f'{n:,} utt: wall / cpu s, peak GB':>34}" for n in sizes)
+    head = f"{'stage':<16}" + "".join(
+        f" | {f'{n:,} utt: wall / cpu s, peak GB':>34}" for n in sizes
+    )
     lines = [head + " | growth wall / cpu", "-" * (len(head) + 20)]
     for stage in stages:
         cells, walls, cpus = [], [], []
@@ -212,11 +266,16 @@ def report(sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]
                 cpus.append(None)
                 continue
             flag = "" if m["ok"] else " FAIL"
-            cells.append(f"{m['wall']:>9.1f} / {m['cpu']:>8.1f}, {m['peak_mb'] / 1024:>5.2f}{flag:>5}")
+            cells.append(
+                f"{m['wall']:>9.1f} / {m['cpu']:>8.1f}, {m['peak_mb'] / 1024:>5.2f}{flag:>5}"
+            )
             walls.append(m["wall"] if m["ok"] else None)
             cpus.append(m["cpu"] if m["ok"] else None)
-        lines.append(f"{stage:<16}" + "".join(f" | {c:>34}" for c in cells)
-                     + f" | {growth(sizes, walls)} / {growth(sizes, cpus)}")
+        lines.append(
+            f"{stage:<16}"
+            + "".join(f" | {c:>34}" for c in cells)
+            + f" | {growth(sizes, walls)} / {growth(sizes, cpus)}"
+        )
     n = sizes[-1]
     got = dict(results[n])
     first = models[0] if models else None
@@ -225,12 +284,22 @@ def report(sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]
         parts = [got.get(s) for s in names]
         if any(p is None or not p["ok"] for p in parts):
             return "not all measured"
-        return f"{sum(p['wall'] for p in parts):.0f} s wall ({sum(p['cpu'] for p in parts):.0f} s cpu)"
+        return (
+            f"{sum(p['wall'] for p in parts):.0f} s wall ({sum(p['cpu'] for p in parts):.0f} s cpu)"
+        )
 
     lines.append(f"targets at {n:,} utterances (load average now {os.getloadavg()[0]:.1f}):")
     if first:
-        core = [s for s in ("format", *(n for n in got if n.startswith("select ")), f"train {first}", f"test {first}",
-                            f"explain {first}")]
+        core = [
+            s
+            for s in (
+                "format",
+                *(n for n in got if n.startswith("select ")),
+                f"train {first}",
+                f"test {first}",
+                f"explain {first}",
+            )
+        ]
         lines.append(f"  {' + '.join(core)}: {total(core)}   [target 900 s for dt]")
     for model, limit in (("mlp", 600), ("logreg", 300)):
         if model in models:
@@ -242,24 +311,47 @@ def report(sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]
 
 def _override(text: str) -> tuple[str, Any]:
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE (e.g. model.dt.n_jobs=2), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--set takes KEY=VALUE (e.g. model.dt.n_jobs=2), got {text!r}"
+        )
     key, value = text.split("=", 1)
     return key.strip(), yaml.safe_load(value)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="utterances")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="utterances"
+    )
     parser.add_argument("--utterances-per-speaker", type=int, default=200)
-    parser.add_argument("--models", nargs="+", default=["dt", "mlp", "logreg"], help="model.method values to train")
-    parser.add_argument("--features", choices=["slda", "all"], default="slda",
-                        help="the BA list the models train on (all: every BA, the study's default)")
-    parser.add_argument("--files-max", type=int, default=100_000,
-                        help="largest size generated as BA files and formatted (larger: tables directly)")
-    parser.add_argument("--set", type=_override, action="append", default=[], metavar="KEY=VALUE",
-                        help="params.yaml override (YAML value), repeatable")
-    parser.add_argument("--table", action="store_true",
-                        help="write the demo as one Parquet table (data.ba_table) and time format from it")
+    parser.add_argument(
+        "--models", nargs="+", default=["dt", "mlp", "logreg"], help="model.method values to train"
+    )
+    parser.add_argument(
+        "--features",
+        choices=["slda", "all"],
+        default="slda",
+        help="the BA list the models train on (all: every BA, the study's default)",
+    )
+    parser.add_argument(
+        "--files-max",
+        type=int,
+        default=100_000,
+        help="largest size generated as BA files and formatted (larger: tables directly)",
+    )
+    parser.add_argument(
+        "--set",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="params.yaml override (YAML value), repeatable",
+    )
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="write the demo as one Parquet table (data.ba_table) and time format from it",
+    )
     parser.add_argument("--format-only", action="store_true", help="stop after format")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per stage")
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")

@@ -42,19 +42,34 @@ def main() -> None:
     X = data.table[names].to_numpy(dtype=np.float64)
     y = data.table["Label"].to_numpy()
     spk = data.table["Speaker"].to_numpy()
-    print(f"planted data: {X.shape[0]} rows x {X.shape[1]} BAs, 4 classes, 60 speakers, 20 planted BAs")
+    print(
+        f"planted data: {X.shape[0]} rows x {X.shape[1]} BAs, 4 classes, 60 speakers, 20 planted BAs"
+    )
 
-    for unit, correction in [("utterance", "none"), ("utterance", "bonferroni"), ("within_speaker", "bonferroni")]:
+    for unit, correction in [
+        ("utterance", "none"),
+        ("utterance", "bonferroni"),
+        ("within_speaker", "bonferroni"),
+    ]:
         times = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             u = prepare(X, y, spk, unit)
-            res = forward_stepwise(u.X, u.y, names, correction=correction, max_features=200,
-                                   absorbed_dof=u.absorbed_dof, groups=u.groups)
+            res = forward_stepwise(
+                u.X,
+                u.y,
+                names,
+                correction=correction,
+                max_features=200,
+                absorbed_dof=u.absorbed_dof,
+                groups=u.groups,
+            )
             times.append(time.perf_counter() - t0)
         q = precision_recall(res.table["Feature"], data.truth)
-        print(f"slda  unit={unit:15s} correction={correction:10s}: median {np.median(times):.3f} s "
-              f"(min {min(times):.3f}) | {_fmt(q)}")
+        print(
+            f"slda  unit={unit:15s} correction={correction:10s}: median {np.median(times):.3f} s "
+            f"(min {min(times):.3f}) | {_fmt(q)}"
+        )
 
     tracemalloc.start()
     u = prepare(X, y, spk, "within_speaker")
@@ -69,12 +84,22 @@ def main() -> None:
             times = []
             for r in range(args.bayes_repeats if correction == "bonferroni" else 1):
                 t0 = time.perf_counter()
-                res_b = bayes_select(Xc, u.y, names, method="laplace", correction=correction,
-                                     max_rows=args.bayes_rows, seed=r, progress=False)
+                res_b = bayes_select(
+                    Xc,
+                    u.y,
+                    names,
+                    method="laplace",
+                    correction=correction,
+                    max_rows=args.bayes_rows,
+                    seed=r,
+                    progress=False,
+                )
                 times.append(time.perf_counter() - t0)
             q = precision_recall(res_b.selected["Feature"], data.truth)
-            print(f"bayes laplace within_speaker rows={res_b.n_rows} correction={correction:10s}: "
-                  f"median {np.median(times):.1f} s | {_fmt(q)}")
+            print(
+                f"bayes laplace within_speaker rows={res_b.n_rows} correction={correction:10s}: "
+                f"median {np.median(times):.1f} s | {_fmt(q)}"
+            )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the process: {rss:.0f} MiB")
 

@@ -27,22 +27,37 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ["stages", "smp_balr", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
 CORPORA = {
-    "small": {"n_speakers": 40, "n_test_speakers": 12, "utterances_per_speaker": 40},  # 1,600 utterances
+    "small": {
+        "n_speakers": 40,
+        "n_test_speakers": 12,
+        "utterances_per_speaker": 40,
+    },  # 1,600 utterances
     "demo": {},
-    "100k": {"n_speakers": 500, "n_test_speakers": 100, "utterances_per_speaker": 200},  # 100,000 utterances
+    "100k": {
+        "n_speakers": 500,
+        "n_test_speakers": 100,
+        "utterances_per_speaker": 200,
+    },  # 100,000 utterances
 }
-LABELS = {"100k": ["EmoClass", "Language", "Modality"]}  # the issue's 3 labels at 100k; else params.yaml's
+LABELS = {
+    "100k": ["EmoClass", "Language", "Modality"]
+}  # the issue's 3 labels at 100k; else params.yaml's
 
 
 PEAK_MB = [0.0]  # peak resident memory of the last command's process tree (wait4's ru_maxrss)
 
 
 def sh(args: list[str], cwd: Path, timeout: float = 7200) -> tuple[float, str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": str(cwd)}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(cwd),
+    }
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+        )
         deadline = t0 + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -75,8 +90,11 @@ def make_copy(dest: Path, corpus: str) -> dict:
         params["labels"] = LABELS[corpus]
         params["classes"] = {k: v for k, v in params["classes"].items() if k in LABELS[corpus]}
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for args in (["git", "init", "-q"], ["git", "add", "-A"],
-                 ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", "commit", "-qm", "copy"]):
+    for args in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", "commit", "-qm", "copy"],
+    ):
         subprocess.run(args, cwd=dest, check=True, timeout=60)
     return params
 
@@ -84,7 +102,9 @@ def make_copy(dest: Path, corpus: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", choices=sorted(CORPORA), default="small")
-    ap.add_argument("--keep", type=Path, help="run in this folder and keep it (default: a temporary folder)")
+    ap.add_argument(
+        "--keep", type=Path, help="run in this folder and keep it (default: a temporary folder)"
+    )
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_study_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -92,20 +112,28 @@ def main() -> None:
     labels = params["labels"]
     jobs = params["study"]["n_jobs"]
     wall, _ = sh(["dvc", "repro", *[f"common@{lab}" for lab in labels]], work)
-    print(f"corpus {args.corpus}: demo, format and selection of {len(labels)} labels in {wall:.1f} s "
-          f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    print(
+        f"corpus {args.corpus}: demo, format and selection of {len(labels)} labels in {wall:.1f} s "
+        f"(load average {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
     total, n_all = 0.0, 0
     for label in labels:
         wall, log = sh(["dvc", "repro", "--single-item", f"study@{label}"], work)
-        found = re.search(r"(\d+) configurations, (\d+) failed, chosen .*?seconds of fit and test: ([\d.]+)", log)
+        found = re.search(
+            r"(\d+) configurations, (\d+) failed, chosen .*?seconds of fit and test: ([\d.]+)", log
+        )
         n, failed, fit = int(found.group(1)), int(found.group(2)), float(found.group(3))
         explained = re.search(r"explainer: .*? in ([\d.]+) s", log)
         shap = float(explained.group(1)) if explained else 0.0
         overhead = (wall - fit / jobs - shap) / n
         total, n_all = total + wall, n_all + n
-        print(f"study@{label:<10} {wall:6.1f} s wall, peak {PEAK_MB[0]:6.0f} MB, {n} configurations ({failed} failed), "
-              f"fit+test {fit:6.1f} s summed over {jobs} workers, explain {shap:5.1f} s, overhead {overhead:.2f} s "
-              "per configuration", flush=True)
+        print(
+            f"study@{label:<10} {wall:6.1f} s wall, peak {PEAK_MB[0]:6.0f} MB, {n} configurations ({failed} failed), "
+            f"fit+test {fit:6.1f} s summed over {jobs} workers, explain {shap:5.1f} s, overhead {overhead:.2f} s "
+            "per configuration",
+            flush=True,
+        )
     print(f"study stages together: {total:.1f} s for {n_all} configurations")
     wall, _ = sh(["dvc", "repro", "report"], work)
     print(f"report stage (and the rest of the pipeline it needs): {wall:.1f} s")

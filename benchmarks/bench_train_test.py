@@ -60,12 +60,18 @@ def prepare(dest: Path, synthetic: bool = False) -> str:
         shutil.copy2(ROOT / "data" / "demo_test_data.csv", dest / "data" / "demo_test_data.csv")
         source = "real demo tables"
     else:
-        synthetic_table(72, 200, 512, 1, "tr").to_csv(dest / "data" / "demo_train_data.csv", index=False)
-        synthetic_table(16, 200, 512, 2, "te").to_csv(dest / "data" / "demo_test_data.csv", index=False)
+        synthetic_table(72, 200, 512, 1, "tr").to_csv(
+            dest / "data" / "demo_train_data.csv", index=False
+        )
+        synthetic_table(16, 200, 512, 2, "te").to_csv(
+            dest / "data" / "demo_test_data.csv", index=False
+        )
         source = "synthetic 72+16 speakers x 200 utt x 512 BAs"
     header = pd.read_csv(dest / "data" / "demo_train_data.csv", nrows=0).columns
     bas = [c for c in header if c.startswith("BA")]
-    pd.DataFrame({"Feature": bas}).to_csv(dest / "features" / "EmoClass" / "EmoClass_all_features.csv", index=False)
+    pd.DataFrame({"Feature": bas}).to_csv(
+        dest / "features" / "EmoClass" / "EmoClass_all_features.csv", index=False
+    )
     return source
 
 
@@ -86,8 +92,12 @@ def run_stage(dest: Path, stage: str) -> tuple[float, float]:
     """Run one stage script; return (wall seconds, CPU seconds of it and its workers)."""
     env = dict(os.environ, PYTHONPATH=str(dest))
     cpu0, start = _children_cpu(), time.perf_counter()
-    words = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"].split()  # python -m stages.x
-    proc = subprocess.run([sys.executable, *words[1:]], cwd=dest, env=env, capture_output=True, text=True)
+    words = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage][
+        "cmd"
+    ].split()  # python -m stages.x
+    proc = subprocess.run(
+        [sys.executable, *words[1:]], cwd=dest, env=env, capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"{stage} failed:\n{proc.stderr[-2000:]}")
@@ -98,7 +108,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=["logreg", "dt", "mlp"])
-    parser.add_argument("--synthetic", action="store_true", help="use the 14,400 x 512 synthetic corpus")
+    parser.add_argument(
+        "--synthetic", action="store_true", help="use the 14,400 x 512 synthetic corpus"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp)
@@ -109,7 +121,10 @@ def main() -> None:
             set_params(dest, method)
             times, cpus = [], []
             for _ in range(args.repeats):
-                (t_train, c_train), (t_test, c_test) = run_stage(dest, "train"), run_stage(dest, "test")
+                (t_train, c_train), (t_test, c_test) = (
+                    run_stage(dest, "train"),
+                    run_stage(dest, "test"),
+                )
                 times.append((t_train, t_test))
                 cpus.append(c_train + c_test)
             train_m = yaml.safe_load((dest / "metrics" / "train.json").read_text())

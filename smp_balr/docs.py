@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 FIGURES = Path("docs") / "figures.json"
 CALIBRATION = Path("docs") / "calibration.json"  # written by benchmarks/bench_calibration.py
 README = Path("README.md")
-_BLOCK = re.compile(r"(<!-- figures:(?P<name>[a-z_]+):begin -->\n).*?(<!-- figures:(?P=name):end -->)", re.S)
+_BLOCK = re.compile(
+    r"(<!-- figures:(?P<name>[a-z_]+):begin -->\n).*?(<!-- figures:(?P=name):end -->)", re.S
+)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -43,13 +45,27 @@ def collect(metrics_dir: Path = paths.METRICS) -> dict[str, Any]:
     presence = _read(metrics_dir / paths.PRESENCE_METRICS.name)
     return {
         "presence": presence,
-        "test": {"label": details["label"], "model": train["model"],
-                 "balanced_accuracy": test["balanced_accuracy"], "ci_low": test["bootstrap"]["ci_low"],
-                 "ci_high": test["bootstrap"]["ci_high"], "chance": test["chance"]["balanced_accuracy"],
-                 "p_value": test["permutation"]["p_value"], "n_speakers": test["n_speakers"]},
-        "selection": {label: {m: {k: e.get(k) for k in ("n_selected", "n_truth", "precision", "recall")}
-                              for m, e in per.items()} for label, per in selection.items()},
-        "explain": {"top10_in_truth": explain.get("n_top10_in_truth"), "explainer": explain.get("explainer")},
+        "test": {
+            "label": details["label"],
+            "model": train["model"],
+            "balanced_accuracy": test["balanced_accuracy"],
+            "ci_low": test["bootstrap"]["ci_low"],
+            "ci_high": test["bootstrap"]["ci_high"],
+            "chance": test["chance"]["balanced_accuracy"],
+            "p_value": test["permutation"]["p_value"],
+            "n_speakers": test["n_speakers"],
+        },
+        "selection": {
+            label: {
+                m: {k: e.get(k) for k in ("n_selected", "n_truth", "precision", "recall")}
+                for m, e in per.items()
+            }
+            for label, per in selection.items()
+        },
+        "explain": {
+            "top10_in_truth": explain.get("n_top10_in_truth"),
+            "explainer": explain.get("explainer"),
+        },
     }
 
 
@@ -59,9 +75,11 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def render_calibration(calibration: dict[str, Any]) -> str:
     """The README's calibration table: false selections on null labels, and recall on planted ones."""
-    lines = ["| corpus (training rows per BA) | selector | null labels with a BA selected [95% CI] | "
-             "verdict \"present\" on null labels | recall on planted EmoClass (bonferroni / fdr_bh) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| corpus (training rows per BA) | selector | null labels with a BA selected [95% CI] | "
+        'verdict "present" on null labels | recall on planted EmoClass (bonferroni / fdr_bh) |',
+        "|---|---|---|---|---|",
+    ]
     for name, cell in calibration["cells"].items():
         summary = cell["summary"]
         verdicts = [summary["verdict"][k] for k in ("within", "speaker") if k in summary["verdict"]]
@@ -71,21 +89,27 @@ def render_calibration(calibration: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} ({cell['rows_per_ba']:.1f}) | {selector} | {null['with_selection']}/{null['n_labels']} "
                 f"[{null['ci_low']:.3f}, {null['ci_high']:.3f}] | {present} | "
-                f"{planted['bonferroni']['recall']:.2f} / {planted['fdr_bh']['recall']:.2f} |")
+                f"{planted['bonferroni']['recall']:.2f} / {planted['fdr_bh']['recall']:.2f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def render_presence(presence: dict[str, Any]) -> str:
     """The README's presence table: per label the study's verdict and its chosen configuration."""
-    lines = [f"| label | chosen configuration | test balanced accuracy [95% CI] | chance | p corrected "
-             f"({presence['correction']}) | verdict at {presence['alpha']} |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"| label | chosen configuration | test balanced accuracy [95% CI] | chance | p corrected "
+        f"({presence['correction']}) | verdict at {presence['alpha']} |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, e in presence.items():
         if not isinstance(e, dict):
             continue
         p = "–" if e.get("p_adjusted") is None else f"{e['p_adjusted']:.2g}"
-        lines.append(f"| {label} | {e.get('chosen') or '–'} | {_num(e.get('balanced_accuracy'))} "
-                     f"[{_num(e.get('ci_low'))}–{_num(e.get('ci_high'))}] | {_num(e.get('chance'))} | {p} | "
-                     f"**{e['verdict']}** |")
+        lines.append(
+            f"| {label} | {e.get('chosen') or '–'} | {_num(e.get('balanced_accuracy'))} "
+            f"[{_num(e.get('ci_low'))}–{_num(e.get('ci_high'))}] | {_num(e.get('chance'))} | {p} | "
+            f"**{e['verdict']}** |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -101,13 +125,20 @@ def render(figures: dict[str, Any], calibration: dict[str, Any] | None = None) -
         "",
         "BA selection against the planted truth (precision / recall; `all` keeps every non-constant BA):",
         "",
-        "| label (planted BAs) | " + " | ".join(next(iter(figures["selection"].values())).keys()) + " |",
+        "| label (planted BAs) | "
+        + " | ".join(next(iter(figures["selection"].values())).keys())
+        + " |",
         "|---" * (1 + len(next(iter(figures["selection"].values())))) + "|",
     ]
     for label, per in figures["selection"].items():
         n_truth = next((e["n_truth"] for e in per.values() if e.get("n_truth") is not None), None)
-        cells = [f"{e['n_selected']} BAs, {_num(e['precision'], 2)} / {_num(e['recall'], 2)}" for e in per.values()]
-        lines.append(f"| {label} ({n_truth if n_truth is not None else '?'}) | " + " | ".join(cells) + " |")
+        cells = [
+            f"{e['n_selected']} BAs, {_num(e['precision'], 2)} / {_num(e['recall'], 2)}"
+            for e in per.values()
+        ]
+        lines.append(
+            f"| {label} ({n_truth if n_truth is not None else '?'}) | " + " | ".join(cells) + " |"
+        )
     blocks = {"demo": "\n".join(lines) + "\n", "presence": render_presence(figures["presence"])}
     if calibration is not None:
         blocks["calibration"] = render_calibration(calibration)
@@ -116,6 +147,7 @@ def render(figures: dict[str, Any], calibration: dict[str, Any] | None = None) -
 
 def fill(readme: str, blocks: dict[str, str]) -> str:
     """``readme`` with every marked block replaced by its rendering."""
+
     def replace(match: re.Match) -> str:
         name = match.group("name")
         if name not in blocks:
@@ -128,7 +160,9 @@ def fill(readme: str, blocks: dict[str, str]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Collect the figures (``--collect``) and rewrite the README's blocks from docs/figures.json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--collect", action="store_true", help="first re-read the figures from metrics/")
+    parser.add_argument(
+        "--collect", action="store_true", help="first re-read the figures from metrics/"
+    )
     args = parser.parse_args(argv)
     figures = collect() if args.collect else json.loads(FIGURES.read_text())
     if args.collect:

@@ -26,7 +26,12 @@ def main() -> None:
         check_dvc_sources(load_params())
     # constant content: downstream stages rerun for their own params, never because this file changed
     write_json({"params": "valid"}, paths.SETTINGS_CHECK)
-    log.info("params.yaml is valid: label %s, features %s, model %s", s.label, s.features.method, s.model.method)
+    log.info(
+        "params.yaml is valid: label %s, features %s, model %s",
+        s.label,
+        s.features.method,
+        s.model.method,
+    )
 
 
 if __name__ == "__main__":

@@ -11,17 +11,28 @@ from __future__ import annotations
 from smp_balr.core import paths
 from smp_balr.core.cli import run, stage_item
 from smp_balr.core.outputs import write_csv, write_json
-from smp_balr.selection.common import label_common
 from smp_balr.core.settings import load_settings
+from smp_balr.selection.common import label_common
 
 
 def main() -> None:
-    (label,) = stage_item(1, "usage: python -m stages.common <label>; e.g. `python -m stages.common EmoClass`")
+    (label,) = stage_item(
+        1, "usage: python -m stages.common <label>; e.g. `python -m stages.common EmoClass`"
+    )
     sel = load_settings().selection
-    table, files = label_common(paths.label_features(label), label, sel.selectors, sel.common.include, sel.common.exclude)
+    table, files = label_common(
+        paths.label_features(label), label, sel.selectors, sel.common.include, sel.common.exclude
+    )
     write_csv(table, paths.features_file(label, "common"))
-    write_json({"label": label, "files": [p.name for p in files], "n_files": len(files), "n_selected": len(table)},
-               paths.common_info(label))
+    write_json(
+        {
+            "label": label,
+            "files": [p.name for p in files],
+            "n_files": len(files),
+            "n_selected": len(table),
+        },
+        paths.common_info(label),
+    )
 
 
 if __name__ == "__main__":

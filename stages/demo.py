@@ -7,8 +7,8 @@ import time
 
 from smp_balr.core import paths
 from smp_balr.core.cli import run
-from smp_balr.data.demo import write_demo
 from smp_balr.core.settings import load_settings
+from smp_balr.data.demo import write_demo
 
 log = logging.getLogger("demo")
 
@@ -19,12 +19,21 @@ def main() -> None:
     lab = write_demo(settings, paths.DEMO_BA_DIR, paths.DEMO_LABELS, paths.DEMO_TRUTH)
     log.info(
         "wrote %d utterances of %d speakers (%d Train / %d Test speakers), D = %d, in %.1f s",
-        len(lab), lab["Speaker"].nunique(), lab.loc[lab["Group"] == "Train", "Speaker"].nunique(),
-        lab.loc[lab["Group"] == "Test", "Speaker"].nunique(), settings.n_ba, time.perf_counter() - t0,
+        len(lab),
+        lab["Speaker"].nunique(),
+        lab.loc[lab["Group"] == "Train", "Speaker"].nunique(),
+        lab.loc[lab["Group"] == "Test", "Speaker"].nunique(),
+        settings.n_ba,
+        time.perf_counter() - t0,
     )
     for label in ("Language", "Modality", "EmoClass", "Noise"):
         log.info("%s classes %s", label, lab[label].value_counts().to_dict())
-    log.info("labels %s, BA files under %s, truth %s", paths.DEMO_LABELS, paths.DEMO_BA_DIR, paths.DEMO_TRUTH)
+    log.info(
+        "labels %s, BA files under %s, truth %s",
+        paths.DEMO_LABELS,
+        paths.DEMO_BA_DIR,
+        paths.DEMO_TRUTH,
+    )
 
 
 if __name__ == "__main__":

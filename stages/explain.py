@@ -7,14 +7,14 @@ import logging
 import pandas as pd
 
 from smp_balr.core import paths
-from smp_balr.model.artefacts import load_model
 from smp_balr.core.cli import run
-from smp_balr.data.demo import planted_truth
-from smp_balr.explain import TOP_COLUMNS, check_plot_bas, explain_model, write_outputs
 from smp_balr.core.outputs import atomic_dir, write_csv, write_json
 from smp_balr.core.parallel import parallel_backend
 from smp_balr.core.settings import load_settings
+from smp_balr.data.demo import planted_truth
 from smp_balr.data.tables import scorable_rows
+from smp_balr.explain import TOP_COLUMNS, check_plot_bas, explain_model, write_outputs
+from smp_balr.model.artefacts import load_model
 
 log = logging.getLogger("explain")
 
@@ -32,9 +32,20 @@ def main() -> None:
     model = load_model(paths.MODEL_FILE)
     check_plot_bas(s.explain.ba, model.feature_names_in_)
     label = model.metadata_["label"]
-    df, dropped, unseen = scorable_rows(paths.test_table(s.data.name), s.label, s.class_filter(label), label,
-                                        model.classes_, model.feature_names_in_)
-    log.info("test rows of '%s': %d (%d dropped by the class filter)", label, len(df), dropped + sum(unseen.values()))
+    df, dropped, unseen = scorable_rows(
+        paths.test_table(s.data.name),
+        s.label,
+        s.class_filter(label),
+        label,
+        model.classes_,
+        model.feature_names_in_,
+    )
+    log.info(
+        "test rows of '%s': %d (%d dropped by the class filter)",
+        label,
+        len(df),
+        dropped + sum(unseen.values()),
+    )
     truth = (planted_truth(s.data.labels, s.data.ba_dir) or {}).get(label)  # demo corpus only
     with parallel_backend(s.parallel.backend, s.parallel.address):  # the mlp's SHAP chunks
         report = explain_model(model, df, label, s.explain, s.seed, truth)

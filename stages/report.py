@@ -11,8 +11,8 @@ import logging
 from smp_balr.core import paths
 from smp_balr.core.cli import run
 from smp_balr.core.outputs import write_json
-from smp_balr.report.build import build_report
 from smp_balr.core.settings import load_settings
+from smp_balr.report.build import build_report
 
 log = logging.getLogger("report")
 
@@ -21,8 +21,14 @@ def main() -> None:
     s = load_settings()
     metrics = build_report(s, paths.REPORTS)
     write_json(metrics, paths.PRESENCE_METRICS)
-    log.info("wrote %s, %s and %s: %d of %d labels present", paths.PRESENCE_MD, paths.PRESENCE_HTML,
-             paths.PRESENCE_METRICS, metrics["n_present"], metrics["n_labels"])
+    log.info(
+        "wrote %s, %s and %s: %d of %d labels present",
+        paths.PRESENCE_MD,
+        paths.PRESENCE_HTML,
+        paths.PRESENCE_METRICS,
+        metrics["n_present"],
+        metrics["n_labels"],
+    )
 
 
 if __name__ == "__main__":

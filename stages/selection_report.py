@@ -9,10 +9,10 @@ import logging
 
 from smp_balr.core import paths
 from smp_balr.core.cli import run
-from smp_balr.data.demo import planted_truth
 from smp_balr.core.outputs import write_json
-from smp_balr.selection.report import build_report
 from smp_balr.core.settings import load_settings
+from smp_balr.data.demo import planted_truth
+from smp_balr.selection.report import build_report
 
 log = logging.getLogger("selection_report")
 
@@ -21,7 +21,10 @@ def main() -> None:
     s = load_settings()
     truth = planted_truth(s.data.labels, s.data.ba_dir)
     if truth is None:
-        log.info("no planted truth (the data are not the demo corpus, or %s is missing): counts only", paths.DEMO_TRUTH)
+        log.info(
+            "no planted truth (the data are not the demo corpus, or %s is missing): counts only",
+            paths.DEMO_TRUTH,
+        )
     report = build_report(s.labels, s.selection.selectors, truth)
     write_json(report, paths.SELECTION_METRICS)
     for label, per in report.items():

@@ -13,15 +13,17 @@ from smp_balr.core import paths
 from smp_balr.core.cli import run, stage_item
 from smp_balr.core.parallel import parallel_backend
 from smp_balr.core.settings import load_settings
+from smp_balr.data.tables import read_table, select_classes
 from smp_balr.study.outputs import check_chosen, feature_lists, write_study
 from smp_balr.study.run import explain_chosen, run_study
-from smp_balr.data.tables import read_table, select_classes
 
 log = logging.getLogger("study")
 
 
 def main() -> None:
-    (label,) = stage_item(1, "usage: python -m stages.study <label>; e.g. `python -m stages.study EmoClass`")
+    (label,) = stage_item(
+        1, "usage: python -m stages.study <label>; e.g. `python -m stages.study EmoClass`"
+    )
     s = load_settings()
     label = s.require_label(label)
     table, test_table = paths.train_table(s.data.name), paths.test_table(s.data.name)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from smp_balr.core import paths
-from smp_balr.model.artefacts import save_model
 from smp_balr.core.cli import run
 from smp_balr.core.outputs import atomic_dir, write_json
 from smp_balr.core.parallel import parallel_backend
 from smp_balr.core.settings import load_settings
 from smp_balr.data.tables import features_stage, read_features, read_table, select_classes
+from smp_balr.model.artefacts import save_model
 from smp_balr.model.training import train
 
 log = logging.getLogger("train")
@@ -23,9 +23,15 @@ def main() -> None:
     df = rows.rows
     method = s.features.method
     features = read_features(paths.features_file(s.label, method), features_stage(s.label, method))
-    context = {"features_method": method, "classes_filter": s.class_filter(s.label), "data_name": s.data.name}
+    context = {
+        "features_method": method,
+        "classes_filter": s.class_filter(s.label),
+        "data_name": s.data.name,
+    }
     with parallel_backend(s.parallel.backend, s.parallel.address):  # the dt search's fits
-        result = train(df, s.label, features, s.model, s.train, s.seed, where=str(table), context=context)
+        result = train(
+            df, s.label, features, s.model, s.train, s.seed, where=str(table), context=context
+        )
     save_model(result.model, paths.MODEL_FILE)
     write_json(result.metrics, paths.TRAIN_METRICS)
     write_json(result.details, paths.TRAIN_DETAILS)

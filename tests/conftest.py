@@ -15,10 +15,20 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # what a copy of the project needs: code and configuration, never generated outputs
-COPY_ITEMS = ["stages", "smp_balr", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+COPY_ITEMS = [
+    "stages",
+    "smp_balr",
+    "params.yaml",
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+]
 
 
-def run_cmd(args: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_cmd(
+    args: list[str], cwd: Path, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
     """Run a command with the project's virtual environment first on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"

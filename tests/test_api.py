@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from smp_balr.core.errors import UserError
-from smp_balr.selection import precision_recall, run_selection, select
 from smp_balr.core.settings import SelectionSettings, SldaSettings
+from smp_balr.selection import precision_recall, run_selection, select
 from smp_balr.selection.planted import make_planted
 
 SETTINGS = SelectionSettings(slda=SldaSettings(p_enter=0.05, p_remove=None, max_features=50))
@@ -30,14 +30,28 @@ def test_all_keeps_every_non_constant_ba(planted):
 def test_slda_through_api_finds_the_planted_bas(planted):
     out = run_selection(planted.table, "Label", "slda", SETTINGS, 0)
     assert out.unit == "within_speaker"
-    assert list(out.features.columns[:5]) == ["Feature", "Step", "Wilks_Lambda", "F_to_enter", "P_Value"]
+    assert list(out.features.columns[:5]) == [
+        "Feature",
+        "Step",
+        "Wilks_Lambda",
+        "F_to_enter",
+        "P_Value",
+    ]
     q = precision_recall(out.features["Feature"], planted.truth)
     assert q["precision"] >= 0.9 and q["recall"] >= 0.9
 
 
 def test_speaker_level_label_uses_speaker_unit():
-    p = make_planted(n_speakers=40, per_speaker=20, n_ba=30, n_planted=4, n_classes=2, effect=2.5,
-                     speaker_level=True, seed=4)
+    p = make_planted(
+        n_speakers=40,
+        per_speaker=20,
+        n_ba=30,
+        n_planted=4,
+        n_classes=2,
+        effect=2.5,
+        speaker_level=True,
+        seed=4,
+    )
     out = run_selection(p.table, "Label", "slda", SETTINGS, 0)
     assert out.unit == "speaker" and out.n_units == 40
     assert set(out.features["Feature"]) <= set(p.truth)
@@ -49,7 +63,11 @@ def test_speaker_level_label_uses_speaker_unit():
         (lambda d: d, "lasso", "unknown selection method 'lasso'"),
         (lambda d: d.drop(columns="Label"), "slda", "label 'Label' is not a column"),
         (lambda d: d.assign(Label="C0"), "slda", "has a single class in the training rows: .C0."),
-        (lambda d: d.assign(Label=np.where(np.arange(len(d)) == 0, "rare", d["Label"])), "all", "rare \\(1 row\\)"),
+        (
+            lambda d: d.assign(Label=np.where(np.arange(len(d)) == 0, "rare", d["Label"])),
+            "all",
+            "rare \\(1 row\\)",
+        ),
     ],
 )
 def test_boundary_errors(planted, change, method, message):
@@ -59,7 +77,9 @@ def test_boundary_errors(planted, change, method, message):
 
 def test_no_ba_selected_gives_an_empty_table():
     rng = np.random.default_rng(0)
-    df = pd.DataFrame((rng.random((200, 5)) < 0.5).astype(int), columns=[f"BA{j}" for j in range(5)])
+    df = pd.DataFrame(
+        (rng.random((200, 5)) < 0.5).astype(int), columns=[f"BA{j}" for j in range(5)]
+    )
     df.insert(0, "Label", np.tile(["a", "b"], 100))
     df.insert(0, "Speaker", np.repeat([f"s{j}" for j in range(10)], 20))
     out = select(df, "Label", "slda", SETTINGS, 0)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
 from smp_balr.core.errors import UserError
+from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
 
 VEC = np.array([1, 0, 0, 1, 1, 0, 1, 0], dtype=np.int8)
 
@@ -26,9 +26,16 @@ def _pkl(path: Path, obj: object) -> Path:
     [
         lambda p: (np.savetxt(p / "a_ba.txt", VEC), p / "a_ba.txt")[1],  # %.18e floats, (D,)
         lambda p: (np.savetxt(p / "a_ba.txt", VEC, fmt="%d"), p / "a_ba.txt")[1],  # ints, (D,)
-        lambda p: (np.savetxt(p / "a_ba.txt", VEC[None, :], fmt="%d"), p / "a_ba.txt")[1],  # one row
-        lambda p: (np.savetxt(p / "a_ba.txt", np.c_[VEC, 1 - VEC], fmt="%.1f"), p / "a_ba.txt")[1],  # (D,2) floats
-        lambda p: (np.savetxt(p / "a_ba.txt", np.c_[VEC, 1 - VEC], fmt="%d", delimiter=","), p / "a_ba.txt")[1],
+        lambda p: (np.savetxt(p / "a_ba.txt", VEC[None, :], fmt="%d"), p / "a_ba.txt")[
+            1
+        ],  # one row
+        lambda p: (np.savetxt(p / "a_ba.txt", np.c_[VEC, 1 - VEC], fmt="%.1f"), p / "a_ba.txt")[
+            1
+        ],  # (D,2) floats
+        lambda p: (
+            np.savetxt(p / "a_ba.txt", np.c_[VEC, 1 - VEC], fmt="%d", delimiter=","),
+            p / "a_ba.txt",
+        )[1],
         lambda p: _pkl(p / "a_ba.pkl", VEC.astype(np.float64)),
         lambda p: _pkl(p / "a_ba.pkl", VEC.astype(np.int64)),
         lambda p: _pkl(p / "a_ba.pkl", np.c_[VEC, 1 - VEC].astype(np.float32)),
@@ -36,8 +43,19 @@ def _pkl(path: Path, obj: object) -> Path:
         lambda p: (np.save(p / "a_ba.npy", VEC.astype(np.float64)), p / "a_ba.npy")[1],
         lambda p: (np.save(p / "a_ba.npy", np.c_[VEC, 1 - VEC]), p / "a_ba.npy")[1],
     ],
-    ids=["txt-e18", "txt-int", "txt-row", "txt-D2-float", "txt-D2-comma", "pkl-float", "pkl-int", "pkl-D2",
-         "pkl-list", "npy", "npy-D2"],
+    ids=[
+        "txt-e18",
+        "txt-int",
+        "txt-row",
+        "txt-D2-float",
+        "txt-D2-comma",
+        "pkl-float",
+        "pkl-int",
+        "pkl-D2",
+        "pkl-list",
+        "npy",
+        "npy-D2",
+    ],
 )
 def test_read_every_variant(tmp_path: Path, writer) -> None:
     path = writer(tmp_path)
@@ -200,7 +218,9 @@ PICKLED = {
     "float64-D2": np.c_[VEC, 1 - VEC].astype(np.float64),
     "int64-D2-fortran": np.asfortranarray(np.c_[VEC, 1 - VEC].astype(np.int64)),
     "bool-D": VEC.astype(bool),
-    "strided-D": np.repeat(VEC, 2)[::2].astype(np.float64),  # not contiguous: _reconstruct even on protocol 5
+    "strided-D": np.repeat(VEC, 2)[::2].astype(
+        np.float64
+    ),  # not contiguous: _reconstruct even on protocol 5
     "list-of-int": VEC.tolist(),
     "tuple-of-float": tuple(float(v) for v in VEC),
     "list-of-numpy-scalars": [np.float64(v) for v in VEC],
@@ -225,7 +245,9 @@ def test_numpy1_module_paths_load(tmp_path: Path, name: str, protocol: int) -> N
     assert b"numpy.core." in data
     with warnings.catch_warnings():  # plain pickle goes through numpy's deprecated numpy.core shim
         warnings.simplefilter("ignore", DeprecationWarning)
-        assert np.array_equal(np.asarray(pickle.loads(data)), np.asarray(PICKLED[name]))  # a valid pickle
+        assert np.array_equal(
+            np.asarray(pickle.loads(data)), np.asarray(PICKLED[name])
+        )  # a valid pickle
     (tmp_path / "a_ba.pkl").write_bytes(data)
     assert read_ba_file(tmp_path / "a_ba.pkl").tolist() == VEC.tolist()
 

@@ -49,12 +49,16 @@ def test_fwer_rules_on_hand_made_pvalues():
     p = np.array([[0.004, 0.02], [0.013, 0.5]])
     rej, thr = reject(p, 0.05, "bonferroni")  # 0.0125
     assert rej.tolist() == [[True, False], [False, False]] and thr == pytest.approx(0.0125)
-    rej, thr = reject(p, 0.05, "holm")  # 0.004 <= 0.0125, 0.013 <= 0.0167, 0.02 <= 0.025, 0.5 > 0.05
+    rej, thr = reject(
+        p, 0.05, "holm"
+    )  # 0.004 <= 0.0125, 0.013 <= 0.0167, 0.02 <= 0.025, 0.5 > 0.05
     assert rej.tolist() == [[True, True], [True, False]] and thr == pytest.approx(0.025)
     rej, _ = reject(p, 0.05, "none")
     assert rej.tolist() == [[True, True], [True, False]]
     assert not reject(np.array([0.3, np.nan]), 0.05, "fdr_bh")[0].any()
-    with pytest.raises(UserError, match="selection.correction is 'fdr'; use one of bonferroni, holm, fdr_bh, none"):
+    with pytest.raises(
+        UserError, match="selection.correction is 'fdr'; use one of bonferroni, holm, fdr_bh, none"
+    ):
         reject(p, 0.05, "fdr")
 
 
@@ -90,7 +94,11 @@ def test_null_scale_recovers_the_spread():
 def test_slda_permuted_max_ratio_equals_a_refit_on_permuted_labels():
     p = make_planted(n_speakers=12, per_speaker=30, n_ba=40, n_planted=0, n_classes=3, seed=3)
     names = [c for c in p.table.columns if c.startswith("BA")]
-    X, y, spk = p.table[names].to_numpy(float), p.table["Label"].to_numpy(), p.table["Speaker"].to_numpy()
+    X, y, spk = (
+        p.table[names].to_numpy(float),
+        p.table["Label"].to_numpy(),
+        p.table["Speaker"].to_numpy(),
+    )
     for groups in (spk, None):
         sc = _Scatter(X, y, groups)
         elig = (sc.t_diag > 1e-9) & (sc.w_diag > 1e-9)
@@ -99,27 +107,47 @@ def test_slda_permuted_max_ratio_equals_a_refit_on_permuted_labels():
         for b in range(3):
             yp = permute_labels(sc._codes, groups, rng)
             ref = _Scatter(X, yp, groups)
-            assert got[b] == pytest.approx(((ref.t_diag - ref.w_diag)[elig] / ref.t_diag[elig]).max(), rel=1e-9)
+            assert got[b] == pytest.approx(
+                ((ref.t_diag - ref.w_diag)[elig] / ref.t_diag[elig]).max(), rel=1e-9
+            )
 
 
 def test_slda_permutation_floor_only_tightens_and_keeps_strong_bas():
-    p = make_planted(n_speakers=16, per_speaker=40, n_ba=60, n_planted=4, n_classes=3, effect=2.0, seed=4)
+    p = make_planted(
+        n_speakers=16, per_speaker=40, n_ba=60, n_planted=4, n_classes=3, effect=2.0, seed=4
+    )
     names = [c for c in p.table.columns if c.startswith("BA")]
-    u = prepare(p.table[names].to_numpy(float), p.table["Label"].to_numpy(), p.table["Speaker"].to_numpy(), "auto")
+    u = prepare(
+        p.table[names].to_numpy(float),
+        p.table["Label"].to_numpy(),
+        p.table["Speaker"].to_numpy(),
+        "auto",
+    )
     plain = forward_stepwise(u.X, u.y, names, groups=u.groups, absorbed_dof=u.absorbed_dof)
-    perm = forward_stepwise(u.X, u.y, names, groups=u.groups, absorbed_dof=u.absorbed_dof, permutations=99, seed=1)
+    perm = forward_stepwise(
+        u.X, u.y, names, groups=u.groups, absorbed_dof=u.absorbed_dof, permutations=99, seed=1
+    )
     assert "permutation null (99 label permutations within speakers)" in perm.history[0]
     assert (perm.table["P_Threshold"] <= plain.table["P_Threshold"].iloc[0] + 1e-15).all()
     assert set(perm.table["Feature"]) <= set(plain.table["Feature"])
     assert set(p.truth) <= set(perm.table["Feature"])
-    with pytest.raises(UserError, match="permutations \\(9\\) is too few for p_enter 0.05; use at least 19"):
+    with pytest.raises(
+        UserError, match="permutations \\(9\\) is too few for p_enter 0.05; use at least 19"
+    ):
         forward_stepwise(u.X, u.y, names, groups=u.groups, permutations=9)
 
 
 def test_fdr_bh_selects_at_least_what_bonferroni_selects():
-    p = make_planted(n_speakers=20, per_speaker=60, n_ba=60, n_planted=8, n_classes=3, effect=0.8, seed=6)
+    p = make_planted(
+        n_speakers=20, per_speaker=60, n_ba=60, n_planted=8, n_classes=3, effect=0.8, seed=6
+    )
     names = [c for c in p.table.columns if c.startswith("BA")]
-    u = prepare(p.table[names].to_numpy(float), p.table["Label"].to_numpy(), p.table["Speaker"].to_numpy(), "auto")
+    u = prepare(
+        p.table[names].to_numpy(float),
+        p.table["Label"].to_numpy(),
+        p.table["Speaker"].to_numpy(),
+        "auto",
+    )
     bonf = forward_stepwise(u.X, u.y, names, groups=u.groups)
     fdr = forward_stepwise(u.X, u.y, names, groups=u.groups, correction="fdr_bh")
     assert set(bonf.table["Feature"]) <= set(fdr.table["Feature"])
@@ -161,7 +189,9 @@ def test_null_label_kinds():
 
 
 # ---------------------------------------------------------------- small calibration run
-TINY = CellSize(24, 6, 16, n_ba=128, planted={"Language": 4, "Modality": 4, "EmoClass": 8}, n_constant=4)
+TINY = CellSize(
+    24, 6, 16, n_ba=128, planted={"Language": 4, "Modality": 4, "EmoClass": 8}, n_constant=4
+)
 
 
 @pytest.fixture(scope="module")
@@ -191,4 +221,7 @@ def test_verdict_rarely_says_present_on_labels_with_no_signal(tiny_cell, kind):
 
 def test_planted_labels_are_still_found(tiny_cell):
     assert tiny_cell["planted"]["within"]["slda"]["bonferroni"]["recall"] > 0.1
-    assert tiny_cell["planted"]["within"]["slda"]["fdr_bh"]["recall"] >= tiny_cell["planted"]["within"]["slda"]["bonferroni"]["recall"]
+    assert (
+        tiny_cell["planted"]["within"]["slda"]["fdr_bh"]["recall"]
+        >= tiny_cell["planted"]["within"]["slda"]["bonferroni"]["recall"]
+    )

@@ -19,7 +19,9 @@ def feature_dir(tmp_path):
         "EmoClass_empty_features.csv": [],
     }
     for name, feats in files.items():
-        pd.DataFrame({"Feature": feats, "Score": range(len(feats))}).to_csv(tmp_path / name, index=False)
+        pd.DataFrame({"Feature": feats, "Score": range(len(feats))}).to_csv(
+            tmp_path / name, index=False
+        )
     (tmp_path / "notes.txt").write_text("not a feature file")
     return tmp_path
 
@@ -47,12 +49,17 @@ def test_label_prefix_is_always_required_and_include_must_all_match(feature_dir)
     table, used = label_common(feature_dir, "EmoClass", ["slda", "bayes", "all"], ["_slda_"], [])
     assert [p.name for p in used] == ["EmoClass_slda_features.csv"]
     table, used = label_common(feature_dir, "EmoClass", ["slda", "bayes", "all"], [], [])
-    assert len(used) == 3 and list(table["Feature"]) == ["BA1", "BA3"]  # order of the first (all) file
+    assert len(used) == 3 and list(table["Feature"]) == [
+        "BA1",
+        "BA3",
+    ]  # order of the first (all) file
     assert set(table["N_Files"]) == {3}
 
 
 def test_no_matching_file_is_one_clear_error(feature_dir):
-    with pytest.raises(UserError, match="label 'EmoClass': include/exclude matching no file") as err:
+    with pytest.raises(
+        UserError, match="label 'EmoClass': include/exclude matching no file"
+    ) as err:
         label_common(feature_dir, "EmoClass", ["slda", "bayes"], ["_lasso_"], [])
     assert "\n" not in str(err.value) and "['_lasso_']" in str(err.value)
     with pytest.raises(UserError, match="include/exclude matching no file"):

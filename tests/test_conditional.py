@@ -35,7 +35,10 @@ def test_a_label_equal_to_the_other_cannot_be_separated():
     assert out["n_strata"] == 2 and out["n_strata_used"] == 0 and out["n_rows_used"] == 0
     # a renamed copy, whatever the predictions, is the same case
     copy = np.where(gender == "f", "high", "low")
-    assert presence_beyond(copy, rng.permutation(copy), gender, spk, 200, 1)["verdict"] == CANNOT_SEPARATE
+    assert (
+        presence_beyond(copy, rng.permutation(copy), gender, spk, 200, 1)["verdict"]
+        == CANNOT_SEPARATE
+    )
 
 
 def test_too_few_speakers_per_class_in_a_stratum():
@@ -51,7 +54,9 @@ def test_too_few_speakers_per_class_in_a_stratum():
 def test_a_noisy_copy_is_not_shown_beyond(level):
     rng, spk, gender = _corpus(2)
     g = (gender == "m").astype(int)
-    if level == "speaker":  # 25% of the speakers have the other value: copy up to speaker-level noise
+    if (
+        level == "speaker"
+    ):  # 25% of the speakers have the other value: copy up to speaker-level noise
         flip = np.repeat(rng.random(S) < 0.25, R)
     else:  # 20% of the rows flipped
         flip = rng.random(S * R) < 0.2
@@ -75,7 +80,9 @@ def test_own_signal_in_every_stratum_is_present_beyond(level):
     flip = np.repeat(rng.random(S) < 0.3, R) if level == "speaker" else rng.random(S * R) < 0.3
     y = g ^ flip  # associated with gender, with variation of its own inside each stratum
     pred = np.where(rng.random(S * R) < 0.6, y, g)  # predictions see y itself
-    out = presence_beyond(np.where(y, "hi", "lo"), np.where(pred, "hi", "lo"), gender, spk, 400, seed=5)
+    out = presence_beyond(
+        np.where(y, "hi", "lo"), np.where(pred, "hi", "lo"), gender, spk, 400, seed=5
+    )
     assert out["verdict"] == PRESENT_BEYOND and out["p_value"] == pytest.approx(1 / 401)
     assert all(s["used"] and s["balanced_accuracy"] > 0.6 for s in out["strata"].values())
 

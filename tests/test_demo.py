@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from smp_balr.data.demo import DemoSettings, _plan, generate, load_truth, planted_truth, write_corpus, write_demo
 from smp_balr.core.errors import UserError
+from smp_balr.core.settings import DemoSettings
+from smp_balr.data.demo import _plan, generate, load_truth, planted_truth, write_corpus, write_demo
 from smp_balr.data.formatting import format_corpus
 
 
@@ -45,8 +46,14 @@ def _centre_by(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 
 def test_deterministic_and_seeded() -> None:
-    small = dict(n_speakers=12, n_test_speakers=4, utterances_per_speaker=20, n_ba=128,
-                 planted={"Language": 4, "Modality": 4, "EmoClass": 8}, n_constant=4)
+    small = dict(
+        n_speakers=12,
+        n_test_speakers=4,
+        utterances_per_speaker=20,
+        n_ba=128,
+        planted={"Language": 4, "Modality": 4, "EmoClass": 8},
+        n_constant=4,
+    )
     a, b = generate(DemoSettings(**small)), generate(DemoSettings(**small))
     c = generate(DemoSettings(seed=7, **small))
     assert a.labels.equals(b.labels) and np.array_equal(a.ba, b.ba) and a.truth == b.truth
@@ -57,7 +64,15 @@ def test_structure(corpus) -> None:
     lab, ba, truth = corpus.labels, corpus.ba, corpus.truth
     s = DemoSettings()
     assert ba.shape == (s.n_speakers * s.utterances_per_speaker, s.n_ba) and ba.dtype == np.int8
-    assert list(lab.columns) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass", "Noise"]
+    assert list(lab.columns) == [
+        "FileName",
+        "Speaker",
+        "Group",
+        "Language",
+        "Modality",
+        "EmoClass",
+        "Noise",
+    ]
     assert lab["FileName"].is_unique and lab["FileName"].tolist() == sorted(lab["FileName"])
     assert lab["FileName"].str.contains("/").any() and (~lab["FileName"].str.contains("/")).any()
     # speaker-disjoint groups, every Language in both
@@ -99,7 +114,9 @@ def test_speaker_discriminative(corpus) -> None:
 def test_planted_found_within_speaker_not_across(corpus, label: str) -> None:
     """Within-speaker tests with Bonferroni find the planted BAs; across utterances the speaker confound adds many."""
     lab, ba = corpus.labels, corpus.ba
-    keep = (lab.Group == "Train").to_numpy() & lab[label].isin(["A", "H", "N", "S", "Speech", "Sing"]).to_numpy()
+    keep = (lab.Group == "Train").to_numpy() & lab[label].isin(
+        ["A", "H", "N", "S", "Speech", "Sing"]
+    ).to_numpy()
     y = lab.loc[keep, label].to_numpy()
     spk = lab.loc[keep, "Speaker"].to_numpy()
     planted = {int(b[2:]) for b in corpus.truth[label]}
@@ -127,8 +144,14 @@ def test_language_detectable_at_speaker_level(corpus) -> None:
 
 
 def test_written_files_read_back(tmp_path: Path) -> None:
-    settings = DemoSettings(n_speakers=10, n_test_speakers=4, utterances_per_speaker=30, n_ba=64,
-                            planted={"Language": 3, "Modality": 3, "EmoClass": 6}, n_constant=4)
+    settings = DemoSettings(
+        n_speakers=10,
+        n_test_speakers=4,
+        utterances_per_speaker=30,
+        n_ba=64,
+        planted={"Language": 3, "Modality": 3, "EmoClass": 6},
+        n_constant=4,
+    )
     corpus = generate(settings)
     ba_dir, labels, truth = tmp_path / "ba", tmp_path / "labels.csv", tmp_path / "truth.json"
     write_corpus(corpus, ba_dir, labels, truth, seed=settings.seed)
@@ -145,7 +168,9 @@ def test_written_files_read_back(tmp_path: Path) -> None:
     assert any("e+00" in p.read_text() for p in files if p.suffix == ".txt")
     tables, report = format_corpus(labels, ba_dir, split=True, progress=False)
     assert report.n_matched == 300 and not report.vectors_without_labels
-    both = pd.concat([tables["train"].to_frame(), tables["test"].to_frame()]).sort_values("FileName")
+    both = pd.concat([tables["train"].to_frame(), tables["test"].to_frame()]).sort_values(
+        "FileName"
+    )
     assert np.array_equal(both.filter(regex=r"^BA\d+$").to_numpy(), corpus.ba)
     assert json.loads(truth.read_text())["EmoClass"] == corpus.truth["EmoClass"]
     assert load_truth(truth) == {k: corpus.truth[k] for k in ("Language", "Modality", "EmoClass")}
@@ -201,13 +226,22 @@ def test_noise_label_has_no_signal_and_leaves_the_rest_unchanged(corpus) -> None
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_streamed_writer_matches_the_in_memory_corpus(tmp_path: Path) -> None:
     """write_demo (block by block, no full matrix) writes byte for byte what write_corpus writes."""
-    settings = DemoSettings(seed=5, n_speakers=12, n_test_speakers=4, utterances_per_speaker=25, n_ba=64,
-                            planted={"Language": 3, "Modality": 3, "EmoClass": 6}, n_constant=4)
+    settings = DemoSettings(
+        seed=5,
+        n_speakers=12,
+        n_test_speakers=4,
+        utterances_per_speaker=25,
+        n_ba=64,
+        planted={"Language": 3, "Modality": 3, "EmoClass": 6},
+        n_constant=4,
+    )
     corpus = generate(settings)
     a, b = tmp_path / "a", tmp_path / "b"
     write_corpus(corpus, a / "ba", a / "labels.csv", a / "truth.json", seed=settings.seed)
@@ -218,8 +252,15 @@ def test_streamed_writer_matches_the_in_memory_corpus(tmp_path: Path) -> None:
 
 def test_bits_do_not_depend_on_the_block_size() -> None:
     """Speaker blocks of any size draw the same bits as one draw of the whole matrix."""
-    settings = DemoSettings(seed=9, n_speakers=10, n_test_speakers=4, utterances_per_speaker=20, n_ba=64,
-                            planted={"Language": 3, "Modality": 3, "EmoClass": 6}, n_constant=4)
+    settings = DemoSettings(
+        seed=9,
+        n_speakers=10,
+        n_test_speakers=4,
+        utterances_per_speaker=20,
+        n_ba=64,
+        planted={"Language": 3, "Modality": 3, "EmoClass": 6},
+        n_constant=4,
+    )
     plan = _plan(settings)
     whole = np.concatenate([b for _, b in plan.blocks(settings.n_speakers)])
     for size in (1, 3):
@@ -230,8 +271,13 @@ def test_bits_do_not_depend_on_the_block_size() -> None:
     u = rng.random(whole.shape)
     rows = np.arange(whole.shape[0])
     spk = rows // settings.utterances_per_speaker
-    logit = (plan.base + plan.profile[spk] + plan.lang_shift[plan.lang_of[spk]] + plan.mod_shift[plan.mod]
-             + plan.emo_shift[plan.emo])
+    logit = (
+        plan.base
+        + plan.profile[spk]
+        + plan.lang_shift[plan.lang_of[spk]]
+        + plan.mod_shift[plan.mod]
+        + plan.emo_shift[plan.emo]
+    )
     expect = (u < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
     expect[:, plan.constant] = plan.constant_value
     assert np.array_equal(whole, expect)

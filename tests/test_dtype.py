@@ -12,15 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smp_balr.model import tree_search
-from smp_balr.data.demo import DemoSettings, generate, write_corpus
+from smp_balr.core.settings import DemoSettings, SelectionSettings, SldaSettings
+from smp_balr.data.demo import generate, write_corpus
 from smp_balr.data.formatting import format_corpus, write_tables
-from smp_balr.selection import api, slda
 from smp_balr.data.tables import ba_matrix, filter_classes, read_table
-from smp_balr.core.settings import SelectionSettings, SldaSettings
+from smp_balr.model import tree_search
+from smp_balr.selection import api, slda
 
-SETTINGS = dict(n_speakers=16, n_test_speakers=4, utterances_per_speaker=30, n_ba=64,
-                planted={"Language": 4, "Modality": 4, "EmoClass": 8}, n_constant=4)
+SETTINGS = dict(
+    n_speakers=16,
+    n_test_speakers=4,
+    utterances_per_speaker=30,
+    n_ba=64,
+    planted={"Language": 4, "Modality": 4, "EmoClass": 8},
+    n_constant=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,9 @@ def test_table_and_matrix_are_int8(train_table: Path) -> None:
     assert np.array_equal(sub, X[:, [5, 2]])
 
 
-def test_tree_search_feeds_the_tree_float32(train_table: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tree_search_feeds_the_tree_float32(
+    train_table: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[np.dtype] = []
 
     class SpyTree(tree_search.DecisionTreeClassifier):
@@ -61,13 +69,19 @@ def test_tree_search_feeds_the_tree_float32(train_table: Path, monkeypatch: pyte
     grid = {"max_depth": [2, 3], "min_samples_leaf": [1, 2]}
     for strategy in tree_search.STRATEGIES:
         seen.clear()
-        tree, info = tree_search.search_tree(X, y, groups, grid, cv_folds=3, seed=0, strategy=strategy)
+        tree, info = tree_search.search_tree(
+            X, y, groups, grid, cv_folds=3, seed=0, strategy=strategy
+        )
         assert seen, f"{strategy}: the spy saw no fit"
-        assert all(d == np.float32 for d in seen), f"{strategy}: the tree was fed {set(map(str, seen))}"
+        assert all(d == np.float32 for d in seen), (
+            f"{strategy}: the tree was fed {set(map(str, seen))}"
+        )
         assert isinstance(tree, SpyTree)
 
 
-def test_selection_never_widens_the_table_to_float64(train_table: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_selection_never_widens_the_table_to_float64(
+    train_table: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[np.dtype] = []
 
     class SpyScatter(slda._Scatter):
@@ -78,17 +92,23 @@ def test_selection_never_widens_the_table_to_float64(train_table: Path, monkeypa
 
     monkeypatch.setattr(slda, "_Scatter", SpyScatter)
     df, _ = filter_classes(read_table(train_table), "EmoClass", ["A", "H", "N", "S"])
-    settings = SelectionSettings(unit="within_speaker", correction="bonferroni", slda=SldaSettings(p_enter=0.05))
+    settings = SelectionSettings(
+        unit="within_speaker", correction="bonferroni", slda=SldaSettings(p_enter=0.05)
+    )
     out = api.run_selection(df, "EmoClass", "slda", settings, seed=0)
-    assert seen == [np.dtype(np.int8), np.dtype(np.float32)]  # int8 in, float32 (exact for 0/1) inside
+    assert seen == [
+        np.dtype(np.int8),
+        np.dtype(np.float32),
+    ]  # int8 in, float32 (exact for 0/1) inside
     assert len(out.features) > 0
 
 
 @pytest.mark.parametrize("method", ["logreg", "mlp"])
-def test_linear_probe_and_mlp_are_fed_float32_never_float64(train_table: Path, method: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from smp_balr.model import estimator
+def test_linear_probe_and_mlp_are_fed_float32_never_float64(
+    train_table: Path, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from smp_balr.core.settings import LogregSettings, MlpSettings
+    from smp_balr.model import estimator
 
     seen: list[np.dtype] = []
     base = {"logreg": estimator.LogisticRegression, "mlp": estimator.MLPClassifier}[method]
@@ -113,8 +133,12 @@ def test_linear_probe_and_mlp_are_fed_float32_never_float64(train_table: Path, m
     df, _ = filter_classes(read_table(train_table), "EmoClass", ["A", "H", "N", "S"])
     X = ba_matrix(df)
     y, groups = df["EmoClass"].to_numpy(dtype=str), df["Speaker"].to_numpy(dtype=str)
-    model = estimator.BAClassifier(method=method, random_state=0, logreg=LogregSettings(C=(0.1, 1.0), cv_folds=3),
-                                   mlp=MlpSettings(max_iter=3, validation_fraction=0.25))
+    model = estimator.BAClassifier(
+        method=method,
+        random_state=0,
+        logreg=LogregSettings(C=(0.1, 1.0), cv_folds=3),
+        mlp=MlpSettings(max_iter=3, validation_fraction=0.25),
+    )
     model.fit(X, y, groups)
     model.predict_proba(X[:50])
     assert seen, "the spy saw no call"

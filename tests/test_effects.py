@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from smp_balr.evaluation import effects
-from smp_balr.evaluation.effects import effect_sizes, entropy_bits, mutual_information, normalised_ba, null_confusions
-from smp_balr.evaluation.scores import balanced_accuracy_from_counts, bootstrap_speakers, permutation_pvalue
+from smp_balr.evaluation.effects import (
+    effect_sizes,
+    entropy_bits,
+    mutual_information,
+    normalised_ba,
+    null_confusions,
+)
+from smp_balr.evaluation.scores import (
+    balanced_accuracy_from_counts,
+    bootstrap_speakers,
+    permutation_pvalue,
+)
 
 
 def test_normalised_ba_hand_values():
@@ -23,7 +33,9 @@ def test_mutual_information_of_perfect_and_independent_matrices():
     perfect = np.diag([10, 20, 30, 40])
     h = entropy_bits(np.array([10, 20, 30, 40]))
     assert h == pytest.approx(-sum(q * np.log2(q) for q in (0.1, 0.2, 0.3, 0.4)))
-    assert mutual_information(perfect) == pytest.approx(h)  # MI of a perfect prediction = label entropy
+    assert mutual_information(perfect) == pytest.approx(
+        h
+    )  # MI of a perfect prediction = label entropy
     # a permuted perfect matrix carries the same information
     assert mutual_information(perfect[:, [2, 0, 3, 1]]) == pytest.approx(h)
     independent = np.outer([1, 2, 3], [4, 1, 5])  # rows and columns independent: exactly 0
@@ -32,7 +44,11 @@ def test_mutual_information_of_perfect_and_independent_matrices():
     want = 0.75 * np.log2(1.5) + 0.25 * np.log2(0.5)
     assert mutual_information(np.array([[3, 1], [1, 3]])) == pytest.approx(want)
     stacked = mutual_information(np.stack([perfect, np.ones((4, 4)), perfect]))
-    assert stacked.shape == (3,) and stacked[0] == pytest.approx(h) and stacked[1] == pytest.approx(0.0)
+    assert (
+        stacked.shape == (3,)
+        and stacked[0] == pytest.approx(h)
+        and stacked[1] == pytest.approx(0.0)
+    )
 
 
 def _speaker_corpus(seed, n_spk=40, rows=20, k=3, level="within"):
@@ -84,8 +100,12 @@ def test_same_permutations_and_replicates_as_evaluation():
     pred = np.where(rng.random(y.size) < 0.5, y, rng.integers(0, 3, y.size))
     for speakers in (spk, np.repeat(np.arange(40), 20).astype(str)):
         _, _, null = permutation_pvalue(y, pred, 450, seed=9, speakers=speakers)
-        mine = np.concatenate([balanced_accuracy_from_counts(np.diagonal(c, axis1=1, axis2=2), c.sum(axis=2))
-                               for c in null_confusions(y, pred, 3, speakers, 450, seed=9)])
+        mine = np.concatenate(
+            [
+                balanced_accuracy_from_counts(np.diagonal(c, axis1=1, axis2=2), c.sum(axis=2))
+                for c in null_confusions(y, pred, 3, speakers, 450, seed=9)
+            ]
+        )
         assert mine == pytest.approx(null)
     names = np.array(["a", "b", "c"])
     out = effect_sizes(names[y], names[pred], list(names), spk, 100, 400, seed=9)
@@ -106,7 +126,9 @@ def test_cached_shuffles_give_the_same_null_as_fresh_ones():
         effects._cache.update(key=None, chunks=[])
         assert (np.concatenate(list(null_confusions(y, p, 3, spk, 300, seed=2))) == c).all()
         _, _, null = permutation_pvalue(y, p, 300, seed=2, speakers=spk)
-        assert balanced_accuracy_from_counts(np.diagonal(c, axis1=1, axis2=2), c.sum(axis=2)) == pytest.approx(null)
+        assert balanced_accuracy_from_counts(
+            np.diagonal(c, axis1=1, axis2=2), c.sum(axis=2)
+        ) == pytest.approx(null)
     other = np.concatenate(list(null_confusions(y, preds[0], 3, spk, 300, seed=3)))
     assert not (other == cached[0]).all()  # another seed: other permutations
 

@@ -6,21 +6,29 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.tree import DecisionTreeClassifier
-
 from sklearn.base import clone
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from smp_balr.model.artefacts import load_model, save_model
 from smp_balr.core.errors import UserError
+from smp_balr.core.settings import DtSettings, LogregSettings, MlpSettings
+from smp_balr.data.tables import features_stage, read_features, require_columns, scorable_rows
+from smp_balr.model.artefacts import load_model, save_model
 from smp_balr.model.estimator import BAClassifier, fit_dt, fit_logreg, fit_mlp
 from smp_balr.model.folds import check_classes, distinct_tree_params, grouped_folds
 from smp_balr.model.sampling import COPY_COLUMN, oversample, oversample_indices
-from smp_balr.core.settings import DtSettings, LogregSettings, MlpSettings
-from smp_balr.data.tables import features_stage, read_features, require_columns, scorable_rows
 
-MLP = MlpSettings(hidden1_ratio=0.5, hidden2=4, learning_rate=0.01, batch_size=16, max_iter=30, early_stopping=1,
-                  validation_fraction=0.25, n_iter_no_change=5, tol=1e-4)
+MLP = MlpSettings(
+    hidden1_ratio=0.5,
+    hidden2=4,
+    learning_rate=0.01,
+    batch_size=16,
+    max_iter=30,
+    early_stopping=1,
+    validation_fraction=0.25,
+    n_iter_no_change=5,
+    tol=1e-4,
+)
 DT = DtSettings(grid={"max_depth": (2, 4), "criterion": ("gini",)}, cv_folds=3, n_jobs=1)
 
 
@@ -57,7 +65,12 @@ def test_grouped_folds_keep_copies_out_of_validation():
     "y, groups, folds, message",
     [
         (np.array([0, 0, 0]), np.array(["a", "b", "c"]), 2, "only 1 class"),
-        (np.array([0, 1, 0, 1]), np.array(["a", "a", "b", "b"]), 3, "2 training speakers cannot fill 3"),
+        (
+            np.array([0, 1, 0, 1]),
+            np.array(["a", "a", "b", "b"]),
+            3,
+            "2 training speakers cannot fill 3",
+        ),
         (np.array([0, 0, 0, 1]), np.array(["a", "b", "c", "d"]), 2, "fewer rows than the 2 folds"),
     ],
 )
@@ -102,7 +115,14 @@ def test_fit_mlp_oversampling_balances_the_rows_actually_fitted():
 
 def test_fit_mlp_without_early_stopping():
     X, y, groups = _data()
-    model, info = fit_mlp(X, y, groups, MlpSettings(**{**MLP.__dict__, "early_stopping": 0, "max_iter": 5}), balance=0, seed=0)
+    model, info = fit_mlp(
+        X,
+        y,
+        groups,
+        MlpSettings(**{**MLP.__dict__, "early_stopping": 0, "max_iter": 5}),
+        balance=0,
+        seed=0,
+    )
     assert "validation_score" not in info and info["epochs"] == 5
 
 
@@ -120,7 +140,11 @@ def test_save_and_load_model_round_trip(tmp_path):
     model = _fitted()
     save_model(model, path)
     back = load_model(path)
-    assert list(back.classes_) == ["H", "N"] and back.metadata_["label"] == "Emo" and len(back.feature_names_in_) == 10
+    assert (
+        list(back.classes_) == ["H", "N"]
+        and back.metadata_["label"] == "Emo"
+        and len(back.feature_names_in_) == 10
+    )
     X, _, _ = _data(seed=3)
     frame = pd.DataFrame(X, columns=list(model.feature_names_in_))
     assert np.array_equal(back.predict_proba(frame), model.predict_proba(frame))
@@ -131,7 +155,9 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(UserError, match=r"not found; run `dvc repro train`"):
         load_model(tmp_path / "none.joblib")
     joblib.dump({"model": "a dict of the old layout"}, tmp_path / "old.joblib")
-    with pytest.raises(UserError, match="does not hold a BAClassifier .* retrain it with `dvc repro -f train`"):
+    with pytest.raises(
+        UserError, match="does not hold a BAClassifier .* retrain it with `dvc repro -f train`"
+    ):
         load_model(tmp_path / "old.joblib")
     joblib.dump(BAClassifier(), tmp_path / "unfitted.joblib")
     with pytest.raises(UserError, match="is not fitted"):
@@ -171,8 +197,12 @@ def test_distinct_tree_params_drops_only_identical_trees():
     pairs = [(p["min_samples_split"], p["min_samples_leaf"]) for p in kept]
     assert pairs == [(2, 1), (5, 1), (10, 1), (2, 2), (5, 2), (10, 2), (2, 5)]
     X, y, _ = _data(n_speakers=20, n_ba=12)
-    trees = {s: DecisionTreeClassifier(max_depth=4, min_samples_split=s, min_samples_leaf=5, random_state=0).fit(X, y)
-             for s in (2, 5, 10)}
+    trees = {
+        s: DecisionTreeClassifier(
+            max_depth=4, min_samples_split=s, min_samples_leaf=5, random_state=0
+        ).fit(X, y)
+        for s in (2, 5, 10)
+    }
     for s in (5, 10):  # the dropped points grow exactly the kept tree
         assert np.array_equal(trees[s].tree_.feature, trees[2].tree_.feature)
         assert np.array_equal(trees[s].tree_.value, trees[2].tree_.value)
@@ -180,12 +210,23 @@ def test_distinct_tree_params_drops_only_identical_trees():
 
 def test_test_rows_filters_unseen_classes_and_checks_the_model(tmp_path):
     table = tmp_path / "test.csv"
-    pd.DataFrame({"FileName": ["a.wav", "b.wav", "c.wav", "d.wav"], "Speaker": ["s1", "s1", "s2", "s2"],
-                  "Emo": ["A", "H", "X", "A"], "BA0": [0, 1, 1, 0], "BA1": [1, 1, 0, 0]}).to_csv(table, index=False)
+    pd.DataFrame(
+        {
+            "FileName": ["a.wav", "b.wav", "c.wav", "d.wav"],
+            "Speaker": ["s1", "s1", "s2", "s2"],
+            "Emo": ["A", "H", "X", "A"],
+            "BA0": [0, 1, 1, 0],
+            "BA1": [1, 1, 0, 0],
+        }
+    ).to_csv(table, index=False)
     classes, feats = ["A", "H"], ["BA0", "BA1"]
     df, dropped, unseen = scorable_rows(table, "Emo", None, "Emo", classes, feats)
-    assert list(df["FileName"]) == ["a.wav", "b.wav", "d.wav"] and dropped == 0 and unseen == {"X": 1}
-    df, dropped, unseen = scorable_rows(table, "Emo", ["A", "S"], "Emo", classes, feats)  # S absent: a warning only
+    assert (
+        list(df["FileName"]) == ["a.wav", "b.wav", "d.wav"] and dropped == 0 and unseen == {"X": 1}
+    )
+    df, dropped, unseen = scorable_rows(
+        table, "Emo", ["A", "S"], "Emo", classes, feats
+    )  # S absent: a warning only
     assert list(df["Emo"]) == ["A", "A"] and dropped == 2 and unseen == {}
     with pytest.raises(UserError, match="trained for label 'Emo', params has 'Lang'"):
         scorable_rows(table, "Lang", None, "Emo", classes, feats)
@@ -268,13 +309,14 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-
 def test_logreg_centred_fit_is_the_raw_fit_with_the_intercept_folded_in():
     from sklearn.linear_model import LogisticRegression
 
     X, y, groups = _data(n_speakers=12, per=30, n_ba=12, seed=3)
     X = X.astype(np.int8)
-    model, info = fit_logreg(X, y, groups, LogregSettings(C=(0.5,), cv_folds=3, max_iter=1000), 0, seed=0)
+    model, info = fit_logreg(
+        X, y, groups, LogregSettings(C=(0.5,), cv_folds=3, max_iter=1000), 0, seed=0
+    )
     raw = LogisticRegression(C=0.5, max_iter=5000, tol=1e-10).fit(X.astype(np.float64), y)
     assert np.abs(model.coef_ - raw.coef_).max() < 2e-3  # same optimum (lbfgs tol 1e-4 vs 1e-10)
     assert np.abs(model.intercept_ - raw.intercept_).max() < 2e-3

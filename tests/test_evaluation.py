@@ -31,8 +31,12 @@ def test_metrics_equal_hand_values():
     f1 = {"A": 0.8, "B": 0.5, "C": 2 / 3}
     assert m["f1_macro"] == pytest.approx(sum(f1.values()) / 3)
     assert m["f1_weighted"] == pytest.approx((3 * 0.8 + 2 * 0.5 + 1 * 2 / 3) / 6)
-    assert m["per_class"]["A"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
-    assert m["per_class"]["C"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
+    assert m["per_class"]["A"] == pytest.approx(
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3}
+    )
+    assert m["per_class"]["C"] == pytest.approx(
+        {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1}
+    )
     assert m["per_class"]["D"]["support"] == 0
     assert (m["n_rows"], m["n_speakers"], m["n_classes"]) == (6, 3, 3)
     assert m["chance"] == pytest.approx({"accuracy": 0.5, "balanced_accuracy": 1 / 3})
@@ -96,13 +100,17 @@ def test_scheme_is_chosen_from_where_the_label_varies():
     y, _, spk = _speaker_test_set(rng, "speaker")
     assert permutation_scheme(y, spk) == "between_speakers"
     y_mixed = y.copy()
-    y_mixed[0] = (y[0] + 1) % 3  # one row of one speaker differs: the label is no longer speaker-level
+    y_mixed[0] = (
+        y[0] + 1
+    ) % 3  # one row of one speaker differs: the label is no longer speaker-level
     assert permutation_scheme(y_mixed, spk) == "within_speakers"
     assert permutation_scheme(y, None) == "rows"
     names = np.array(["A", "B", "C"])
     m = evaluate(names[y], names[y], list(names), spk, n_permutations=50, n_bootstrap=50, seed=0)
     assert m["permutation"]["scheme"] == "between_speakers"
-    m = evaluate(names[y_mixed], names[y], list(names), spk, n_permutations=50, n_bootstrap=50, seed=0)
+    m = evaluate(
+        names[y_mixed], names[y], list(names), spk, n_permutations=50, n_bootstrap=50, seed=0
+    )
     assert m["permutation"]["scheme"] == "within_speakers"
 
 
@@ -140,7 +148,10 @@ def test_speaker_only_predictor_is_not_significant(level):
     p < 0.05 at about the nominal rate; shuffling rows (the old scheme) does so far more often."""
     rng = np.random.default_rng(11 if level == "speaker" else 12)
     sets = [_speaker_test_set(rng, level) for _ in range(100)]
-    aware = [permutation_pvalue(y, pred, 100, seed=i, speakers=spk)[0] for i, (y, pred, spk) in enumerate(sets)]
+    aware = [
+        permutation_pvalue(y, pred, 100, seed=i, speakers=spk)[0]
+        for i, (y, pred, spk) in enumerate(sets)
+    ]
     rows = [permutation_pvalue(y, pred, 100, seed=i)[0] for i, (y, pred, _) in enumerate(sets)]
     assert np.mean(np.array(aware) < 0.05) <= 0.10
     assert np.mean(np.array(rows) < 0.05) >= 0.25
@@ -181,7 +192,9 @@ def test_bootstrap_resamples_whole_speakers():
     names = np.unique(speakers)
     draws = np.random.default_rng(4).multinomial(10, np.full(10, 0.1), size=300)
     for b in range(5):
-        idx = np.concatenate([np.tile(np.flatnonzero(speakers == names[s]), draws[b, s]) for s in range(10)])
+        idx = np.concatenate(
+            [np.tile(np.flatnonzero(speakers == names[s]), draws[b, s]) for s in range(10)]
+        )
         assert values[b] == pytest.approx(balanced_accuracy_score(y[idx], pred[idx]))
     # a row bootstrap would give a much narrower interval than this speaker-level one
     assert high - low > 0.3

@@ -16,8 +16,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from smp_balr import explain as ex
 from smp_balr.core.errors import UserError
-from smp_balr.explain.compute import _as_3d
 from smp_balr.core.outputs import atomic_dir
+from smp_balr.explain.compute import _as_3d
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_ROWS, N_BA, STRONG = 600, 12, "BA4"
@@ -51,7 +51,9 @@ def test_tree_additivity_exact(planted, models):
     assert res.explainer == "tree"
     assert res.values.shape == (80, N_BA, 3)
     assert res.additivity_error < ex.TREE_TOLERANCE
-    np.testing.assert_allclose(res.base + res.values.sum(axis=1), models["dt"].predict_proba(x[:80]), atol=1e-6)
+    np.testing.assert_allclose(
+        res.base + res.values.sum(axis=1), models["dt"].predict_proba(x[:80]), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -74,7 +76,9 @@ def test_linear_probe_values_are_exact_log_odds(planted, n_classes):
 
 def test_tree_inside_grid_search_is_unwrapped(planted):
     x, y, _, _ = planted
-    search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [2, 3]}, cv=2).fit(x, y)
+    search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [2, 3]}, cv=2).fit(
+        x, y
+    )
     res = ex.explain(search, x[:20])
     assert res.explainer == "tree" and res.additivity_error < ex.TREE_TOLERANCE
 
@@ -128,7 +132,9 @@ def test_unknown_explainer_or_background_is_refused(planted, models):
     with pytest.raises(ValueError, match="kind must be one of kmeans, sample, got 'pca'"):
         ex.make_background(x, labels, "pca", 5, seed=0)
     bg = ex.make_background(x, labels, "sample", 5, seed=0)
-    with pytest.raises(ValueError, match="mlp_explainer must be one of permutation, kernel, got 'lime'"):
+    with pytest.raises(
+        ValueError, match="mlp_explainer must be one of permutation, kernel, got 'lime'"
+    ):
         ex.explain(models["mlp"], x[:3], bg, "lime")
 
 
@@ -235,7 +241,9 @@ def test_choose_plot_bas_default_and_unknown_ba():
     feats = ["BA0", "BA1", "BA2", "BA5", "BA9"]
     assert ex.choose_plot_bas([], feats, imp) == ["BA9", "BA2", "BA5", "BA1"]
     assert ex.choose_plot_bas(["BA5", "BA5"], feats, imp) == ["BA5"]
-    with pytest.raises(UserError, match=r"explain.ba lists BA77, not among .* BA0, BA1, BA2, BA5, BA9"):
+    with pytest.raises(
+        UserError, match=r"explain.ba lists BA77, not among .* BA0, BA1, BA2, BA5, BA9"
+    ):
         ex.choose_plot_bas(["BA5", "BA77"], feats, imp)
 
 
@@ -251,7 +259,9 @@ def test_plots_are_valid_pngs_and_deterministic(tmp_path, planted, models):
     imp = ex.global_importance(res.values, feats)
     files = {
         "bee": lambda p: ex.plot_beeswarm(res.values[:, :, 1], x[:40], feats, "class b", p, seed=0),
-        "ba": lambda p: ex.plot_ba_across_classes(res.values[:, 4, :], x[:40, 4], ["a", "b", "c"], "BA4", p, seed=0),
+        "ba": lambda p: ex.plot_ba_across_classes(
+            res.values[:, 4, :], x[:40, 4], ["a", "b", "c"], "BA4", p, seed=0
+        ),
         "bar": lambda p: ex.plot_top_bar(imp, p),
     }
     for name, draw in files.items():

@@ -10,11 +10,13 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, copy_project, run_cmd
+
 from smp_balr.core import paths
+from smp_balr.core.settings import DtSettings, LogregSettings, MlpSettings
 from smp_balr.model.artefacts import save_model
 from smp_balr.model.estimator import BAClassifier
-from smp_balr.core.settings import DtSettings, LogregSettings, MlpSettings
+
+from conftest import ROOT, copy_project, run_cmd
 
 ROOT_PARAMS = ROOT / "params.yaml"
 CLASSES = ["A", "H", "N", "S"]
@@ -30,8 +32,15 @@ def _table(seed: int, n_per_speaker: int = 30) -> pd.DataFrame:
             cls = (CLASSES + ["X"])[(spk + u) % 5]  # X is dropped by the class filter
             ba = (rng.random(N_BA) < 0.4).astype(int)
             ba[5] = int(cls == "H" or rng.random() < 0.05)
-            rows.append({"FileName": f"s{spk}_{u}.wav", "Speaker": f"s{spk}", "Group": "Test", "EmoClass": cls,
-                         **{f"BA{i}": int(v) for i, v in enumerate(ba)}})
+            rows.append(
+                {
+                    "FileName": f"s{spk}_{u}.wav",
+                    "Speaker": f"s{spk}",
+                    "Group": "Test",
+                    "EmoClass": cls,
+                    **{f"BA{i}": int(v) for i, v in enumerate(ba)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -41,12 +50,20 @@ def _write_inputs(root: Path, kind: str) -> None:
     train = _table(2)
     train = train[train["EmoClass"] != "X"]
     feats = [f"BA{i}" for i in range(N_BA)]
-    model = BAClassifier(method=kind, dt=DtSettings(grid={"max_depth": (4,)}, cv_folds=2, n_jobs=1),
-                         mlp=MlpSettings(hidden2=8, early_stopping=0, max_iter=200), logreg=LogregSettings(cv_folds=2))
+    model = BAClassifier(
+        method=kind,
+        dt=DtSettings(grid={"max_depth": (4,)}, cv_folds=2, n_jobs=1),
+        mlp=MlpSettings(hidden2=8, early_stopping=0, max_iter=200),
+        logreg=LogregSettings(cv_folds=2),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(train[feats], train["EmoClass"].to_numpy(), train["Speaker"].to_numpy())
-    model.metadata_ = {"label": "EmoClass", "model_method": kind, "train_speakers": sorted(set(train["Speaker"]))}
+    model.metadata_ = {
+        "label": "EmoClass",
+        "model_method": kind,
+        "train_speakers": sorted(set(train["Speaker"])),
+    }
     (root / "data").mkdir(exist_ok=True)
     test.to_csv(root / paths.test_table("demo"), index=False)
     save_model(model, root / paths.MODEL_FILE)
@@ -65,7 +82,12 @@ def _stage(root: Path, check: bool = True):
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
-    files = [root / paths.EXPLAIN_METRICS, root / paths.EXPLAIN_DETAILS, root / paths.EXPLAIN_TOP, *sorted((root / paths.EXPLAIN_DIR).iterdir())]
+    files = [
+        root / paths.EXPLAIN_METRICS,
+        root / paths.EXPLAIN_DETAILS,
+        root / paths.EXPLAIN_TOP,
+        *sorted((root / paths.EXPLAIN_DIR).iterdir()),
+    ]
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
@@ -77,7 +99,11 @@ def test_dvc_repro_explain_dt_outputs_and_determinism(project_copy):
     m = json.loads((root / paths.EXPLAIN_DETAILS).read_text())
     assert m["enabled"] and m["explainer"] == "tree" and m["n_explained"] == 60
     assert json.loads((root / paths.EXPLAIN_METRICS).read_text()) == {
-        "enabled": True, "top5_share": m["top5_share"], "top10_share": m["top10_share"], "n_top10_in_truth": 2}
+        "enabled": True,
+        "top5_share": m["top5_share"],
+        "top10_share": m["top10_share"],
+        "n_top10_in_truth": 2,
+    }
     assert m["n_test_rows"] == 192  # 240 rows, the 48 of class X dropped
     assert m["additivity_max_error"] < 1e-6
     assert m["top5"][0] == STRONG and m["n_top10_in_truth"] == 2
@@ -91,7 +117,9 @@ def test_dvc_repro_explain_dt_outputs_and_determinism(project_copy):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert mpimg.imread(png).ndim == 3
     shap_h = pd.read_csv(out / "shap_H.csv")
-    assert shap_h.columns[:3].tolist() == ["Sample_ID", "FileName", "True_Label"] and len(shap_h) == 60
+    assert (
+        shap_h.columns[:3].tolist() == ["Sample_ID", "FileName", "True_Label"] and len(shap_h) == 60
+    )
     assert shap_h["True_Label"].value_counts().to_dict() == {c: 15 for c in CLASSES}  # stratified
     assert pd.read_csv(out / "summary_H.csv")["BA"].iloc[0] == STRONG
     top = pd.read_csv(root / paths.EXPLAIN_TOP)
@@ -109,8 +137,18 @@ def test_dvc_repro_explain_dt_outputs_and_determinism(project_copy):
 
 
 def test_stage_mlp_kernel_additivity(project_copy):
-    root = project_copy({"explain": {"n_samples": 12, "mlp_explainer": "kernel", "kernel_nsamples": 200,
-                                     "background": "sample", "background_size": 5, "ba": ["BA9", "BA5"]}})
+    root = project_copy(
+        {
+            "explain": {
+                "n_samples": 12,
+                "mlp_explainer": "kernel",
+                "kernel_nsamples": 200,
+                "background": "sample",
+                "background_size": 5,
+                "ba": ["BA9", "BA5"],
+            }
+        }
+    )
     _write_inputs(root, "mlp")
     _stage(root)
     m = json.loads((root / paths.EXPLAIN_DETAILS).read_text())
@@ -121,11 +159,17 @@ def test_stage_mlp_kernel_additivity(project_copy):
 
 
 def test_stage_logreg_linear_explainer(project_copy):
-    root = project_copy({"explain": {"n_samples": 40, "background": "sample", "background_size": 30}})
+    root = project_copy(
+        {"explain": {"n_samples": 40, "background": "sample", "background_size": 30}}
+    )
     _write_inputs(root, "logreg")
     _stage(root)
     m = json.loads((root / paths.EXPLAIN_DETAILS).read_text())
-    assert m["explainer"] == "linear" and m["output"] == "log-odds" and m["model"] == "LogisticRegression"
+    assert (
+        m["explainer"] == "linear"
+        and m["output"] == "log-odds"
+        and m["model"] == "LogisticRegression"
+    )
     assert m["additivity_max_error"] < 1e-9 and m["top5"][0] == STRONG
 
 
@@ -141,11 +185,23 @@ def test_stage_disabled_writes_empty_outputs(project_copy):
 
 
 ERROR_CASES = [
-    ({}, "explain.mlp_explainer must be one of permutation, kernel, got 'lime'", {"mlp_explainer": "lime"}),
-    ({}, "explain.ba lists BA99, not among the model's input BAs; use BAs from: BA0, BA1", {"ba": ["BA5", "BA99"]}),
+    (
+        {},
+        "explain.mlp_explainer must be one of permutation, kernel, got 'lime'",
+        {"mlp_explainer": "lime"},
+    ),
+    (
+        {},
+        "explain.ba lists BA99, not among the model's input BAs; use BAs from: BA0, BA1",
+        {"ba": ["BA5", "BA99"]},
+    ),
     ({}, "explain.n_samples must be at least 1, got 0", {"n_samples": 0}),
     ({}, "explain.background must be one of kmeans, sample, got 'pca'", {"background": "pca"}),
-    ({"remove_model": True}, "model file models/model.joblib not found; run `dvc repro train` first", {}),
+    (
+        {"remove_model": True},
+        "model file models/model.joblib not found; run `dvc repro train` first",
+        {},
+    ),
 ]
 
 
@@ -157,7 +213,9 @@ def error_project(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("flags, message, explain_changes", ERROR_CASES, ids=[m[:24] for _, m, _ in ERROR_CASES])
+@pytest.mark.parametrize(
+    "flags, message, explain_changes", ERROR_CASES, ids=[m[:24] for _, m, _ in ERROR_CASES]
+)
 def test_stage_errors_are_one_line(error_project, flags, message, explain_changes):
     """Each bad setting: one stderr line naming it, non-zero exit, no metrics written."""
     import yaml

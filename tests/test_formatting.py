@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, SMALL_DEMO, run_cmd
 from smp_balr.core.errors import UserError
 from smp_balr.data.formatting import FormattedTable, format_corpus, read_labels, write_tables
 from smp_balr.data.tables import ba_columns, read_table
+
+from conftest import ROOT, SMALL_DEMO, run_cmd
 
 D = 6
 
@@ -26,7 +27,9 @@ def _vec(i: int) -> np.ndarray:
     return np.array([(i >> b) & 1 for b in range(D)], dtype=np.int8)
 
 
-def make_corpus(tmp: Path, rows: list[dict], skip: tuple[str, ...] = (), extra_files: tuple[str, ...] = ()) -> tuple[Path, Path]:
+def make_corpus(
+    tmp: Path, rows: list[dict], skip: tuple[str, ...] = (), extra_files: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
     """Labels CSV from ``rows`` and one BA file per row (formats cycle), except ``skip``."""
     ba = tmp / "ba"
     ba.mkdir(parents=True, exist_ok=True)
@@ -42,7 +45,9 @@ def make_corpus(tmp: Path, rows: list[dict], skip: tuple[str, ...] = (), extra_f
         if kind == 0:
             np.savetxt(folder / f"{stem}_ba.txt", v)
         elif kind == 1:
-            (folder / f"{stem}_ba.pkl").write_bytes(pickle.dumps(np.c_[v, 1 - v].astype(np.float64)))
+            (folder / f"{stem}_ba.pkl").write_bytes(
+                pickle.dumps(np.c_[v, 1 - v].astype(np.float64))
+            )
         else:
             np.save(folder / f"{stem}_ba.npy", v)
     for name in extra_files:
@@ -56,7 +61,15 @@ def rows_basic() -> list[dict]:
     rows = []
     for s, group in (("s1", "Train"), ("s2", "Train"), ("s3", "Test")):
         for u in range(3):
-            rows.append({"FileName": f"{s}/{s}_u{u}.wav", "Speaker": s, "Emo": "AHN"[u], "Group": group, "Lang": "x,y"})
+            rows.append(
+                {
+                    "FileName": f"{s}/{s}_u{u}.wav",
+                    "Speaker": s,
+                    "Emo": "AHN"[u],
+                    "Group": group,
+                    "Lang": "x,y",
+                }
+            )
     rows.reverse()  # the output must be sorted regardless of the CSV order
     return rows
 
@@ -92,7 +105,10 @@ def test_written_csv_reads_back(tmp_path: Path) -> None:
     back = read_table(out)
     expected = tables["train"].to_frame()
     assert back["Lang"].tolist() == ["x,y"] * len(back)  # quoted comma survives
-    assert back[ba_columns(back)].to_numpy().tolist() == expected[ba_columns(expected)].to_numpy().tolist()
+    assert (
+        back[ba_columns(back)].to_numpy().tolist()
+        == expected[ba_columns(expected)].to_numpy().tolist()
+    )
     raw = pd.read_csv(out)
     assert all(str(raw[c].dtype).startswith("int") for c in ba_columns(raw))
     # invert flipped every value
@@ -113,19 +129,50 @@ def test_split0_without_group(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "fragments"),
     [
-        (lambda df: df.drop(columns=["Speaker", "FileName"]), ["lacks required column(s) FileName, Speaker"]),
+        (
+            lambda df: df.drop(columns=["Speaker", "FileName"]),
+            ["lacks required column(s) FileName, Speaker"],
+        ),
         (lambda df: pd.concat([df, df.iloc[[0]]]), ["appears more than once"]),
-        (lambda df: df.assign(Group=["Train", "Dev"] * 4 + ["Test"]),
-         ["Group must be Train or Test", "'Dev'", "on 4 rows (first on line 3", "write Train or Test"]),
-        (lambda df: df.assign(Group="Train"), ["has no row with Group 'Test'", "mark the rows of some speakers"]),
-        (lambda df: df.drop(columns=["Group"]), ["has no Group column", "with Train or Test on every row"]),
-        (lambda df: df.iloc[:0], ["has a header (FileName, Speaker, Emo, Group, Lang) but no rows"]),
-        (lambda df: df.assign(FileName=[f"zz{i}.wav" for i in range(len(df))]), ["no FileName", "matched"]),
+        (
+            lambda df: df.assign(Group=["Train", "Dev"] * 4 + ["Test"]),
+            [
+                "Group must be Train or Test",
+                "'Dev'",
+                "on 4 rows (first on line 3",
+                "write Train or Test",
+            ],
+        ),
+        (
+            lambda df: df.assign(Group="Train"),
+            ["has no row with Group 'Test'", "mark the rows of some speakers"],
+        ),
+        (
+            lambda df: df.drop(columns=["Group"]),
+            ["has no Group column", "with Train or Test on every row"],
+        ),
+        (
+            lambda df: df.iloc[:0],
+            ["has a header (FileName, Speaker, Emo, Group, Lang) but no rows"],
+        ),
+        (
+            lambda df: df.assign(FileName=[f"zz{i}.wav" for i in range(len(df))]),
+            ["no FileName", "matched"],
+        ),
         (lambda df: df.assign(Speaker=[""] + ["s"] * (len(df) - 1)), ["Speaker is empty"]),
         (lambda df: df.assign(BA3="x"), ["named like BA columns"]),
     ],
-    ids=["missing-columns", "duplicate-filename", "bad-group", "no-test", "no-group", "header-only", "no-match",
-         "empty-speaker", "ba-column"],
+    ids=[
+        "missing-columns",
+        "duplicate-filename",
+        "bad-group",
+        "no-test",
+        "no-group",
+        "header-only",
+        "no-match",
+        "empty-speaker",
+        "ba-column",
+    ],
 )
 def test_label_errors(tmp_path: Path, change, fragments) -> None:
     labels, ba = make_corpus(tmp_path, rows_basic())
@@ -137,7 +184,9 @@ def test_label_errors(tmp_path: Path, change, fragments) -> None:
     assert "\n" not in msg
     for frag in fragments:
         assert frag in msg, msg
-    assert "data.split" not in msg and "(none)" not in msg  # dvc repro needs data.split: 1; no placeholder names
+    assert (
+        "data.split" not in msg and "(none)" not in msg
+    )  # dvc repro needs data.split: 1; no placeholder names
 
 
 def test_test_rows_without_ba_files(tmp_path: Path) -> None:
@@ -147,7 +196,11 @@ def test_test_rows_without_ba_files(tmp_path: Path) -> None:
     with pytest.raises(UserError) as info:
         format_corpus(labels, ba, split=True)
     msg = str(info.value)
-    assert "none of the 3 rows" in msg and "Group 'Test' has a BA file" in msg and f"'{rows[0]['FileName']}' on line 2" in msg
+    assert (
+        "none of the 3 rows" in msg
+        and "Group 'Test' has a BA file" in msg
+        and f"'{rows[0]['FileName']}' on line 2" in msg
+    )
 
 
 def test_empty_label_cells_reported(tmp_path: Path, caplog) -> None:
@@ -155,7 +208,9 @@ def test_empty_label_cells_reported(tmp_path: Path, caplog) -> None:
     for i in (1, 4, 6):
         rows[i]["Emo"] = ""
     rows[2]["Lang"] = ""
-    labels, ba = make_corpus(tmp_path, rows, skip=(rows[6]["FileName"],))  # an unmatched row is not reported
+    labels, ba = make_corpus(
+        tmp_path, rows, skip=(rows[6]["FileName"],)
+    )  # an unmatched row is not reported
     caplog.set_level(logging.INFO)
     tables, report = format_corpus(labels, ba, split=True)
     assert report.empty_labels == {"Emo": [3, 6], "Lang": [4]}  # CSV lines, header on line 1
@@ -163,7 +218,9 @@ def test_empty_label_cells_reported(tmp_path: Path, caplog) -> None:
     assert "label column Lang is empty on 1 matched rows (first lines: 4)" in caplog.text
     assert "'empty label'" in caplog.text
     kept = pd.concat([tables["train"].meta, tables["test"].meta])
-    assert (kept["Emo"] == "").sum() == 2  # kept in the tables: other labels of those rows are still usable
+    assert (
+        kept["Emo"] == ""
+    ).sum() == 2  # kept in the tables: other labels of those rows are still usable
 
 
 def test_missing_labels_file_and_bad_csv(tmp_path: Path) -> None:
@@ -191,8 +248,12 @@ def test_write_tables_all_or_nothing(tmp_path: Path) -> None:
     first.write_text("OLD\n")
     blocker = tmp_path / "b.csv"
     blocker.mkdir()  # a folder where b.csv belongs: refused after a.csv's new content is complete
-    table = FormattedTable(pd.DataFrame({"FileName": ["f"], "Speaker": ["s"]}), np.ones((1, 2), dtype=np.int8))
-    with pytest.raises(UserError, match=r"cannot write output .*b\.csv: a folder of that name is in the way"):
+    table = FormattedTable(
+        pd.DataFrame({"FileName": ["f"], "Speaker": ["s"]}), np.ones((1, 2), dtype=np.int8)
+    )
+    with pytest.raises(
+        UserError, match=r"cannot write output .*b\.csv: a folder of that name is in the way"
+    ):
         write_tables({first: table, blocker: table})
     assert first.read_text() == "OLD\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]  # no temp files left
@@ -202,12 +263,26 @@ def _stage(workdir: Path, env_extra: dict | None = None) -> subprocess.Completed
     env = {k: v for k, v in os.environ.items() if k != "DVC_STAGE"}
     env.update(PYTHONPATH=str(ROOT), **(env_extra or {}))
     return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "format.py")], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, str(ROOT / "stages" / "format.py")],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def _params(workdir: Path, labels: Path, ba: Path, split: int = 1) -> None:
-    params = {"seed": 1, "data": {"name": "t", "labels": str(labels), "ba_dir": str(ba), "split": split, "invert": 0}}
+    params = {
+        "seed": 1,
+        "data": {
+            "name": "t",
+            "labels": str(labels),
+            "ba_dir": str(ba),
+            "split": split,
+            "invert": 0,
+        },
+    }
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
 
 
@@ -228,7 +303,10 @@ def test_stage_bad_input_one_line_and_outputs_kept(tmp_path: Path) -> None:
     assert len(err_lines) == 1 and "s1_u0_ba.txt" in err_lines[0]
     assert "Traceback" not in bad.stderr
     assert train.read_bytes() == before
-    assert sorted(p.name for p in (work / "data").iterdir()) == ["t_test_data.csv", "t_train_data.csv"]
+    assert sorted(p.name for p in (work / "data").iterdir()) == [
+        "t_test_data.csv",
+        "t_train_data.csv",
+    ]
 
 
 def test_stage_split0(tmp_path: Path) -> None:
@@ -251,7 +329,15 @@ def test_dvc_repro_format(project_copy) -> None:
     d = SMALL_DEMO["demo"]
     train = read_table(proj / "data" / "demo_train_data.csv")
     test = read_table(proj / "data" / "demo_test_data.csv")
-    assert list(train.columns[:7]) == ["FileName", "Speaker", "Group", "Language", "Modality", "EmoClass", "Noise"]
+    assert list(train.columns[:7]) == [
+        "FileName",
+        "Speaker",
+        "Group",
+        "Language",
+        "Modality",
+        "EmoClass",
+        "Noise",
+    ]
     assert ba_columns(train) == [f"BA{i}" for i in range(512)]
     raw = pd.read_csv(proj / "data" / "demo_train_data.csv", nrows=50)
     assert all(str(raw[c].dtype) == "int64" for c in ba_columns(raw))
@@ -293,22 +379,38 @@ def test_empty_labels_counted_apart_from_the_class_filter(tmp_path: Path, caplog
     sel = select_classes(df, "Emo", None, where=path)
     assert (len(sel.rows), sel.n_empty, sel.n_filtered) == (7, 2, 0)
     assert f"{path}: 2 rows with an empty 'Emo' cell left out (empty label)" in caplog.text
-    sel = select_classes(df, "Emo", ["A", "H"], where=path)  # the N rows are filtered, the empty ones counted apart
+    sel = select_classes(
+        df, "Emo", ["A", "H"], where=path
+    )  # the N rows are filtered, the empty ones counted apart
     n_n = int((df["Emo"] == "N").sum())
     assert (sel.n_empty, sel.n_filtered, len(sel.rows)) == (2, n_n, 9 - 2 - n_n)
-    kept, dropped = filter_classes(df, "Emo", ["A", "H"], where=path)  # the old signature: dropped = class filter only
+    kept, dropped = filter_classes(
+        df, "Emo", ["A", "H"], where=path
+    )  # the old signature: dropped = class filter only
     assert dropped == n_n and kept.equals(sel.rows)
 
 
 @pytest.mark.parametrize(
     ("method", "fragments"),
     [
-        ("slda", ["no BA passed the slda entry test", "raise selection.slda.p_enter", "features.method: all"]),
-        ("bayes", ["no BA reached selection.bayes.p_direction", "lower selection.bayes.p_direction"]),
+        (
+            "slda",
+            [
+                "no BA passed the slda entry test",
+                "raise selection.slda.p_enter",
+                "features.method: all",
+            ],
+        ),
+        (
+            "bayes",
+            ["no BA reached selection.bayes.p_direction", "lower selection.bayes.p_direction"],
+        ),
         ("common", ["share no BA", "selection.common.include"]),
     ],
 )
-def test_empty_selection_says_what_to_change(tmp_path: Path, method: str, fragments: list[str]) -> None:
+def test_empty_selection_says_what_to_change(
+    tmp_path: Path, method: str, fragments: list[str]
+) -> None:
     """A selection that ran and selected nothing: rerunning it would not help, a setting must change."""
     from smp_balr.data.tables import read_features
 
@@ -324,6 +426,9 @@ def test_empty_selection_says_what_to_change(tmp_path: Path, method: str, fragme
 
 def test_corpus_too_large_for_memory_fails_before_reading(tmp_path: Path) -> None:
     labels, ba = make_corpus(tmp_path, rows_basic())
-    with pytest.raises(UserError, match=r"format of 9 BA files x 6 BAs needs about .* GB of memory but 0.0 GB is available; "
-                                        r"format the corpus in parts"):
+    with pytest.raises(
+        UserError,
+        match=r"format of 9 BA files x 6 BAs needs about .* GB of memory but 0.0 GB is available; "
+        r"format the corpus in parts",
+    ):
         format_corpus(labels, ba, split=True, progress=False, memory_available=100)

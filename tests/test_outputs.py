@@ -19,7 +19,14 @@ import pytest
 
 from smp_balr.core import outputs
 from smp_balr.core.errors import UserError
-from smp_balr.core.outputs import atomic_dir, atomic_path, clean_stale_temporaries, transaction, write_csv, write_json
+from smp_balr.core.outputs import (
+    atomic_dir,
+    atomic_path,
+    clean_stale_temporaries,
+    transaction,
+    write_csv,
+    write_json,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +70,10 @@ def test_set_replaced_together(tmp_path: Path) -> None:
         assert not (out / "new" / "t.csv").exists()
     assert (out / "a.csv").read_text() == "NEW\n"
     assert json.loads((out / "m.json").read_text()) == {"v": "new"}
-    assert sorted(p.name for p in (out / "dir").iterdir()) == ["sub", "x.txt"]  # the folder is replaced, not merged
+    assert sorted(p.name for p in (out / "dir").iterdir()) == [
+        "sub",
+        "x.txt",
+    ]  # the folder is replaced, not merged
     assert (out / "dir" / "sub" / "y.txt").read_text() == "y\n"
     assert pd.read_csv(out / "new" / "t.csv")["a"].tolist() == [1]
     assert _leftovers(tmp_path) == []
@@ -116,7 +126,9 @@ def test_commit_failure_rolls_back_the_set(tmp_path: Path, monkeypatch: pytest.M
         moves.append(Path(dst).name)
         return real_replace(src, dst)
 
-    with pytest.raises(UserError, match=r"cannot write output .*z_last\.txt: no space left on the device"):
+    with pytest.raises(
+        UserError, match=r"cannot write output .*z_last\.txt: no space left on the device"
+    ):
         with transaction() as tx:
             tx.file(out / "a.csv").write_text("NEW\n")
             (tx.directory(out / "dir") / "x.txt").write_text("new x\n")
@@ -125,7 +137,9 @@ def test_commit_failure_rolls_back_the_set(tmp_path: Path, monkeypatch: pytest.M
             tx.file(out / "z_last.txt").write_text("new\n")
             monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(os, "replace", real_replace)
-    assert {"a.csv", "dir", "m.json", "brand_new.txt"} <= set(moves)  # they had been moved before the failure
+    assert {"a.csv", "dir", "m.json", "brand_new.txt"} <= set(
+        moves
+    )  # they had been moved before the failure
     _assert_previous(tmp_path)
     assert not (out / "brand_new.txt").exists()
     assert _leftovers(tmp_path) == []
@@ -207,7 +221,11 @@ def test_errors_while_writing_name_the_output(tmp_path: Path, code: int, fragmen
             tmp = tx.file(out / "a.csv")
             raise OSError(code, os.strerror(code), str(tmp))
     msg = str(info.value)
-    assert msg.startswith(f"cannot write output {out / 'a.csv'}: ") and fragment in msg and "\n" not in msg
+    assert (
+        msg.startswith(f"cannot write output {out / 'a.csv'}: ")
+        and fragment in msg
+        and "\n" not in msg
+    )
     assert ".tmp" not in msg
     # a file inside a temporary folder, and an error without a file name (a failed flush)
     with pytest.raises(UserError, match=rf"output {out / 'dir' / 'p.png'}: .*{fragment}"):
@@ -236,7 +254,9 @@ def test_read_only_folder_real(tmp_path: Path) -> None:
     (folder / "train.json").write_text("{}")
     folder.chmod(0o555)
     try:
-        with pytest.raises(UserError, match=rf"cannot write output {folder / 'train.json'}: permission denied"):
+        with pytest.raises(
+            UserError, match=rf"cannot write output {folder / 'train.json'}: permission denied"
+        ):
             write_json({"a": 1}, folder / "train.json")
     finally:
         folder.chmod(0o755)
@@ -245,8 +265,15 @@ def test_read_only_folder_real(tmp_path: Path) -> None:
 
 def _run_py(code: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def test_file_too_large_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -270,7 +297,9 @@ def test_file_too_large_is_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error [demo]: cannot write output big.bin: file too large"), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        "error [demo]: cannot write output big.bin: file too large"
+    ), proc.stderr
     assert (tmp_path / "big.bin").read_bytes() == b"old"
     assert _leftovers(tmp_path) == []
 
@@ -285,7 +314,11 @@ def test_stale_leftovers_removed_live_ones_kept(tmp_path: Path) -> None:
     stale_dir = tmp_path / ".dir.x8d7f6g5.tmp"
     stale_dir.mkdir()
     (stale_dir / "f.txt").write_text("half")
-    unrelated = [tmp_path / ".a.csv.notes.tmp", tmp_path / "a.csv.bak", tmp_path / ".a.csv.b.k3j_9zqa.tmp"]
+    unrelated = [
+        tmp_path / ".a.csv.notes.tmp",
+        tmp_path / "a.csv.bak",
+        tmp_path / ".a.csv.b.k3j_9zqa.tmp",
+    ]
     for p in unrelated:
         p.write_text("keep")
     with transaction() as tx:
@@ -298,7 +331,9 @@ def test_stale_leftovers_removed_live_ones_kept(tmp_path: Path) -> None:
     assert sorted(removed) == sorted([stale_file, stale_dir])
     assert not stale_file.exists() and not stale_dir.exists()
     assert all(p.read_text() == "keep" for p in unrelated)
-    assert (tmp_path / "a.csv").read_text() == "OLD\n" and (tmp_path / "b.csv").read_text() == "being written"
+    assert (tmp_path / "a.csv").read_text() == "OLD\n" and (
+        tmp_path / "b.csv"
+    ).read_text() == "being written"
 
 
 def test_folder_swap_cut_short_is_restored(tmp_path: Path) -> None:
@@ -340,9 +375,16 @@ run(main, "writer")
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@example.org")
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+    )
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -359,7 +401,9 @@ def test_killed_mid_write(tmp_path: Path, sig: int) -> None:
     _git(repo, "commit", "-qm", "previous outputs")
 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "writer.py", "hang"], cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "writer.py", "hang"], cwd=repo, env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "writing"
         time.sleep(0.2)
@@ -379,12 +423,20 @@ def test_killed_mid_write(tmp_path: Path, sig: int) -> None:
         assert left == []
     assert _git(repo, "status", "--porcelain") == ""  # ... ignored by git
 
-    done = subprocess.run([sys.executable, "writer.py", "once"], cwd=repo, env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "writer.py", "once"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert _leftovers(repo) == []  # the next run removed them
     status = _git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
-    assert status and all(line.startswith(" M ") or line.startswith(" D ") for line in status), status
+    assert status and all(line.startswith(" M ") or line.startswith(" D ") for line in status), (
+        status
+    )
     assert not any(line.startswith("??") for line in status)
     assert (repo / "out" / "a.csv").read_text() == "NEW\n"
     assert (repo / "out" / "big.bin").stat().st_size == 1 << 20
@@ -393,11 +445,18 @@ def test_killed_mid_write(tmp_path: Path, sig: int) -> None:
 @pytest.mark.parametrize(
     "err, line",
     [
-        (OSError(errno.ENOSPC, "No space left on device", "metrics/train.json"),
-         "error [st]: cannot write output metrics/train.json: no space left on the device"),
-        (OSError(errno.ENOSPC, "No space left on device"), "error [st]: No space left on device while writing outputs"),
-        (PermissionError(errno.EACCES, "Permission denied", "data/x.csv"),
-         "error [st]: cannot access data/x.csv: permission denied"),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "metrics/train.json"),
+            "error [st]: cannot write output metrics/train.json: no space left on the device",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device"),
+            "error [st]: No space left on device while writing outputs",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "data/x.csv"),
+            "error [st]: cannot access data/x.csv: permission denied",
+        ),
     ],
 )
 def test_cli_run_file_system_errors_one_line(err: OSError, line: str, capsys) -> None:
@@ -429,7 +488,9 @@ def test_cli_run_other_os_errors_are_bugs() -> None:
         run(main, "st")
 
 
-def test_stage_outputs_are_one_set_through_cli_run(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stage_outputs_are_one_set_through_cli_run(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A stage writes its model, then fails on its metrics: neither output is replaced (issue: model vs train.json)."""
     from smp_balr.core.cli import run
 
@@ -470,5 +531,7 @@ def test_writes_inside_a_temporary_folder_go_straight_in(tmp_path):
             with atomic_path(folder / "a.png") as inner:
                 assert inner == folder / "a.png"  # no temporary of a temporary
                 inner.write_bytes(b"png")
-    assert [p.name for p in target.iterdir()] == ["a.png"] and (target / "a.png").read_bytes() == b"png"
+    assert [p.name for p in target.iterdir()] == ["a.png"] and (
+        target / "a.png"
+    ).read_bytes() == b"png"
     assert [p.name for p in tmp_path.iterdir()] == ["plots"]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from sklearn.neural_network import MLPClassifier
 
 from smp_balr.core.errors import UserError
-from smp_balr.explain.compute import explain
 from smp_balr.core.parallel import dask_available, map_row_chunks, parallel_backend
+from smp_balr.explain.compute import explain
 from smp_balr.model.tree_search import search_tree
 
 needs_dask = pytest.mark.skipif(
-    not dask_available(), reason="dask.distributed is not installed (optional extra: pip install dask distributed)"
+    not dask_available(),
+    reason="dask.distributed is not installed (optional extra: pip install dask distributed)",
 )
 
 
@@ -31,9 +31,13 @@ def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _mlp_shap(kind: str = "permutation", n_jobs: int = 2) -> np.ndarray:
     """SHAP values of a small MLP on 60 rows (3 chunks) by a model-agnostic explainer."""
     X, y, _ = _data()
-    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X.astype(np.float32), y)
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(
+        X.astype(np.float32), y
+    )
     background = (X[:6].astype(np.float64), np.full(6, 1 / 6))
-    return explain(mlp, X[:60], background, kind, permutations=1, kernel_nsamples=64, seed=3, n_jobs=n_jobs).values
+    return explain(
+        mlp, X[:60], background, kind, permutations=1, kernel_nsamples=64, seed=3, n_jobs=n_jobs
+    ).values
 
 
 def _run_all() -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
@@ -43,7 +47,9 @@ def _run_all() -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     grid = {"max_depth": [2, 4, 6], "min_samples_leaf": [1, 5], "criterion": ["gini", "entropy"]}
     tree, info = search_tree(X, y, groups, grid, cv_folds=3, seed=1, n_jobs=2, strategy="full")
     explainer = shap.TreeExplainer(tree)
-    values = map_row_chunks(lambda rows: np.asarray(explainer.shap_values(rows.astype(np.float64))), X[:40], 4, n_jobs=2)
+    values = map_row_chunks(
+        lambda rows: np.asarray(explainer.shap_values(rows.astype(np.float64))), X[:40], 4, n_jobs=2
+    )
     return info, tree.predict_proba(X.astype(np.float32)), values, _mlp_shap()
 
 
@@ -78,7 +84,9 @@ def test_dask_local_cluster_gives_identical_results() -> None:
     from distributed import LocalCluster
 
     default_info, default_proba, default_values, default_mlp = _run_all()
-    with LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
         with parallel_backend("dask", cluster.scheduler_address):
             dask_info, dask_proba, dask_values, dask_mlp = _run_all()
     for key in ("best_params", "cv_score", "cv_score_std", "cv_results"):

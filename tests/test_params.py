@@ -18,7 +18,9 @@ def test_load_and_get(tmp_path):
     with pytest.raises(UserError, match=r"params.yaml has no 'model.mlp'"):
         get(params, "model.mlp")
     path.write_text("seed: [3\n")
-    with pytest.raises(UserError, match=r"line 1 is not valid YAML: the \[ opened on this line is not closed"):
+    with pytest.raises(
+        UserError, match=r"line 1 is not valid YAML: the \[ opened on this line is not closed"
+    ):
         load_params(path)
     with pytest.raises(UserError, match="not found"):
         load_params(tmp_path / "missing.yaml")
@@ -53,7 +55,10 @@ def test_as_choice_compares_types():
 
 def test_check_keys_names_the_misspelt_setting():
     assert check_keys(None, "selection.slda", ("p_enter",)) == {}
-    with pytest.raises(UserError, match=r"unknown setting selection.slda.p_entr; the settings of selection.slda are p_enter"):
+    with pytest.raises(
+        UserError,
+        match=r"unknown setting selection.slda.p_entr; the settings of selection.slda are p_enter",
+    ):
         check_keys({"p_entr": 1e-30}, "selection.slda", ("p_enter",))
     with pytest.raises(UserError, match="must be a mapping"):
         check_keys([1], "selection.slda", ("p_enter",))
@@ -65,10 +70,16 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     "broken, fragment",
     [
-        ("{key}: [1000", "the [ opened on this line is not closed"),  # PyYAML notices it lines later
+        (
+            "{key}: [1000",
+            "the [ opened on this line is not closed",
+        ),  # PyYAML notices it lines later
         ("{key}: {{a: 1", "the { opened on this line is not closed"),
         ("{key}: '1000", "the quote opened on this line is not closed"),
-        ('{key}: "1000', "the quote opened on this line is not closed"),  # PyYAML blames a later line
+        (
+            '{key}: "1000',
+            "the quote opened on this line is not closed",
+        ),  # PyYAML blames a later line
         ("{key} 1000", "no ':' between the setting and its value"),
         ("{key}: 1000: 3", "mapping values are not allowed here"),
         ("   {key}: 1000", "indentation does not match"),
@@ -79,7 +90,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_yaml_error_names_the_line_to_fix(tmp_path: Path, broken: str, fragment: str) -> None:
     """The project's own params.yaml broken on one known line: that line is named, counted from 1."""
     lines = (ROOT / "params.yaml").read_text().splitlines()
-    target = next(i for i, ln in enumerate(lines) if ln.strip().startswith("n_bootstrap:"))  # in the middle of the file
+    target = next(
+        i for i, ln in enumerate(lines) if ln.strip().startswith("n_bootstrap:")
+    )  # in the middle of the file
     indent = "" if broken.startswith((" ", "\t", "-")) else "  "
     lines[target] = indent + broken.format(key="n_bootstrap")
     path = tmp_path / "params.yaml"
@@ -87,7 +100,9 @@ def test_yaml_error_names_the_line_to_fix(tmp_path: Path, broken: str, fragment:
     with pytest.raises(UserError) as info:
         load_params(path)
     msg = str(info.value)
-    assert f"line {target + 1} is not valid YAML: " in msg and fragment in msg and "\n" not in msg, msg
+    assert (
+        f"line {target + 1} is not valid YAML: " in msg and fragment in msg and "\n" not in msg
+    ), msg
     assert "n_bootstrap" in msg  # quotes the line
 
 

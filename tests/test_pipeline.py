@@ -24,15 +24,34 @@ SMALL = {
         "method": "logreg",  # the linear probe: the strongest model on a corpus this small
         "logreg": {"C": [0.1], "cv_folds": 3},
         "mlp": {"max_iter": 15, "n_iter_no_change": 3},
-        "dt": {"grid": {"max_depth": [3, 6], "min_samples_split": [2], "min_samples_leaf": [1], "criterion": ["gini"]},
-               "cv_folds": 3, "n_jobs": 1},
+        "dt": {
+            "grid": {
+                "max_depth": [3, 6],
+                "min_samples_split": [2],
+                "min_samples_leaf": [1],
+                "criterion": ["gini"],
+            },
+            "cv_folds": 3,
+            "n_jobs": 1,
+        },
     },
     "test": {"n_permutations": 1000, "n_bootstrap": 200},
     "explain": {"n_samples": 24, "background_size": 4},
     "study": {"features": ["all", "slda"], "model": ["logreg", "dt"], "balance": [0]},
 }
-STAGES = ["check", "demo", "format", "select@EmoClass-slda", "select@Modality-bayes", "common@EmoClass", "common@Modality", "selection_report",
-          "train", "test", "explain"]
+STAGES = [
+    "check",
+    "demo",
+    "format",
+    "select@EmoClass-slda",
+    "select@Modality-bayes",
+    "common@EmoClass",
+    "common@Modality",
+    "selection_report",
+    "train",
+    "test",
+    "explain",
+]
 
 
 @pytest.mark.integration
@@ -46,9 +65,17 @@ def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
     shown = json.loads(run_cmd(["dvc", "metrics", "show", "--json"], proj).stdout)
     files = next(iter(shown.values()))["data"]
     # few, for exp show: the single configuration's headline figures and the presence table
-    assert set(files) == {"metrics/train.json", "metrics/test.json", "metrics/explain.json", "metrics/presence.json"}
+    assert set(files) == {
+        "metrics/train.json",
+        "metrics/test.json",
+        "metrics/explain.json",
+        "metrics/presence.json",
+    }
     presence = json.loads((proj / "metrics" / "presence.json").read_text())
-    assert presence["EmoClass"]["verdict"] == "present" and presence["Modality"]["verdict"] == "present"
+    assert (
+        presence["EmoClass"]["verdict"] == "present"
+        and presence["Modality"]["verdict"] == "present"
+    )
     test = json.loads((proj / "metrics" / "test.json").read_text())
     assert test["chance"]["balanced_accuracy"] == pytest.approx(0.25)
     # EmoClass is planted in the demo: clearly above chance, and the permutation test says so
@@ -69,7 +96,20 @@ def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
     # an experiment on another label / model needs no file edits and reruns only what depends on them
     run_cmd(["git", "add", "-A"], proj)
     run_cmd(["git", "commit", "-qm", "baseline"], proj)
-    exp = run_cmd(["dvc", "exp", "run", "-S", "label=Modality", "-S", "model.method=dt", "-S", "features.method=slda"], proj)
+    exp = run_cmd(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "label=Modality",
+            "-S",
+            "model.method=dt",
+            "-S",
+            "features.method=slda",
+        ],
+        proj,
+    )
     assert "Running stage 'train'" in exp.stdout and "Running stage 'select" not in exp.stdout
     test = json.loads((proj / "metrics" / "test.json").read_text())
     assert test["chance"]["balanced_accuracy"] == pytest.approx(0.5)
@@ -90,10 +130,15 @@ def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
         node[last] = value
         (proj / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
         failed = run_cmd(["dvc", "repro"], proj, check=False)
-        assert failed.returncode != 0 and f"error [check]: {message}" in failed.stderr, failed.stderr
+        assert failed.returncode != 0 and f"error [check]: {message}" in failed.stderr, (
+            failed.stderr
+        )
         assert {p: p.read_bytes() for p in outputs} == outputs, dotted
-        assert not [line for line in run_cmd(["git", "status", "--porcelain"], proj).stdout.splitlines()
-                    if line.startswith(" D")]
+        assert not [
+            line
+            for line in run_cmd(["git", "status", "--porcelain"], proj).stdout.splitlines()
+            if line.startswith(" D")
+        ]
     # ... and a failure past `check` (a BA that is not a model input) is undone by `dvc checkout`
     changed = copy.deepcopy(params)
     changed["explain"]["ba"] = ["BA511"]

@@ -11,5 +11,7 @@ def test_planted_table_shape_truth_and_speaker_levels():
     assert len(p.truth) == 5 and set(p.truth) <= set(t.columns)
     assert set(np.unique(t.filter(like="BA").to_numpy())) <= {0, 1}
     assert mixed_speakers(t["Speaker"].to_numpy(), t["Label"].to_numpy())[0] > 0
-    s = make_planted(n_speakers=10, per_speaker=5, n_ba=5, n_planted=1, speaker_level=True, seed=2).table
+    s = make_planted(
+        n_speakers=10, per_speaker=5, n_ba=5, n_planted=1, speaker_level=True, seed=2
+    ).table
     assert mixed_speakers(s["Speaker"].to_numpy(), s["Label"].to_numpy()) == (0, 10)

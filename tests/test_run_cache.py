@@ -24,15 +24,29 @@ TINY = {
     "selection": {"selectors": ["all", "slda"], "common": {"include": [], "exclude": ["_all_"]}},
     "model": {
         "mlp": {"max_iter": 5, "n_iter_no_change": 2},
-        "dt": {"grid": {"max_depth": [3], "min_samples_split": [2], "min_samples_leaf": [1], "criterion": ["gini"]},
-               "cv_folds": 3, "n_jobs": 1},
+        "dt": {
+            "grid": {
+                "max_depth": [3],
+                "min_samples_split": [2],
+                "min_samples_leaf": [1],
+                "criterion": ["gini"],
+            },
+            "cv_folds": 3,
+            "n_jobs": 1,
+        },
     },
     "test": {"n_permutations": 100, "n_bootstrap": 50},
     "explain": {"enabled": False},
     "study": {"features": ["all"], "model": ["logreg"], "balance": [0], "n_jobs": 1},
 }
-OUTPUTS = ["data/demo/labels.csv", "data/demo_train_data.csv", "features/EmoClass/EmoClass_slda_features.csv",
-           "models/model.joblib", "metrics/test.json", "metrics/train.json"]
+OUTPUTS = [
+    "data/demo/labels.csv",
+    "data/demo_train_data.csv",
+    "features/EmoClass/EmoClass_slda_features.csv",
+    "models/model.joblib",
+    "metrics/test.json",
+    "metrics/train.json",
+]
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -59,7 +73,10 @@ def test_second_clone_pulls_results_instead_of_recomputing(project_copy, tmp_pat
     baseline = _digests(one)
 
     exp = run_cmd(["dvc", "exp", "run", "-n", "tree", *EXP], one)
-    assert "Running stage 'select@EmoClass-slda'" in exp.stdout and "Running stage 'format'" not in exp.stdout
+    assert (
+        "Running stage 'select@EmoClass-slda'" in exp.stdout
+        and "Running stage 'format'" not in exp.stdout
+    )
     exp_features = (one / "features" / "EmoClass" / "EmoClass_slda_features.csv").read_bytes()
     exp_test = json.loads((one / "metrics" / "test.json").read_text())
     run_cmd(["dvc", "push", "--run-cache"], one)  # the experiment's outputs and runs
@@ -79,7 +96,9 @@ def test_second_clone_pulls_results_instead_of_recomputing(project_copy, tmp_pat
     text = rerun.stdout + rerun.stderr
     assert "Stage 'select@EmoClass-slda' is cached - skipping run" in text, text
     assert "Running stage" not in text, text
-    assert (two / "features" / "EmoClass" / "EmoClass_slda_features.csv").read_bytes() == exp_features
+    assert (
+        two / "features" / "EmoClass" / "EmoClass_slda_features.csv"
+    ).read_bytes() == exp_features
     run_cmd(["git", "checkout", "--", "."], two)
     run_cmd(["dvc", "checkout", "--force"], two)
 

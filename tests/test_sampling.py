@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smp_balr.model.sampling import COPY_COLUMN, apportion, balanced_sample_weights, filter_speakers, oversample
+from smp_balr.model.sampling import (
+    COPY_COLUMN,
+    apportion,
+    balanced_sample_weights,
+    filter_speakers,
+    oversample,
+)
 
 
 def _table(spec: dict[str, dict[str, int]]) -> pd.DataFrame:
@@ -14,7 +20,10 @@ def _table(spec: dict[str, dict[str, int]]) -> pd.DataFrame:
     rows = []
     for spk, per_class in spec.items():
         for cls, n in per_class.items():
-            rows += [{"FileName": f"{spk}_{cls}_{i}", "Speaker": spk, "Emo": cls, "BA0": i % 2} for i in range(n)]
+            rows += [
+                {"FileName": f"{spk}_{cls}_{i}", "Speaker": spk, "Emo": cls, "BA0": i % 2}
+                for i in range(n)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -22,7 +31,12 @@ def test_filter_speakers_keeps_only_speakers_with_every_remaining_class():
     df = _table({"s1": {"A": 2, "B": 1}, "s2": {"A": 3}, "s3": {"B": 2, "A": 1}, "s4": {"B": 4}})
     out, info = filter_speakers(df, "Emo")
     assert sorted(out["Speaker"].unique()) == ["s1", "s3"]
-    assert (info.rows_before, info.rows_kept, info.speakers_before, info.speakers_kept) == (13, 6, 4, 2)
+    assert (info.rows_before, info.rows_kept, info.speakers_before, info.speakers_kept) == (
+        13,
+        6,
+        4,
+        2,
+    )
     assert info.rows_percent == pytest.approx(100 * 6 / 13)
     assert info.speakers_percent == 50.0
 
@@ -46,7 +60,9 @@ def testapportion_is_exact_and_proportional():
 
 def test_oversample_reaches_exact_equal_counts_with_speaker_proportions():
     # class B: 40 rows, speakers t1 (30) and t2 (10) -> 60 extra rows split 45 / 15
-    df = _table({"s1": {"A": 50}, "s2": {"A": 50}, "t1": {"B": 30}, "t2": {"B": 10}, "u1": {"C": 99}})
+    df = _table(
+        {"s1": {"A": 50}, "s2": {"A": 50}, "t1": {"B": 30}, "t2": {"B": 10}, "u1": {"C": 99}}
+    )
     out = oversample(df, "Emo", seed=3)
     assert out["Emo"].value_counts().to_dict() == {"A": 100, "B": 100, "C": 100}
     extra = out[out[COPY_COLUMN]]

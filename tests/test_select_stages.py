@@ -21,7 +21,13 @@ def test_repro_selection_report_on_small_demo(project_copy):
     # labels: [EmoClass] only, default selection.common: the common stages follow `labels`
     proj = project_copy({**SMALL_DEMO, "labels": LABELS, "selection": {"bayes": {"max_rows": 600}}})
     first = run_cmd(["dvc", "repro", "selection_report"], proj)
-    for stage in ["select@EmoClass-all", "select@EmoClass-slda", "select@EmoClass-bayes", "common@EmoClass", "selection_report"]:
+    for stage in [
+        "select@EmoClass-all",
+        "select@EmoClass-slda",
+        "select@EmoClass-bayes",
+        "common@EmoClass",
+        "selection_report",
+    ]:
         assert f"Running stage '{stage}'" in first.stdout, stage
     assert "Language" not in first.stdout and "Modality" not in first.stdout
     for label in LABELS:
@@ -37,13 +43,18 @@ def test_repro_selection_report_on_small_demo(project_copy):
         for method in METHODS:
             entry = report[label][method]
             assert entry["n_truth"] == len(truth[label])
-            assert entry["n_selected"] == len(pd.read_csv(proj / "features" / label / f"{label}_{method}_features.csv"))
+            assert entry["n_selected"] == len(
+                pd.read_csv(proj / "features" / label / f"{label}_{method}_features.csv")
+            )
     emo = report["EmoClass"]["slda"]
     assert emo["unit"] == "within_speaker" and emo["precision"] >= 0.9
     common = pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_common_features.csv")
-    both = set(pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_slda_features.csv")["Feature"]) & set(
-        pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_bayes_features.csv")["Feature"])
-    assert set(common["Feature"]) == both and report["EmoClass"]["common"]["n_selected"] == len(both)
+    both = set(
+        pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_slda_features.csv")["Feature"]
+    ) & set(pd.read_csv(proj / "features" / "EmoClass" / "EmoClass_bayes_features.csv")["Feature"])
+    assert set(common["Feature"]) == both and report["EmoClass"]["common"]["n_selected"] == len(
+        both
+    )
     assert report["EmoClass"]["common"]["n_files"] == 2 and set(report) == {"EmoClass"}
     # the stages' own errors: one line, exit 2
     bad = run_cmd(["python", "stages/select_features.py", "EmoClass", "lasso"], proj, check=False)
@@ -66,16 +77,34 @@ def test_repro_selection_report_on_small_demo(project_copy):
 
     original = (proj / "params.yaml").read_text()
     for change, cmd, message in [
-        ({"slda": {"p_entr": 1e-30}}, ["select_features.py", "EmoClass", "slda"], "unknown setting selection.slda.p_entr"),
-        ({"slda": {"p_enter": "0.05x"}}, ["select_features.py", "EmoClass", "slda"], "selection.slda.p_enter must be a number, got '0.05x'"),
-        ({"common": {"exlude": ["_all_"]}}, ["common.py", "EmoClass"], "unknown setting selection.common.exlude"),
+        (
+            {"slda": {"p_entr": 1e-30}},
+            ["select_features.py", "EmoClass", "slda"],
+            "unknown setting selection.slda.p_entr",
+        ),
+        (
+            {"slda": {"p_enter": "0.05x"}},
+            ["select_features.py", "EmoClass", "slda"],
+            "selection.slda.p_enter must be a number, got '0.05x'",
+        ),
+        (
+            {"common": {"exlude": ["_all_"]}},
+            ["common.py", "EmoClass"],
+            "unknown setting selection.common.exlude",
+        ),
     ]:
         with_params(change)
         bad = run_cmd(["python", f"stages/{cmd[0]}", *cmd[1:]], proj, check=False)
-        assert bad.returncode == 2 and message in bad.stderr and bad.stderr.strip().count("\n") == 0, bad.stderr
+        assert (
+            bad.returncode == 2 and message in bad.stderr and bad.stderr.strip().count("\n") == 0
+        ), bad.stderr
         (proj / "params.yaml").write_text(original)
     params = yaml.safe_load(original)
     params["seed"] = "abc"
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     bad = run_cmd(["python", "stages/select_features.py", "EmoClass", "all"], proj, check=False)
-    assert bad.returncode == 2 and "seed must be a whole number, got 'abc'" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "seed must be a whole number, got 'abc'" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )

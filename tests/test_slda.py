@@ -32,7 +32,12 @@ def planted():
 
 def _xy(p):
     names = [c for c in p.table.columns if c.startswith("BA")]
-    return p.table[names].to_numpy(float), p.table["Label"].to_numpy(), p.table["Speaker"].to_numpy(), names
+    return (
+        p.table[names].to_numpy(float),
+        p.table["Label"].to_numpy(),
+        p.table["Speaker"].to_numpy(),
+        names,
+    )
 
 
 def test_final_wilks_equals_statsmodels_manova(planted):
@@ -42,7 +47,9 @@ def test_final_wilks_equals_statsmodels_manova(planted):
     assert res.wilks_lambda == pytest.approx(_manova_wilks(X[:, res.selected], y), abs=1e-8)
     # the per-step column is the lambda of the prefix set
     k = 3
-    assert res.table["Wilks_Lambda"].iloc[k - 1] == pytest.approx(_manova_wilks(X[:, res.selected[:k]], y), abs=1e-8)
+    assert res.table["Wilks_Lambda"].iloc[k - 1] == pytest.approx(
+        _manova_wilks(X[:, res.selected[:k]], y), abs=1e-8
+    )
 
 
 def _skewed(n_speakers=20, n=1200, n_classes=3, seed=0):
@@ -78,7 +85,12 @@ def test_within_speaker_is_the_partial_test_of_class_given_speaker():
 
     def manova(sel):
         formula = " + ".join(cols[j] for j in sel) + " ~ C(s) + C(c)"
-        return float(MANOVA.from_formula(formula, data=df).mv_test().results["C(c)"]["stat"].loc["Wilks' lambda", "Value"])
+        return float(
+            MANOVA.from_formula(formula, data=df)
+            .mv_test()
+            .results["C(c)"]["stat"]
+            .loc["Wilks' lambda", "Value"]
+        )
 
     assert res.wilks_lambda == pytest.approx(manova(res.selected), abs=1e-8)
     assert res.table["Wilks_Lambda"].iloc[1] == pytest.approx(manova(res.selected[:2]), abs=1e-8)
@@ -95,7 +107,9 @@ def test_one_ba_f_equals_two_way_anova_and_beats_centred_one_way():
     assert row["P_Value"] == pytest.approx(ref["PR(>F)"], rel=1e-6)
     assert "(df 2, 1178)" in res.history[0]  # n - K - (speakers - 1)
     # the old statistic (one-way test on speaker-centred rows) is not this test
-    old = forward_stepwise(centre_within(X[:, [0]], spk), y, ["x"], p_enter=1.0, correction="none", absorbed_dof=19)
+    old = forward_stepwise(
+        centre_within(X[:, [0]], spk), y, ["x"], p_enter=1.0, correction="none", absorbed_dof=19
+    )
     assert abs(old.table["F_to_enter"].iloc[0] - ref["F"]) > 0.05 * ref["F"]
 
 
@@ -105,7 +119,9 @@ def test_binary_planted_within_speaker_equals_manova_class_given_speaker(planted
     assert len(res.selected) == 5
     df = pd.DataFrame(X[:, res.selected], columns=[f"v{j}" for j in range(5)]).assign(s=spk, c=y)
     mv = MANOVA.from_formula("v0 + v1 + v2 + v3 + v4 ~ C(s) + C(c)", data=df).mv_test()
-    assert res.wilks_lambda == pytest.approx(float(mv.results["C(c)"]["stat"].loc["Wilks' lambda", "Value"]), abs=1e-8)
+    assert res.wilks_lambda == pytest.approx(
+        float(mv.results["C(c)"]["stat"].loc["Wilks' lambda", "Value"]), abs=1e-8
+    )
 
 
 def test_class_that_never_varies_inside_a_speaker_costs_no_hypothesis_dof():
@@ -219,7 +235,9 @@ def test_speaker_confounding_utterance_fails_within_speaker_passes():
     utt = prepare(X, y, spk, "utterance")
     res_u = forward_stepwise(utt.X, utt.y, names, max_features=100)
     within = prepare(X, y, spk, "within_speaker")
-    res_w = forward_stepwise(within.X, within.y, names, groups=within.groups, absorbed_dof=within.absorbed_dof)
+    res_w = forward_stepwise(
+        within.X, within.y, names, groups=within.groups, absorbed_dof=within.absorbed_dof
+    )
     q_u = precision_recall(res_u.table["Feature"], p.truth)
     q_w = precision_recall(res_w.table["Feature"], p.truth)
     assert q_u["precision"] < 0.5
@@ -233,8 +251,12 @@ def test_unknown_correction():
 
 def test_full_cross_product_path_gives_the_same_selection(planted, monkeypatch):
     X, y, spk, names = _xy(planted)
-    lazy = forward_stepwise(X, y, names, correction="none", max_features=10, groups=spk, absorbed_dof=15)
+    lazy = forward_stepwise(
+        X, y, names, correction="none", max_features=10, groups=spk, absorbed_dof=15
+    )
     monkeypatch.setattr(_Scatter, "FULL_AFTER", 2)
-    full = forward_stepwise(X, y, names, correction="none", max_features=10, groups=spk, absorbed_dof=15)
+    full = forward_stepwise(
+        X, y, names, correction="none", max_features=10, groups=spk, absorbed_dof=15
+    )
     assert lazy.selected == full.selected
     assert full.wilks_lambda == pytest.approx(lazy.wilks_lambda, abs=1e-10)

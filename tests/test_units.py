@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from smp_balr.core.errors import UserError
-from smp_balr.selection.units import cell_means, centre_within, mixed_speakers, prepare, resolve_unit
+from smp_balr.selection.units import (
+    cell_means,
+    centre_within,
+    mixed_speakers,
+    prepare,
+    resolve_unit,
+)
 
 SPK = np.array(["s1", "s1", "s1", "s2", "s2", "s3", "s3"])
 
@@ -24,7 +30,10 @@ def test_auto_picks_within_speaker_when_label_varies_within_speakers():
 def test_auto_picks_speaker_for_speaker_level_labels():
     y = np.array(["a", "a", "a", "b", "b", "a", "a"])
     assert resolve_unit("auto", SPK, y)[0] == "speaker"
-    assert resolve_unit("utterance", SPK, y) == ("utterance", "set in params (the label varies within 0 of 3 speakers)")
+    assert resolve_unit("utterance", SPK, y) == (
+        "utterance",
+        "set in params (the label varies within 0 of 3 speakers)",
+    )
 
 
 def test_unknown_unit_is_one_clear_error():

@@ -104,7 +104,9 @@ def watch_dvc(interval: float = 1.0) -> threading.Thread | None:
 
     def alive() -> bool:
         try:  # is_running compares the creation time too (a reused pid is not dvc); a dead dvc
-            return dvc.is_running() and dvc.status() != psutil.STATUS_ZOMBIE  # not yet reaped is a zombie
+            return (
+                dvc.is_running() and dvc.status() != psutil.STATUS_ZOMBIE
+            )  # not yet reaped is a zombie
         except psutil.Error:
             return False
 
@@ -177,7 +179,9 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
     finally:
         if in_main:  # a handler installed outside Python reads as None: put the default back then
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-            signal.signal(signal.SIGINT, signal.default_int_handler if previous_int is None else previous_int)
+            signal.signal(
+                signal.SIGINT, signal.default_int_handler if previous_int is None else previous_int
+            )
 
 
 def _call(main: Callable[[], None], stage: str, atomic: bool) -> None:
@@ -187,7 +191,9 @@ def _call(main: Callable[[], None], stage: str, atomic: bool) -> None:
 
     def body() -> None:
         main()
-        if _INTERRUPTED.is_set():  # swallowed by a library: still an interrupt, before any output is replaced
+        if (
+            _INTERRUPTED.is_set()
+        ):  # swallowed by a library: still an interrupt, before any output is replaced
             raise KeyboardInterrupt()
 
     try:

@@ -30,7 +30,9 @@ def require_memory(need: int, what: str, fix: str, available: int | None = None)
     """
     have = available_bytes() if available is None else int(available)
     if need > have:
-        raise UserError(f"{what} needs about {need / GB:.1f} GB of memory but {have / GB:.1f} GB is available; {fix}")
+        raise UserError(
+            f"{what} needs about {need / GB:.1f} GB of memory but {have / GB:.1f} GB is available; {fix}"
+        )
 
 
 def format_need(n_rows: int, n_ba: int, label_bytes: int) -> int:

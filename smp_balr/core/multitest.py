@@ -31,7 +31,9 @@ from smp_balr.core.errors import UserError
 METHODS: tuple[str, ...] = ("bonferroni", "holm", "fdr_bh", "none")
 
 
-def _prepare(p_values: np.ndarray | list[float], check: bool = True) -> tuple[np.ndarray, tuple[int, ...]]:
+def _prepare(
+    p_values: np.ndarray | list[float], check: bool = True
+) -> tuple[np.ndarray, tuple[int, ...]]:
     p = np.asarray(p_values, dtype=np.float64)
     flat = p.ravel()
     if check and np.any((flat < 0) | (flat > 1)):
@@ -127,7 +129,11 @@ def _none(p_values: np.ndarray | list[float]) -> np.ndarray:
 
 
 _ADJUST: dict[str, Callable[[np.ndarray | list[float]], np.ndarray]] = {
-    "bonferroni": bonferroni, "holm": holm, "fdr_bh": fdr_bh, "none": _none}
+    "bonferroni": bonferroni,
+    "holm": holm,
+    "fdr_bh": fdr_bh,
+    "none": _none,
+}
 
 
 def adjust(p_values: np.ndarray | list[float], method: str) -> np.ndarray:
@@ -143,7 +149,9 @@ def adjust(p_values: np.ndarray | list[float], method: str) -> np.ndarray:
     return _ADJUST[method](p_values)
 
 
-def reject(p_values: np.ndarray | list[float], alpha: float, method: str) -> tuple[np.ndarray, float]:
+def reject(
+    p_values: np.ndarray | list[float], alpha: float, method: str
+) -> tuple[np.ndarray, float]:
     """Which p-values are rejected under ``method`` at family level ``alpha``.
 
     Each ordered p-value is compared with its own level (as statsmodels does), so a
@@ -241,8 +249,13 @@ def required_permutations(alpha: float, n_labels: int, margin: int = MARGIN) -> 
     return max(1, math.ceil(margin * n_labels / alpha - 1e-9) - 1)
 
 
-def check_permutations(n_permutations: int, alpha: float, n_labels: int,
-                       setting: str = "test.n_permutations", margin: int = MARGIN) -> int:
+def check_permutations(
+    n_permutations: int,
+    alpha: float,
+    n_labels: int,
+    setting: str = "test.n_permutations",
+    margin: int = MARGIN,
+) -> int:
     """Refuse too few permutations for a table of ``n_labels`` at ``alpha`` (for the ``check`` stage).
 
     Returns ``n_permutations`` when it is at least :func:`required_permutations`, else
@@ -262,7 +275,9 @@ def check_permutations(n_permutations: int, alpha: float, n_labels: int,
     """
     need = required_permutations(alpha, n_labels, margin)
     if int(n_permutations) < need:
-        raise UserError(f"params.yaml: {setting} is {n_permutations}, too few for {n_labels} labels at alpha "
-                        f"{alpha:g}: the p-value floor 1/(B+1) must be at most alpha/({margin} x {n_labels}); "
-                        f"set it to at least {need}")
+        raise UserError(
+            f"params.yaml: {setting} is {n_permutations}, too few for {n_labels} labels at alpha "
+            f"{alpha:g}: the p-value floor 1/(B+1) must be at most alpha/({margin} x {n_labels}); "
+            f"set it to at least {need}"
+        )
     return int(n_permutations)

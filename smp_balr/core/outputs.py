@@ -50,7 +50,9 @@ OLD_SUFFIX = ".old.tmp"
 _RANDOM = r"[a-z0-9_]{8}"  # tempfile's random part
 
 # the transaction a `with transaction():` block has open in this thread/task, if any
-_ACTIVE: contextvars.ContextVar["OutputSet | None"] = contextvars.ContextVar("smp_balr_output_set", default=None)
+_ACTIVE: contextvars.ContextVar["OutputSet | None"] = contextvars.ContextVar(
+    "smp_balr_output_set", default=None
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -107,7 +109,10 @@ def write_error(err: OSError, path: str | Path) -> UserError:
         errno.ENOTDIR: f"a file of that name is in the way; move {path} away (it is not an output of this project)",
     }
     hints[errno.EPERM] = hints[errno.EACCES]
-    hint = hints.get(err.errno or 0) or f"{err.strerror or type(err).__name__}; check that {folder} is writable and has free space"
+    hint = (
+        hints.get(err.errno or 0)
+        or f"{err.strerror or type(err).__name__}; check that {folder} is writable and has free space"
+    )
     return UserError(f"cannot write output {path}: {hint}")
 
 
@@ -151,7 +156,9 @@ def _remove(path: Path) -> None:
 def _leftover_patterns(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """(temporary, backup) name patterns of output ``name``, including earlier versions' names."""
     n = re.escape(name)
-    tmp = re.compile(rf"^\.{n}\.{_RANDOM}(\.tmp)?$")  # no suffix: the demo's folder temporaries before
+    tmp = re.compile(
+        rf"^\.{n}\.{_RANDOM}(\.tmp)?$"
+    )  # no suffix: the demo's folder temporaries before
     old = re.compile(rf"^\.{n}\.(({_RANDOM}\.old\.tmp)|(old(\.\d+)?))$")
     return tmp, old
 
@@ -233,7 +240,9 @@ def clean_project_leftovers(folders: Iterable[str | Path] | None = None) -> list
 
         folders = list(paths.OUTPUT_FOLDERS)
         if paths.METRICS.is_dir():
-            folders += sorted(p for p in paths.METRICS.iterdir() if p.is_dir() and not p.name.startswith("."))
+            folders += sorted(
+                p for p in paths.METRICS.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
     targets: list[Path] = []
     for folder in map(Path, folders):
         try:
@@ -303,9 +312,13 @@ class OutputSet:
             path.parent.mkdir(parents=True, exist_ok=True)
             clean_stale_temporaries([path])
             if is_dir:
-                tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent))
+                tmp = Path(
+                    tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+                )
             else:
-                fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+                fd, name = tempfile.mkstemp(
+                    prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent
+                )
                 os.close(fd)
                 tmp = Path(name)
         except OSError as err:
@@ -336,7 +349,9 @@ class OutputSet:
         """``err`` as one line naming the output, or None when it is not about writing outputs."""
         target = self.output_of(err.filename) or self.output_of(getattr(err, "filename2", None))
         if target is None and err.filename is None and err.errno in _WRITE_ERRNOS and self._entries:
-            target = list(self._entries.values())[-1].target  # e.g. ENOSPC from a flush: the output being written
+            target = list(self._entries.values())[
+                -1
+            ].target  # e.g. ENOSPC from a flush: the output being written
         return None if target is None else write_error(err, target)
 
     # -- commit and clean-up -----------------------------------------------------------
@@ -349,7 +364,9 @@ class OutputSet:
         e.backup_fd = _lock(e.target)  # a folder's lock moves with it to the backup name
         if not e.is_dir and not e.target.is_dir():
             try:
-                os.link(e.target, backup, follow_symlinks=False)  # the target stays in place meanwhile
+                os.link(
+                    e.target, backup, follow_symlinks=False
+                )  # the target stays in place meanwhile
                 e.backup = backup
                 return
             except OSError:
@@ -384,15 +401,24 @@ class OutputSet:
                     if e.committed:  # there was no previous output
                         _remove(e.target)
                     continue
-                if not e.committed and os.path.lexists(e.target):  # hard-link backup: the target is still the old one
+                if not e.committed and os.path.lexists(
+                    e.target
+                ):  # hard-link backup: the target is still the old one
                     _remove(e.backup)
                 else:
                     if e.committed and (e.target.is_dir() or e.backup.is_dir()):
                         _remove(e.target)
                     os.replace(e.backup, e.target)
                 e.backup = None
-            except OSError as err:  # pragma: no cover - best effort; the next run restores the backup
-                log.error("could not restore %s (%s); its previous content is in %s", e.target, err.strerror, e.backup)
+            except (
+                OSError
+            ) as err:  # pragma: no cover - best effort; the next run restores the backup
+                log.error(
+                    "could not restore %s (%s); its previous content is in %s",
+                    e.target,
+                    err.strerror,
+                    e.backup,
+                )
 
     def close(self) -> None:
         """Release the locks and remove every temporary not moved into place."""

@@ -39,7 +39,9 @@ def dask_available() -> bool:
 
 
 @contextmanager
-def parallel_backend(name: str = "loky", address: str | None = None, n_jobs: int | None = None) -> Iterator[None]:
+def parallel_backend(
+    name: str = "loky", address: str | None = None, n_jobs: int | None = None
+) -> Iterator[None]:
     """Run the joblib work inside the ``with`` block on backend ``name``.
 
     Parameters
@@ -61,12 +63,16 @@ def parallel_backend(name: str = "loky", address: str | None = None, n_jobs: int
     if name not in BACKENDS:
         raise UserError(f"parallel backend '{name}' is unknown; use one of {', '.join(BACKENDS)}")
     if address is not None and name != "dask":
-        raise UserError(f"a scheduler address is only used by the dask backend, not '{name}'; remove it or use dask")
+        raise UserError(
+            f"a scheduler address is only used by the dask backend, not '{name}'; remove it or use dask"
+        )
     params: dict[str, Any] = {}
     if name == "dask":
         if not dask_available():
-            raise UserError("the dask backend needs the optional packages dask and distributed; install them "
-                            "(pip install dask distributed) or use the loky backend")
+            raise UserError(
+                "the dask backend needs the optional packages dask and distributed; install them "
+                "(pip install dask distributed) or use the loky backend"
+            )
         if address is not None:
             params["scheduler_host"] = address
         else:
@@ -75,15 +81,21 @@ def parallel_backend(name: str = "loky", address: str | None = None, n_jobs: int
             try:
                 get_client()
             except ValueError:
-                raise UserError("the dask backend found no Dask client; give the scheduler address "
-                                "(tcp://host:8786) or start a distributed.Client first") from None
+                raise UserError(
+                    "the dask backend found no Dask client; give the scheduler address "
+                    "(tcp://host:8786) or start a distributed.Client first"
+                ) from None
     log.info("joblib backend %s%s", name, f" at {address}" if address else "")
     with joblib.parallel_config(backend=name, n_jobs=n_jobs, **params):
         yield
 
 
 def map_row_chunks(
-    func: Callable[..., np.ndarray], X: np.ndarray, n_chunks: int, n_jobs: int | None = None, indexed: bool = False,
+    func: Callable[..., np.ndarray],
+    X: np.ndarray,
+    n_chunks: int,
+    n_jobs: int | None = None,
+    indexed: bool = False,
     progress: str | None = None,
 ) -> np.ndarray:
     """Apply ``func`` to consecutive row chunks of ``X`` through joblib; stack the results.
@@ -119,7 +131,15 @@ def map_row_chunks(
         return func(X, 0) if indexed else func(X)
     bounds = np.linspace(0, len(X), min(int(n_chunks), len(X)) + 1).astype(int)
     parts = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
-        joblib.delayed(func)(X[a:b], *((k,) if indexed else ())) for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+        joblib.delayed(func)(X[a:b], *((k,) if indexed else ()))
+        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
     )
-    parts = tqdm(parts, total=len(bounds) - 1, desc=progress, unit="chunk", disable=progress is None, leave=False)
+    parts = tqdm(
+        parts,
+        total=len(bounds) - 1,
+        desc=progress,
+        unit="chunk",
+        disable=progress is None,
+        leave=False,
+    )
     return np.concatenate([np.asarray(p) for p in parts], axis=0)

@@ -131,8 +131,11 @@ def as_float(value: Any, key: str, low: float | None = None, high: float | None 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"params.yaml: {key} must be a number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if low is not None and high is not None else (
-            f"at least {low}" if low is not None else f"at most {high}")
+        bounds = (
+            f"between {low} and {high}"
+            if low is not None and high is not None
+            else (f"at least {low}" if low is not None else f"at most {high}")
+        )
         raise UserError(f"params.yaml: {key} must be {bounds}, got {value}")
     return float(value)
 
@@ -140,7 +143,9 @@ def as_float(value: Any, key: str, low: float | None = None, high: float | None 
 def as_choice(value: Any, key: str, allowed: tuple) -> Any:
     """``value`` if it is one of ``allowed`` (compared by type too: ``True`` is not ``1``)."""
     if not any(value == a and type(value) is type(a) for a in allowed):
-        raise UserError(f"params.yaml: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        raise UserError(
+            f"params.yaml: {key} must be one of {', '.join(map(str, allowed))}, got {value!r}"
+        )
     return value
 
 
@@ -152,7 +157,9 @@ def check_keys(block: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]
         raise UserError(f"params.yaml: {key} must be a mapping of settings, got {block!r}")
     unknown = [k for k in block if k not in allowed]
     if unknown and not key:
-        raise UserError(f"params.yaml: unknown top-level setting '{unknown[0]}'; the top-level settings are {', '.join(allowed)}")
+        raise UserError(
+            f"params.yaml: unknown top-level setting '{unknown[0]}'; the top-level settings are {', '.join(allowed)}"
+        )
     if unknown:
         raise UserError(
             f"params.yaml: unknown setting {key}.{unknown[0]}; the settings of {key} are {', '.join(allowed)}"

@@ -77,6 +77,7 @@ def association_info(label: str) -> Path:
     """Counts of the association analysis of ``label`` (unit, correction, associated BAs)."""
     return BAS_DIR / f"{label}_association.json"
 
+
 MODEL_FILE = MODELS / "model.joblib"
 TRAIN_METRICS = METRICS / "train.json"  # model, training-side score, sizes (DVC metric)
 TRAIN_DETAILS = METRICS / "train_details.json"  # class counts, best parameters, fit details
@@ -91,7 +92,9 @@ EXPLAIN_METRICS = METRICS / "explain.json"  # top-5 / top-10 shares (DVC metric)
 EXPLAIN_DETAILS = METRICS / "explain_details.json"  # top BAs, explainer, additivity, ...
 EXPLAIN_DIR = METRICS / "explain"
 EXPLAIN_TOP = METRICS / "explain_top20.csv"
-TRAIN_CURVES = METRICS / "train_curves"  # mlp: loss and held-out-speaker score per epoch; dt/logreg: CV score per grid point
+TRAIN_CURVES = (
+    METRICS / "train_curves"
+)  # mlp: loss and held-out-speaker score per epoch; dt/logreg: CV score per grid point
 
 
 def train_curve(name: str) -> Path:
@@ -119,7 +122,9 @@ def study_model(label: str) -> Path:
 
 
 #: files inside :func:`study_dir`
-STUDY_RESULTS = "results.csv"  # one row per configuration and seed, failed ones with their error line
+STUDY_RESULTS = (
+    "results.csv"  # one row per configuration and seed, failed ones with their error line
+)
 STUDY_CHOSEN = "chosen.json"  # the chosen configuration and its figures
 STUDY_PREDICTIONS = "predictions.csv"  # the chosen configuration's test predictions
 STUDY_CONFUSION = "confusion_matrix.png"
@@ -129,4 +134,6 @@ REPORTS = Path("reports")
 PRESENCE_MD = REPORTS / "presence.md"
 PRESENCE_HTML = REPORTS / "presence.html"
 PRESENCE_FIGURES = REPORTS / "presence_files"
-PRESENCE_METRICS = METRICS / "presence.json"  # per label: verdict, chosen configuration, effect sizes (DVC metric)
+PRESENCE_METRICS = (
+    METRICS / "presence.json"
+)  # per label: verdict, chosen configuration, effect sizes (DVC metric)

@@ -14,12 +14,19 @@ import re
 import unicodedata
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from smp_balr.core import options
 from smp_balr.core.errors import UserError
 from smp_balr.core.multitest import check_permutations
-from smp_balr.core.params import DEFAULT_PARAMS, as_choice, as_float, as_int, check_keys, load_params
+from smp_balr.core.params import (
+    DEFAULT_PARAMS,
+    as_choice,
+    as_float,
+    as_int,
+    check_keys,
+    load_params,
+)
 
 Check = Callable[[Any, str], Any]
 
@@ -40,7 +47,11 @@ EXCERPT = 40  # characters of a bad value quoted in an error line
 
 def excerpt(value: object, limit: int = EXCERPT) -> str:
     """``repr`` of ``value`` cut to about ``limit`` characters (never a whole file in a line)."""
-    text = repr(value) if not isinstance(value, (bytes, bytearray)) else repr(bytes(value[: limit + 1]))
+    text = (
+        repr(value)
+        if not isinstance(value, (bytes, bytearray))
+        else repr(bytes(value[: limit + 1]))
+    )
     return text if len(text) <= limit + 2 else text[:limit] + "...(cut)"
 
 
@@ -110,7 +121,9 @@ def _whole(minimum: int | None = None, maximum: int | None = None) -> Check:
     def check(v: Any, key: str) -> int:
         out = as_int(v, key, minimum)
         if maximum is not None and out > maximum:
-            raise UserError(f"params.yaml: {key} must be at most {maximum:,} (time and memory grow with it), got {out:,}")
+            raise UserError(
+                f"params.yaml: {key} must be at most {maximum:,} (time and memory grow with it), got {out:,}"
+            )
         return out
 
     return check
@@ -124,7 +137,9 @@ MAX_HIDDEN1_RATIO = 8.0
 MAX_SHAP_ROWS = 20_000  # explain.n_samples: float64 SHAP values rows x BAs x classes (1.6 GB at 512 BAs, 10 classes)
 MAX_BACKGROUND = 1000  # explain.background_size (shap advises 10..100 summary rows)
 MAX_KERNEL_NSAMPLES = 100_000
-MAX_KERNEL_WORK = 1_000_000  # kernel_nsamples x background_size: shap's float64 synthetic data (4 GB at 512 BAs)
+MAX_KERNEL_WORK = (
+    1_000_000  # kernel_nsamples x background_size: shap's float64 synthetic data (4 GB at 512 BAs)
+)
 MAX_SHAP_PERMUTATIONS = 1000
 MAX_SLDA_PERMUTATIONS = 100_000
 MAX_ITERATIONS = 10_000_000  # bayes.vi_iterations, bayes.draws, mlp.max_iter, logreg.max_iter
@@ -147,13 +162,19 @@ def _plain_names(non_empty: bool = False) -> Check:
             )
         out = _names(non_empty=non_empty)(v, key)
         for i, name in enumerate(out):
-            check_name(name, f"params.yaml: {key}[{i + 1}]", f"rename it in {key} (and in the labels CSV, if it names a column)")
+            check_name(
+                name,
+                f"params.yaml: {key}[{i + 1}]",
+                f"rename it in {key} (and in the labels CSV, if it names a column)",
+            )
         return out
 
     return check
 
 
-def _number(low: float | None = None, high: float | None = None, above: float | None = None) -> Check:
+def _number(
+    low: float | None = None, high: float | None = None, above: float | None = None
+) -> Check:
     def check(v: Any, key: str) -> float:
         out = as_float(v, key, low, high)
         if above is not None and out <= above:
@@ -181,14 +202,18 @@ def _names(allowed: tuple | None = None, non_empty: bool = False) -> Check:
     def check(v: Any, key: str) -> tuple[str, ...]:
         if v is None:
             v = []
-        if not isinstance(v, list) or not all(isinstance(s, (str, int)) and not isinstance(s, bool) for s in v):
+        if not isinstance(v, list) or not all(
+            isinstance(s, (str, int)) and not isinstance(s, bool) for s in v
+        ):
             raise UserError(f"params.yaml: {key} must be a list of names such as [a, b], got {v!r}")
         out = tuple(str(s) for s in v)
         if non_empty and not out:
             raise UserError(f"params.yaml: {key} must name at least one entry")
         bad = [s for s in out if allowed is not None and s not in allowed]
         if bad:
-            raise UserError(f"params.yaml: {key} lists '{bad[0]}'; the options are {', '.join(allowed)}")
+            raise UserError(
+                f"params.yaml: {key} lists '{bad[0]}'; the options are {', '.join(allowed)}"
+            )
         if len(set(out)) != len(out):
             raise UserError(f"params.yaml: {key} lists an entry twice: {list(out)}")
         return out
@@ -201,10 +226,14 @@ def _values(allowed: tuple) -> Check:
 
     def check(v: Any, key: str) -> tuple:
         if not isinstance(v, list) or not v:
-            raise UserError(f"params.yaml: {key} must be a non-empty list of {', '.join(map(str, allowed))}, got {v!r}")
+            raise UserError(
+                f"params.yaml: {key} must be a non-empty list of {', '.join(map(str, allowed))}, got {v!r}"
+            )
         out = tuple(as_choice(x, f"{key}[{i + 1}]", allowed) for i, x in enumerate(v))
         if len(set(out)) != len(out):
-            raise UserError(f"params.yaml: {key} lists an entry twice: {list(out)}; list each value once")
+            raise UserError(
+                f"params.yaml: {key} lists an entry twice: {list(out)}; list each value once"
+            )
         return out
 
     return check
@@ -214,7 +243,9 @@ def _seeds(v: Any, key: str) -> tuple[int, ...]:
     if v is None:
         return ()
     if not isinstance(v, list):
-        raise UserError(f"params.yaml: {key} must be a list of seeds such as [1, 2], or []; got {v!r}")
+        raise UserError(
+            f"params.yaml: {key} must be a list of seeds such as [1, 2], or []; got {v!r}"
+        )
     out = tuple(as_int(x, f"{key}[{i + 1}]", 0) for i, x in enumerate(v))
     if len(set(out)) != len(out):
         raise UserError(f"params.yaml: {key} lists a seed twice: {list(out)}")
@@ -227,7 +258,9 @@ def _flag(v: Any, key: str) -> bool:
     return bool(v)
 
 
-def _setting(default: Any, check: Check | None = None, factory: Callable[[], Any] | None = None) -> Any:
+def _setting(
+    default: Any, check: Check | None = None, factory: Callable[[], Any] | None = None
+) -> Any:
     meta = {"check": check}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -339,7 +372,9 @@ class CommonSettings:
 class SelectionSettings:
     """``selection``: the select, common and selection_report stages."""
 
-    selectors: tuple[str, ...] = _setting(options.SELECTORS, _names(options.SELECTORS, non_empty=True))
+    selectors: tuple[str, ...] = _setting(
+        options.SELECTORS, _names(options.SELECTORS, non_empty=True)
+    )
     unit: str = _setting("auto", _choice(options.UNITS))
     correction: str = _setting("bonferroni", _choice(options.CORRECTIONS))
     all: AllSettings = _setting(None, factory=AllSettings)
@@ -386,11 +421,15 @@ class MlpSettings:
 
 def _grid(v: Any, key: str) -> dict[str, tuple]:
     if not isinstance(v, dict) or not v:
-        raise UserError(f"params.yaml: {key} must map tree settings to lists of values, e.g. max_depth: [5, 10]")
+        raise UserError(
+            f"params.yaml: {key} must map tree settings to lists of values, e.g. max_depth: [5, 10]"
+        )
     out = {}
     for name, values in v.items():
         if not isinstance(values, list) or not values:
-            raise UserError(f"params.yaml: {key}.{name} must be a non-empty list of values, got {values!r}")
+            raise UserError(
+                f"params.yaml: {key}.{name} must be a non-empty list of values, got {values!r}"
+            )
         out[str(name)] = tuple(values)
     return out
 
@@ -398,7 +437,9 @@ def _grid(v: Any, key: str) -> dict[str, tuple]:
 def _jobs(v: Any, key: str) -> int:
     out = as_int(v, key, -1)
     if out == 0:
-        raise UserError(f"params.yaml: {key} must be -1 (all cores) or a positive number of processes, got 0")
+        raise UserError(
+            f"params.yaml: {key} must be -1 (all cores) or a positive number of processes, got 0"
+        )
     return out
 
 
@@ -428,7 +469,9 @@ class LogregSettings:
 
 def _positive_list(v: Any, key: str) -> tuple[float, ...]:
     if not isinstance(v, list) or not v:
-        raise UserError(f"params.yaml: {key} must be a non-empty list of positive numbers, got {v!r}")
+        raise UserError(
+            f"params.yaml: {key} must be a non-empty list of positive numbers, got {v!r}"
+        )
     return tuple(_number(above=0.0)(c, f"{key}[{i + 1}]") for i, c in enumerate(v))
 
 
@@ -474,7 +517,9 @@ def _ba_names(v: Any, key: str) -> tuple[str, ...]:
     out = _names()(v, key)
     bad = [b for b in out if not _BA_NAME.match(b)]
     if bad:
-        raise UserError(f"params.yaml: {key} lists '{bad[0]}', not a BA name; give names like [BA3, BA17] or []")
+        raise UserError(
+            f"params.yaml: {key} lists '{bad[0]}', not a BA name; give names like [BA3, BA17] or []"
+        )
     return out
 
 
@@ -516,16 +561,26 @@ def _classes(v: Any, key: str) -> dict[str, tuple[str, ...] | None]:
     if v is None:
         return {}
     if not isinstance(v, dict):
-        raise UserError(f"params.yaml: {key} must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {v!r}")
+        raise UserError(
+            f"params.yaml: {key} must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {v!r}"
+        )
     out: dict[str, tuple[str, ...] | None] = {}
     for label, keep in v.items():
-        label = check_name(str(label), f"params.yaml: {key} key", f"rename that label in {key} and in the labels CSV")
+        label = check_name(
+            str(label),
+            f"params.yaml: {key} key",
+            f"rename that label in {key} and in the labels CSV",
+        )
         if keep == ALL_CLASSES:
             out[label] = None
             continue
         names = _names(non_empty=True)(keep, f"{key}.{label}")
         for i, name in enumerate(names):
-            check_name(name, f"params.yaml: {key}.{label}[{i + 1}]", "rename that class in the labels CSV and here")
+            check_name(
+                name,
+                f"params.yaml: {key}.{label}[{i + 1}]",
+                "rename that class in the labels CSV and here",
+            )
         out[label] = names
     return out
 
@@ -554,7 +609,6 @@ class ReportSettings:
     beyond_min_speakers: int = _setting(2, _whole(1))
 
 
-
 # --------------------------------------------------------------------------- demo
 
 DEMO_LABELS = ("Language", "Modality", "EmoClass")  # the demo labels that may have planted BAs
@@ -562,13 +616,13 @@ DEMO_LABELS = ("Language", "Modality", "EmoClass")  # the demo labels that may h
 # the correlated block of the demo (off by default: ``demo.correlated.n_ba: 0``): BAs thresholded from one
 # low-rank continuous latent, as BA-LR's attributes are thresholded outputs of one embedding
 CORRELATED_DEFAULTS: dict[str, Any] = {
-    "n_ba": 0,              # BAs of the block, appended after the demo's own (BA<n_ba> ...); 0: no block, no labels
-    "rank": 8,              # latent factors (2 carry the labels, the rest make the BAs correlated)
-    "carriers": 16,         # BAs loading on each label factor (disjoint sets; the truth of Whisper and Gender)
-    "within_effect": 1.5,   # shift of factor 0 in Whisper utterances (latent sd units)
+    "n_ba": 0,  # BAs of the block, appended after the demo's own (BA<n_ba> ...); 0: no block, no labels
+    "rank": 8,  # latent factors (2 carry the labels, the rest make the BAs correlated)
+    "carriers": 16,  # BAs loading on each label factor (disjoint sets; the truth of Whisper and Gender)
+    "within_effect": 1.5,  # shift of factor 0 in Whisper utterances (latent sd units)
     "speaker_effect": 3.0,  # shift of factor 1 between M and F speakers (latent sd units)
-    "noise_sd": 0.7,        # independent noise of each BA's continuous value
-    "speaker_sd": 1.0,      # spread of the speakers' factor scores (utterance scores have sd 1)
+    "noise_sd": 0.7,  # independent noise of each BA's continuous value
+    "speaker_sd": 1.0,  # spread of the speakers' factor scores (utterance scores have sd 1)
 }
 
 
@@ -581,13 +635,17 @@ class DemoSettings:
     n_test_speakers: int = 16
     utterances_per_speaker: int = 200
     n_ba: int = 512
-    planted: dict[str, int] = field(default_factory=lambda: {"Language": 10, "Modality": 12, "EmoClass": 20})
+    planted: dict[str, int] = field(
+        default_factory=lambda: {"Language": 10, "Modality": 12, "EmoClass": 20}
+    )
     n_constant: int = 12
     speaker_sd: float = 1.0  # spread of speaker profiles (logit)
     language_effect: float = 2.5  # scale of the Language shifts (logit, speaker level)
     utterance_effect: float = 1.2  # scale of the Modality / EmoClass shifts (logit)
     missing_class_fraction: float = 0.25  # speakers lacking one main EmoClass / never singing
-    correlated: dict[str, Any] = field(default_factory=lambda: dict(CORRELATED_DEFAULTS))  # see CORRELATED_DEFAULTS
+    correlated: dict[str, Any] = field(
+        default_factory=lambda: dict(CORRELATED_DEFAULTS)
+    )  # see CORRELATED_DEFAULTS
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "DemoSettings":
@@ -596,28 +654,40 @@ class DemoSettings:
         known = {f for f in cls.__dataclass_fields__ if f != "seed"}
         unknown = sorted(set(demo) - known)
         if unknown:
-            raise UserError(f"params.yaml: unknown demo key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise UserError(
+                f"params.yaml: unknown demo key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         planted = {**cls().planted, **(demo.pop("planted", None) or {})}
         correlated = demo.pop("correlated", None) or {}
         extra = sorted(set(correlated) - set(CORRELATED_DEFAULTS))
         if extra:
-            raise UserError(f"params.yaml: unknown demo.correlated key(s) {', '.join(extra)}; known: "
-                            f"{', '.join(CORRELATED_DEFAULTS)}")
-        s = cls(seed=int(params.get("seed", 42)), planted=planted, correlated={**CORRELATED_DEFAULTS, **correlated},
-                **demo)
+            raise UserError(
+                f"params.yaml: unknown demo.correlated key(s) {', '.join(extra)}; known: "
+                f"{', '.join(CORRELATED_DEFAULTS)}"
+            )
+        s = cls(
+            seed=int(params.get("seed", 42)),
+            planted=planted,
+            correlated={**CORRELATED_DEFAULTS, **correlated},
+            **demo,
+        )
         s.validate()
         return s
 
     def validate(self) -> None:
         """Raise a :class:`UserError` for settings that cannot make a usable corpus."""
         if self.n_speakers < 8:
-            raise UserError(f"params.yaml: demo.n_speakers must be at least 8, got {self.n_speakers}")
+            raise UserError(
+                f"params.yaml: demo.n_speakers must be at least 8, got {self.n_speakers}"
+            )
         if not 4 <= self.n_test_speakers <= self.n_speakers - 4:
             raise UserError(
                 f"params.yaml: demo.n_test_speakers must be between 4 and n_speakers - 4, got {self.n_test_speakers}"
             )
         if self.utterances_per_speaker < 10:
-            raise UserError(f"params.yaml: demo.utterances_per_speaker must be at least 10, got {self.utterances_per_speaker}")
+            raise UserError(
+                f"params.yaml: demo.utterances_per_speaker must be at least 10, got {self.utterances_per_speaker}"
+            )
         rows = self.n_speakers * self.utterances_per_speaker
         if rows > MAX_DEMO_ROWS or self.n_ba > MAX_DEMO_BA:
             raise UserError(
@@ -626,12 +696,16 @@ class DemoSettings:
             )
         unknown = sorted(set(self.planted) - set(DEMO_LABELS))
         if unknown:
-            raise UserError(f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(DEMO_LABELS)}")
+            raise UserError(
+                f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(DEMO_LABELS)}"
+            )
         corr = {**CORRELATED_DEFAULTS, **(self.correlated or {})}
         c_ba, rank, carriers = int(corr["n_ba"]), int(corr["rank"]), int(corr["carriers"])
         if c_ba < 0 or (c_ba > 0 and (rank < 2 or carriers < 1 or 2 * carriers > c_ba)):
-            raise UserError(f"params.yaml: demo.correlated needs n_ba >= 0 and, when n_ba > 0, rank >= 2 and "
-                            f"1 <= carriers <= n_ba / 2; got n_ba {c_ba}, rank {rank}, carriers {carriers}")
+            raise UserError(
+                f"params.yaml: demo.correlated needs n_ba >= 0 and, when n_ba > 0, rank >= 2 and "
+                f"1 <= carriers <= n_ba / 2; got n_ba {c_ba}, rank {rank}, carriers {carriers}"
+            )
         need = sum(int(v) for v in self.planted.values()) + self.n_constant
         if self.n_ba < 8 or need > self.n_ba // 2:
             raise UserError(
@@ -639,7 +713,9 @@ class DemoSettings:
             )
 
 
-MAX_DEMO_ROWS = 10_000_000  # utterances, one BA file each (the format stage holds rows x n_ba bytes twice)
+MAX_DEMO_ROWS = (
+    10_000_000  # utterances, one BA file each (the format stage holds rows x n_ba bytes twice)
+)
 MAX_DEMO_BA = 4096
 
 
@@ -652,10 +728,19 @@ class Settings:
 
     seed: int = _setting(42, _whole(0, MAX_SEED))
     label: str = _setting("EmoClass", _plain)
-    labels: tuple[str, ...] = _setting(("EmoClass", "Language", "Modality", "Noise"), _plain_names(non_empty=True))
+    labels: tuple[str, ...] = _setting(
+        ("EmoClass", "Language", "Modality", "Noise"), _plain_names(non_empty=True)
+    )
     classes: dict[str, tuple[str, ...] | None] = _setting(
-        None, _classes, factory=lambda: {"EmoClass": ("A", "H", "N", "S"), "Language": None, "Modality": None,
-                                         "Noise": None})
+        None,
+        _classes,
+        factory=lambda: {
+            "EmoClass": ("A", "H", "N", "S"),
+            "Language": None,
+            "Modality": None,
+            "Noise": None,
+        },
+    )
     data: DataSettings = _setting(None, factory=DataSettings)
     selection: SelectionSettings = _setting(None, factory=SelectionSettings)
     association: AssociationSettings = _setting(None, factory=AssociationSettings)
@@ -667,7 +752,9 @@ class Settings:
     parallel: ParallelSettings = _setting(None, factory=ParallelSettings)
     study: StudySettings = _setting(None, factory=StudySettings)
     report: ReportSettings = _setting(None, factory=ReportSettings)
-    demo: Any = field(default_factory=DemoSettings, metadata={"external": True})  # built by DemoSettings.from_params
+    demo: Any = field(
+        default_factory=DemoSettings, metadata={"external": True}
+    )  # built by DemoSettings.from_params
 
     def class_filter(self, label: str) -> list[str] | None:
         """The classes kept for ``label`` (``classes.<label>``), or None to keep all."""
@@ -735,7 +822,9 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
     """Validate parsed params and return :class:`Settings` (see :func:`load_settings`)."""
     known = tuple(f.name for f in fields(Settings)) + EXTRA_BLOCKS
     check_keys(params, "", known)
-    settings = build(Settings, {k: v for k, v in params.items() if k not in EXTRA_BLOCKS + ("demo",)}, "")
+    settings = build(
+        Settings, {k: v for k, v in params.items() if k not in EXTRA_BLOCKS + ("demo",)}, ""
+    )
     demo = DemoSettings.from_params({"seed": settings.seed, "demo": params.get("demo")})
     settings = replace(settings, demo=demo)
     settings.check_relations()

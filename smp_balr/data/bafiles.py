@@ -49,13 +49,29 @@ def check_ba_path(path: Path) -> None:
     try:
         st = os.stat(path)  # follows symlinks: a link is judged by what it points to
     except OSError as err:
-        raise UserError(f"BA file {path} cannot be read ({err.strerror}); check that it exists and its permissions") from None
+        raise UserError(
+            f"BA file {path} cannot be read ({err.strerror}); check that it exists and its permissions"
+        ) from None
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
-                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
-                else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        link = f" (through a symbolic link to {os.path.realpath(path)})" if os.path.islink(path) else ""
-        raise UserError(f"BA file {path} is {kind}{link}, not a regular file; replace it by balr's output or remove it")
+        kind = (
+            "a folder"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )
+        link = (
+            f" (through a symbolic link to {os.path.realpath(path)})"
+            if os.path.islink(path)
+            else ""
+        )
+        raise UserError(
+            f"BA file {path} is {kind}{link}, not a regular file; replace it by balr's output or remove it"
+        )
     if st.st_size > MAX_BA_BYTES:
         raise UserError(
             f"BA file {path} has {st.st_size:,} bytes, more than a BA vector can take ({MAX_BA_BYTES:,}); "
@@ -74,7 +90,9 @@ def _parse_text(path: Path) -> tuple[np.ndarray, bool]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise UserError(f"BA file {path} cannot be read ({err.strerror}); check its permissions") from None
+        raise UserError(
+            f"BA file {path} cannot be read ({err.strerror}); check its permissions"
+        ) from None
     if b"#" in raw or b"," in raw:  # comments or comma delimiter: normalise first (rare)
         raw = b"\n".join(ln.split(b"#", 1)[0] for ln in raw.splitlines()).replace(b",", b" ")
     body = raw.strip()
@@ -191,7 +209,9 @@ def _load_pickle(path: Path) -> np.ndarray:
         with path.open("rb") as fh:
             obj = _ArrayUnpickler(fh, _pickle_allowed()).load()
     except OSError as err:
-        raise UserError(f"BA file {path} cannot be read ({err.strerror}); check its permissions") from None
+        raise UserError(
+            f"BA file {path} cannot be read ({err.strerror}); check its permissions"
+        ) from None
     except _Refused as err:
         raise UserError(
             f"BA file {path} refused: its pickle would call {err} (nothing was run); a BA .pkl may hold "
@@ -251,7 +271,9 @@ def _to_vector(arr: np.ndarray, path: Path, by_line: bool = False) -> np.ndarray
     if arr.ndim == 2 and arr.shape[1] == 2:
         vec, comp = arr[:, 0], arr[:, 1]
         if np.isnan(arr).any():
-            raise UserError(f"BA file {path} contains NaN values; re-extract it with balr or remove it")
+            raise UserError(
+                f"BA file {path} contains NaN values; re-extract it with balr or remove it"
+            )
         if not np.array_equal(comp, 1.0 - vec):
             row = int(np.flatnonzero(comp != 1.0 - vec)[0])
             raise UserError(
@@ -312,7 +334,9 @@ def read_ba_file(path: str | Path, invert: bool = False) -> np.ndarray:
     elif ext == ".npy":
         arr, by_line = _load_npy(path), False
     else:
-        raise UserError(f"{path} is not a BA file; expected <stem>_ba.txt, <stem>_ba.pkl or <stem>_ba.npy")
+        raise UserError(
+            f"{path} is not a BA file; expected <stem>_ba.txt, <stem>_ba.pkl or <stem>_ba.npy"
+        )
     vec = _to_vector(arr, path, by_line).astype(np.int8)
     if invert:
         vec = 1 - vec
@@ -377,7 +401,9 @@ def find_ba_files(ba_dir: str | Path) -> BAIndex:
     """
     root = Path(ba_dir)
     if not root.is_dir():
-        raise UserError(f"BA folder {root} (data.ba_dir) does not exist; set data.ba_dir to the folder of balr's output")
+        raise UserError(
+            f"BA folder {root} (data.ba_dir) does not exist; set data.ba_dir to the folder of balr's output"
+        )
     by_stem: dict[str, list[Path]] = defaultdict(list)
     for path in _walk(root):
         m = _BA_NAME_RE.match(path.name)
@@ -412,7 +438,9 @@ def _name_parts(file_name: str) -> tuple[list[str], str, str]:
         p = PurePosixPath(name)
         folders = [part for part in p.parent.parts if part not in ("/", ".", "")]
         return folders, p.name, p.stem if p.suffix else p.name
-    parts = [part for part in name.split("/") if part and part != "."]  # as PurePosixPath splits, 10x faster
+    parts = [
+        part for part in name.split("/") if part and part != "."
+    ]  # as PurePosixPath splits, 10x faster
     base = parts[-1] if parts else ""
     dot = base.rfind(".")
     return parts[:-1], base, base[:dot] if 0 < dot < len(base) - 1 else base
@@ -464,7 +492,9 @@ def match_files(file_names: Sequence[str], index: BAIndex) -> MatchResult:
         if len(cands) == 1:
             chosen = cands[0]
         else:
-            scores = [_common_suffix(folders, c.parent.relative_to(index.root).parts) for c in cands]
+            scores = [
+                _common_suffix(folders, c.parent.relative_to(index.root).parts) for c in cands
+            ]
             best = max(scores)
             winners = [c for c, s in zip(cands, scores) if s == best]
             if len(winners) > 1:

@@ -31,14 +31,16 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.data.bafiles import BAIndex, _name_parts
 from smp_balr.core.errors import UserError
 from smp_balr.core.memory import require_memory
+from smp_balr.data.bafiles import BAIndex, _name_parts
 
 TABLE_EXTENSIONS = (".csv", ".parquet")
 BA_COLUMN = re.compile(r"^BA(\d+)$")
 _COLUMNS_PER_READ = 64  # Parquet BA columns read (and converted to int8) at a time
-_CSV_BLOCK_BYTES = 1 << 24  # CSV read block: a CSV of other than integers is converted block by block
+_CSV_BLOCK_BYTES = (
+    1 << 24
+)  # CSV read block: a CSV of other than integers is converted block by block
 
 
 @dataclass
@@ -102,7 +104,10 @@ def _one_line(err: BaseException) -> str:
 # reading
 # ---------------------------------------------------------------------------------------
 def read_ba_table(
-    path: str | Path, invert: bool = False, with_labels: bool = False, memory_available: int | None = None
+    path: str | Path,
+    invert: bool = False,
+    with_labels: bool = False,
+    memory_available: int | None = None,
 ) -> BATable:
     """Read and check a BA table.
 
@@ -130,10 +135,14 @@ def read_ba_table(
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"BA table {path} (data.ba_table) not found; set data.ba_table to your .csv or .parquet table")
+        raise UserError(
+            f"BA table {path} (data.ba_table) not found; set data.ba_table to your .csv or .parquet table"
+        )
     ext = path.suffix.lower()
     if ext not in TABLE_EXTENSIONS:
-        raise UserError(f"BA table {path} (data.ba_table) must be a .csv or .parquet file, not '{ext or 'no extension'}'")
+        raise UserError(
+            f"BA table {path} (data.ba_table) must be a .csv or .parquet file, not '{ext or 'no extension'}'"
+        )
     reader = _read_parquet if ext == ".parquet" else _read_csv
     names, ba, others = reader(path, with_labels, memory_available)
     if invert:
@@ -141,7 +150,13 @@ def read_ba_table(
     labels = None
     if with_labels:
         labels = pd.DataFrame({"FileName": names, **others})
-    table = BATable(path=path, file_names=names, ba=ba, labels=labels, index=BAIndex(root=PurePosixPath(str(path))))
+    table = BATable(
+        path=path,
+        file_names=names,
+        ba=ba,
+        labels=labels,
+        index=BAIndex(root=PurePosixPath(str(path))),
+    )
     _build_index(table)
     return table
 
@@ -164,7 +179,9 @@ def _layout(names: list[str], path: Path) -> tuple[list[str], list[str]]:
             continue
         j = int(m.group(1))
         if name != f"BA{j}":
-            raise UserError(f"BA table {path}: column {name} should be named BA{j} (BA0..BA<D-1>, no leading zeros); rename it")
+            raise UserError(
+                f"BA table {path}: column {name} should be named BA{j} (BA0..BA<D-1>, no leading zeros); rename it"
+            )
         by_index[j] = name
     if not by_index:
         raise UserError(
@@ -186,13 +203,16 @@ def _layout(names: list[str], path: Path) -> tuple[list[str], list[str]]:
 def _check_memory(path: Path, n_rows: int, d: int, available: int | None) -> None:
     # the table, the matched rows and their Train/Test copies, all int8
     require_memory(
-        3 * n_rows * d, f"reading BA table {path} ({n_rows:,} rows x {d} BAs)",
+        3 * n_rows * d,
+        f"reading BA table {path} ({n_rows:,} rows x {d} BAs)",
         "format the corpus in parts (tables of fewer rows) or run on a machine with more free memory",
         available=available,
     )
 
 
-def _read_parquet(path: Path, with_labels: bool, available: int | None) -> tuple[list[str], np.ndarray, dict]:
+def _read_parquet(
+    path: Path, with_labels: bool, available: int | None
+) -> tuple[list[str], np.ndarray, dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -213,7 +233,11 @@ def _read_parquet(path: Path, with_labels: bool, available: int | None) -> tuple
     try:
         file_col = pf.read(columns=["FileName"]).column(0)
         names_out = _file_names(file_col, path)
-        others = {c: _text_series(pf.read(columns=[c]).column(0)) for c in other_cols} if with_labels else {}
+        others = (
+            {c: _text_series(pf.read(columns=[c]).column(0)) for c in other_cols}
+            if with_labels
+            else {}
+        )
         ba = np.empty((n_rows, d), dtype=np.int8)
         first_bad: tuple | None = None
         for j0 in range(0, d, _COLUMNS_PER_READ):
@@ -239,9 +263,13 @@ def _csv_header(path: Path) -> list[str]:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh), None)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise UserError(f"BA table {path} is not a readable CSV ({_one_line(err)}); save it as UTF-8 CSV with a header row") from None
+        raise UserError(
+            f"BA table {path} is not a readable CSV ({_one_line(err)}); save it as UTF-8 CSV with a header row"
+        ) from None
     if not header:
-        raise UserError(f"BA table {path} is empty; write a header row (FileName, BA0, BA1, ...) and one row per audio file")
+        raise UserError(
+            f"BA table {path} is empty; write a header row (FileName, BA0, BA1, ...) and one row per audio file"
+        )
     return [h.strip() for h in header]
 
 
@@ -252,7 +280,9 @@ def _csv_rows_estimate(path: Path) -> int:
     return max(1, round(1.1 * (path.stat().st_size - len(header)) / max(1, len(first))))
 
 
-def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[list[str], np.ndarray, dict]:
+def _read_csv(
+    path: Path, with_labels: bool, available: int | None
+) -> tuple[list[str], np.ndarray, dict]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -261,22 +291,34 @@ def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[lis
     d = len(ba_cols)
     _check_memory(path, _csv_rows_estimate(path), d, available)
     keep = ["FileName"] + (other_cols if with_labels else []) + ba_cols
-    read = pacsv.ReadOptions(column_names=header, skip_rows=1, encoding="utf8", block_size=_CSV_BLOCK_BYTES)
+    read = pacsv.ReadOptions(
+        column_names=header, skip_rows=1, encoding="utf8", block_size=_CSV_BLOCK_BYTES
+    )
     parse = pacsv.ParseOptions()
 
     def convert(ba_type: Any) -> Any:
         types = {c: pa.string() for c in keep}
         types.update({c: ba_type for c in ba_cols})
-        return pacsv.ConvertOptions(column_types=types, include_columns=keep, strings_can_be_null=False,
-                                    quoted_strings_can_be_null=False)
+        return pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=keep,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
 
     def blocks() -> Any:
         try:  # the common table: integers 0/1, read straight into int8 columns (one block)
-            yield pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert(pa.int8()))
+            yield pacsv.read_csv(
+                path, read_options=read, parse_options=parse, convert_options=convert(pa.int8())
+            )
             return
-        except pa.ArrowInvalid:  # floats, text or values out of int8 range: read as text block by block
+        except (
+            pa.ArrowInvalid
+        ):  # floats, text or values out of int8 range: read as text block by block
             pass
-        for batch in pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert(pa.string())):
+        for batch in pacsv.open_csv(
+            path, read_options=read, parse_options=parse, convert_options=convert(pa.string())
+        ):
             yield pa.Table.from_batches([batch])
 
     parts: list[np.ndarray] = []
@@ -294,19 +336,25 @@ def _read_csv(path: Path, with_labels: bool, available: int | None) -> tuple[lis
                     first_bad = (bad[0], j, *bad[1:])
             if first_bad is not None:
                 row = first_bad[0]
-                raise _bad_value(path, start + row, _as_text(b.column("FileName"))[row].strip(), *first_bad[1:])
+                raise _bad_value(
+                    path, start + row, _as_text(b.column("FileName"))[row].strip(), *first_bad[1:]
+                )
             parts.append(block)
             name_chunks += b.column("FileName").chunks
             for c in other_chunks:
                 other_chunks[c] += b.column(c).chunks
             start += b.num_rows
     except (pa.ArrowException, OSError) as err:
-        raise UserError(f"BA table {path} is not a readable CSV ({_one_line(err)}); every row needs one value per header column") from None
+        raise UserError(
+            f"BA table {path} is not a readable CSV ({_one_line(err)}); every row needs one value per header column"
+        ) from None
     if start == 0:
         raise UserError(f"BA table {path} has a header but no rows; add one row per audio file")
     names_out = _file_names(pa.chunked_array(name_chunks, type=pa.string()), path)
     ba = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    others = {c: _text_series(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()}
+    others = {
+        c: _text_series(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()
+    }
     return names_out, ba, others
 
 
@@ -367,7 +415,9 @@ def _binary(col: Any) -> tuple[np.ndarray, tuple | None]:
     n = len(col)
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         text = np.asarray(pc.fill_null(col, "").to_numpy(zero_copy_only=False), dtype=object)
-        num = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+        num = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(
+            dtype=np.float64
+        )
         blank = np.flatnonzero(np.isnan(num))
         if blank.size:
             r = int(blank[0])
@@ -400,11 +450,17 @@ def _numeric(arr: np.ndarray) -> tuple[np.ndarray, tuple | None]:
 def _bad_value(path: Path, row: int, file_name: str, j: int, kind: str, value: object) -> UserError:
     where = _where(path, row, file_name or None)
     if kind == "type":
-        return UserError(f"BA table {path}: column BA{j} holds {value} values; BA columns must hold the numbers 0 and 1")
+        return UserError(
+            f"BA table {path}: column BA{j} holds {value} values; BA columns must hold the numbers 0 and 1"
+        )
     if kind == "empty":
-        return UserError(f"BA table {path}: column BA{j} is empty on {where}; every BA cell must hold 0 or 1 — fill it or remove the row")
+        return UserError(
+            f"BA table {path}: column BA{j} is empty on {where}; every BA cell must hold 0 or 1 — fill it or remove the row"
+        )
     if kind == "text":
-        return UserError(f"BA table {path}: column BA{j} holds {str(value)!r}, not a number, on {where}; BA values must be 0 or 1")
+        return UserError(
+            f"BA table {path}: column BA{j} holds {str(value)!r}, not a number, on {where}; BA values must be 0 or 1"
+        )
     return UserError(
         f"BA table {path}: column BA{j} holds {float(value):g} on {where}; BA values must be 0 or 1 — "
         "binarise the vectors (balr writes 0/1) or remove the row"

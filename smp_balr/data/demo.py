@@ -34,17 +34,18 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from smp_balr.core import paths
 from smp_balr.core.errors import UserError
-from smp_balr.core.settings import CORRELATED_DEFAULTS, DEMO_LABELS as LABELS, DemoSettings
 from smp_balr.core.outputs import transaction
+from smp_balr.core.settings import CORRELATED_DEFAULTS, DemoSettings
+from smp_balr.core.settings import DEMO_LABELS as LABELS
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,10 @@ NOISE_CLASSES = ("Heads", "Tails")
 
 # the correlated block (off by default: ``demo.correlated.n_ba: 0``): BAs thresholded from one
 # low-rank continuous latent, as BA-LR's attributes are thresholded outputs of one embedding
-CORRELATED_LABELS = ("Whisper", "Gender")  # carried by latent factor 0 (within speakers) and 1 (speaker level)
+CORRELATED_LABELS = (
+    "Whisper",
+    "Gender",
+)  # carried by latent factor 0 (within speakers) and 1 (speaker level)
 WHISPER_CLASSES = ("Normal", "Whisper")
 GENDER_CLASSES = ("F", "M")
 
@@ -131,8 +135,13 @@ class _Plan:
             k1 = min(K, k0 + step)
             rows = np.arange(k0 * U, k1 * U)
             spk = rows // U
-            logit = (self.base + self.profile[spk] + self.lang_shift[self.lang_of[spk]]
-                     + self.mod_shift[self.mod[rows]] + self.emo_shift[self.emo[rows]])
+            logit = (
+                self.base
+                + self.profile[spk]
+                + self.lang_shift[self.lang_of[spk]]
+                + self.mod_shift[self.mod[rows]]
+                + self.emo_shift[self.emo[rows]]
+            )
             ba = (rng.random((rows.size, D)) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
             ba[:, self.constant] = self.constant_value
             if self.corr is not None:
@@ -201,7 +210,9 @@ def _plan(settings: DemoSettings) -> _Plan:
     rows_spk = np.repeat(np.arange(K), U)
     n_miss = int(round(s.missing_class_fraction * K))
     lacks_emo = np.full(K, -1)
-    lacks_emo[rng.choice(K, size=n_miss, replace=False)] = rng.choice([0, 1, 3], size=n_miss)  # A, H or S
+    lacks_emo[rng.choice(K, size=n_miss, replace=False)] = rng.choice(
+        [0, 1, 3], size=n_miss
+    )  # A, H or S
     speech_only = np.zeros(K, dtype=bool)
     speech_only[rng.choice(K, size=n_miss, replace=False)] = True
     emo = np.empty(K * U, dtype=int)
@@ -239,7 +250,9 @@ def _plan(settings: DemoSettings) -> _Plan:
             "Modality": np.asarray(MODALITIES)[mod],
             "EmoClass": np.asarray(EMOTIONS)[emo],
             # own stream: adding the column left every other value of the corpus unchanged
-            NOISE: np.asarray(NOISE_CLASSES)[np.random.default_rng([s.seed, 2]).integers(0, 2, size=K * U)],
+            NOISE: np.asarray(NOISE_CLASSES)[
+                np.random.default_rng([s.seed, 2]).integers(0, 2, size=K * U)
+            ],
         }
     )
     corr = _correlated_plan(s, lang_of.size) if int(s.correlated.get("n_ba", 0)) > 0 else None
@@ -253,12 +266,23 @@ def _plan(settings: DemoSettings) -> _Plan:
 
     settings_out = asdict(s)
     if corr is None:
-        settings_out.pop("correlated")  # the default corpus and its truth file are as before the block existed
+        settings_out.pop(
+            "correlated"
+        )  # the default corpus and its truth file are as before the block existed
     settings_out.update(
         {
-            "label_level": {"Language": "speaker", "Modality": "utterance", "EmoClass": "utterance", NOISE: "utterance"},
-            "classes": {"Language": list(LANGUAGES), "Modality": list(MODALITIES), "EmoClass": list(EMOTIONS),
-                        NOISE: list(NOISE_CLASSES)},
+            "label_level": {
+                "Language": "speaker",
+                "Modality": "utterance",
+                "EmoClass": "utterance",
+                NOISE: "utterance",
+            },
+            "classes": {
+                "Language": list(LANGUAGES),
+                "Modality": list(MODALITIES),
+                "EmoClass": list(EMOTIONS),
+                NOISE: list(NOISE_CLASSES),
+            },
             "no_signal_labels": [NOISE],
             "no_effect_classes": {"EmoClass": ["X", "U"]},
             "constant": [f"BA{j}" for j in constant],
@@ -270,10 +294,28 @@ def _plan(settings: DemoSettings) -> _Plan:
         for lab in CORRELATED_LABELS:
             truth[lab] = [f"BA{D + j}" for j in corr["carried"][lab]]
         settings_out["label_level"].update({"Whisper": "utterance", "Gender": "speaker"})
-        settings_out["classes"].update({"Whisper": list(WHISPER_CLASSES), "Gender": list(GENDER_CLASSES)})
+        settings_out["classes"].update(
+            {"Whisper": list(WHISPER_CLASSES), "Gender": list(GENDER_CLASSES)}
+        )
     truth["settings"] = settings_out
-    return _Plan(s, labels, position, truth, bits_state, base, profile, lang_of, lang_shift, mod, mod_shift,
-                 emo, emo_shift, constant, constant_value, corr)
+    return _Plan(
+        s,
+        labels,
+        position,
+        truth,
+        bits_state,
+        base,
+        profile,
+        lang_of,
+        lang_shift,
+        mod,
+        mod_shift,
+        emo,
+        emo_shift,
+        constant,
+        constant_value,
+        corr,
+    )
 
 
 def _correlated_plan(s: DemoSettings, n_speakers: int) -> dict[str, Any]:
@@ -292,10 +334,12 @@ def _correlated_plan(s: DemoSettings, n_speakers: int) -> dict[str, Any]:
     L = np.zeros((C, r))
     L[:, 2:] = rng.normal(0.0, 1.0, size=(C, r - 2)) / np.sqrt(max(r - 2, 1))
     pool = rng.permutation(C)
-    carried = {"Whisper": np.sort(pool[:m]), "Gender": np.sort(pool[m:2 * m])}
+    carried = {"Whisper": np.sort(pool[:m]), "Gender": np.sort(pool[m : 2 * m])}
     for f, lab in enumerate(CORRELATED_LABELS):
         L[carried[lab], f] = rng.choice([-1.0, 1.0], size=m) * rng.uniform(0.8, 1.2, size=m)
-    sd = np.sqrt((L**2).sum(axis=1) * (1.0 + float(c["speaker_sd"]) ** 2) + float(c["noise_sd"]) ** 2)
+    sd = np.sqrt(
+        (L**2).sum(axis=1) * (1.0 + float(c["speaker_sd"]) ** 2) + float(c["noise_sd"]) ** 2
+    )
     rate = rng.uniform(0.15, 0.85, size=C)
     from scipy import stats
 
@@ -306,8 +350,18 @@ def _correlated_plan(s: DemoSettings, n_speakers: int) -> dict[str, Any]:
     U = s.utterances_per_speaker
     p_whisper = rng.beta(2.0, 3.0, size=n_speakers)
     whisper = (rng.random((n_speakers, U)) < p_whisper[:, None]).astype(int).ravel()
-    return {"L": L, "tau": tau, "scores": scores, "gender": gender, "whisper": whisper, "carried": carried,
-            "within_effect": float(c["within_effect"]), "noise_sd": float(c["noise_sd"]), "rank": r, "n_ba": C}
+    return {
+        "L": L,
+        "tau": tau,
+        "scores": scores,
+        "gender": gender,
+        "whisper": whisper,
+        "carried": carried,
+        "within_effect": float(c["within_effect"]),
+        "noise_sd": float(c["noise_sd"]),
+        "rank": r,
+        "n_ba": C,
+    }
 
 
 def _correlated_bits(corr: dict[str, Any], s: DemoSettings, k0: int, k1: int) -> np.ndarray:
@@ -320,9 +374,9 @@ def _correlated_bits(corr: dict[str, Any], s: DemoSettings, k0: int, k1: int) ->
     for k in range(k0, k1):
         rng = np.random.default_rng([s.seed, 3, k])
         f = corr["scores"][k][None, :] + rng.normal(size=(U, r))
-        f[:, 0] += corr["within_effect"] * corr["whisper"][k * U:(k + 1) * U]
+        f[:, 0] += corr["within_effect"] * corr["whisper"][k * U : (k + 1) * U]
         value = f @ corr["L"].T + corr["noise_sd"] * rng.normal(size=(U, C))
-        out[(k - k0) * U:(k - k0 + 1) * U] = value > corr["tau"][None, :]
+        out[(k - k0) * U : (k - k0 + 1) * U] = value > corr["tau"][None, :]
     return out
 
 
@@ -351,7 +405,9 @@ def generate(settings: DemoSettings) -> DemoCorpus:
     return DemoCorpus(labels=plan.labels, ba=ba, truth=plan.truth)
 
 
-def stream(settings: DemoSettings) -> tuple[pd.DataFrame, dict[str, Any], Iterator[tuple[np.ndarray, np.ndarray]]]:
+def stream(
+    settings: DemoSettings,
+) -> tuple[pd.DataFrame, dict[str, Any], Iterator[tuple[np.ndarray, np.ndarray]]]:
     """The corpus of ``settings`` without holding its BA matrix (same bits as :func:`generate`).
 
     Returns
@@ -382,7 +438,9 @@ def load_truth(path: str | Path) -> dict[str, list[str]] | None:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise UserError(f"truth file {path} is not valid JSON ({err.msg}); rerun `dvc repro demo`") from None
+        raise UserError(
+            f"truth file {path} is not valid JSON ({err.msg}); rerun `dvc repro demo`"
+        ) from None
     return {k: [str(b) for b in v] for k, v in data.items() if isinstance(v, list)}
 
 
@@ -392,8 +450,10 @@ def planted_truth(labels: str | Path, ba_dir: str | Path) -> dict[str, list[str]
     The truth describes ``data/demo`` only: it applies when the labels CSV (``labels``) and
     the BA folder (``ba_dir``) are the demo's own paths, whatever the tables are named.
     """
-    same = [Path(str(given)).resolve() == demo_path.resolve()
-            for given, demo_path in ((labels, paths.DEMO_LABELS), (ba_dir, paths.DEMO_BA_DIR))]
+    same = [
+        Path(str(given)).resolve() == demo_path.resolve()
+        for given, demo_path in ((labels, paths.DEMO_LABELS), (ba_dir, paths.DEMO_BA_DIR))
+    ]
     return load_truth(paths.DEMO_TRUTH) if all(same) else None
 
 
@@ -408,7 +468,9 @@ _TXT_PAIR = np.array([b"0 1\n", b"1 0\n"])
 def _encode(vec: np.ndarray, variant: tuple[str, str, str]) -> bytes:
     ext, shape, kind = variant
     if ext == "txt":
-        table = {("D", "int"): _TXT_INT, ("D", "float"): _TXT_FLOAT, ("D2", "int"): _TXT_PAIR}[(shape, kind)]
+        table = {("D", "int"): _TXT_INT, ("D", "float"): _TXT_FLOAT, ("D2", "int"): _TXT_PAIR}[
+            (shape, kind)
+        ]
         return table[vec].tobytes()
     dtype = np.float64 if kind == "float" else np.int64
     arr = vec.astype(dtype)
@@ -417,7 +479,13 @@ def _encode(vec: np.ndarray, variant: tuple[str, str, str]) -> bytes:
     return pickle.dumps(arr, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def write_corpus(corpus: DemoCorpus, ba_dir: str | Path, labels_path: str | Path, truth_path: str | Path, seed: int) -> None:
+def write_corpus(
+    corpus: DemoCorpus,
+    ba_dir: str | Path,
+    labels_path: str | Path,
+    truth_path: str | Path,
+    seed: int,
+) -> None:
     """Write the BA files, labels CSV and truth JSON of a corpus held in memory.
 
     The BA folder is built beside ``ba_dir`` and swapped in at the end, so a failure
@@ -439,7 +507,11 @@ def write_corpus(corpus: DemoCorpus, ba_dir: str | Path, labels_path: str | Path
 
 
 def write_demo(
-    settings: DemoSettings, ba_dir: str | Path, labels_path: str | Path, truth_path: str | Path, progress: bool = True
+    settings: DemoSettings,
+    ba_dir: str | Path,
+    labels_path: str | Path,
+    truth_path: str | Path,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Generate the corpus of ``settings`` and write it, streaming: same files as
     ``write_corpus(generate(settings), ...)``, in memory only the labels and one block of speakers.
@@ -484,7 +556,9 @@ def _variants(n_rows: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, 1]).integers(0, len(VARIANTS), size=n_rows)
 
 
-def _write_ba_file(root: Path, name: str, vec: np.ndarray, variant: tuple[str, str, str], made: set[Path]) -> None:
+def _write_ba_file(
+    root: Path, name: str, vec: np.ndarray, variant: tuple[str, str, str], made: set[Path]
+) -> None:
     p = Path(name)
     folder = root / p.parent
     if folder not in made:
@@ -501,7 +575,9 @@ def _build_ba_dir(ba_dir: str | Path, fill: Callable[[Path], None]) -> None:
         fill(tmp)
 
 
-def _write_labels_truth(labels: pd.DataFrame, truth: dict[str, Any], labels_path: str | Path, truth_path: str | Path) -> None:
+def _write_labels_truth(
+    labels: pd.DataFrame, truth: dict[str, Any], labels_path: str | Path, truth_path: str | Path
+) -> None:
     from smp_balr.core.outputs import write_csv, write_json
 
     write_csv(labels, labels_path)

@@ -17,12 +17,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
-from smp_balr.data.batable import BATable, read_ba_table, same_file
 from smp_balr.core.errors import UserError
 from smp_balr.core.memory import format_need, require_memory
 from smp_balr.core.outputs import transaction
 from smp_balr.core.settings import check_name, class_value_problem, excerpt
+from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
+from smp_balr.data.batable import BATable, read_ba_table, same_file
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ class FormatReport:
     labels_without_vectors: list[str]
     vectors_without_labels: list[str]
     n_ba: int
-    empty_labels: dict[str, list[int]] = field(default_factory=dict)  # label column -> CSV lines with an empty cell
+    empty_labels: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # label column -> CSV lines with an empty cell
     source: str = "files"  # files: data.ba_dir; table: data.ba_table (n_files counts its rows)
 
 
@@ -99,12 +101,16 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"labels file {path} (data.labels) not found; set data.labels to your labels CSV")
+        raise UserError(
+            f"labels file {path} (data.labels) not found; set data.labels to your labels CSV"
+        )
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         msg = " ".join(str(err).split())
-        raise UserError(f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a header row") from None
+        raise UserError(
+            f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a header row"
+        ) from None
     _check_header(path)
     return check_labels(df, path, require_group)
 
@@ -131,15 +137,25 @@ def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.
         )
     dup_cols = df.columns[df.columns.duplicated()].tolist()
     if dup_cols:  # the same name after stripping spaces ("A" and "A ")
-        raise UserError(f"labels file {path} has duplicate column(s) {', '.join(dup_cols)}; rename them")
+        raise UserError(
+            f"labels file {path} has duplicate column(s) {', '.join(dup_cols)}; rename them"
+        )
     clash = [c for c in df.columns if _BA_RE.match(c)]
     if clash:
-        raise UserError(f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename them")
-    for col in df.columns:  # "Train, spk1, A" written with ", " separators: values without the spaces
+        raise UserError(
+            f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename them"
+        )
+    for (
+        col
+    ) in df.columns:  # "Train, spk1, A" written with ", " separators: values without the spaces
         df[col] = df[col].str.strip()
     for col in df.columns:
         if col not in ID_COLUMNS:
-            check_name(col, f"labels file {path}: label column", "rename that column in the labels CSV (and in params.yaml)")
+            check_name(
+                col,
+                f"labels file {path}: label column",
+                "rename that column in the labels CSV (and in params.yaml)",
+            )
             _check_class_values(df[col], col, path)
     for col in ("FileName", "Speaker"):
         empty = np.flatnonzero((df[col] == "").to_numpy())
@@ -239,7 +255,9 @@ def format_corpus(
         Train or Test part.
     """
     if (ba_dir is None) == (ba_table is None):
-        raise UserError("give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table (one table)")
+        raise UserError(
+            "give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table (one table)"
+        )
     ba_rows: BATable | None = None
     if ba_table is None:
         labels = read_labels(labels_path, require_group=split)
@@ -248,7 +266,9 @@ def format_corpus(
         in_table = Path(labels_path).is_file() and same_file(labels_path, ba_table)
         if not in_table:
             labels = read_labels(labels_path, require_group=split)
-        ba_rows = read_ba_table(ba_table, invert=invert, with_labels=in_table, memory_available=memory_available)
+        ba_rows = read_ba_table(
+            ba_table, invert=invert, with_labels=in_table, memory_available=memory_available
+        )
         if in_table:
             labels = check_labels(ba_rows.labels, labels_path, require_group=split)
         index = ba_rows.index
@@ -278,7 +298,9 @@ def format_corpus(
         bad = ~groups.isin(GROUPS).to_numpy()
         if bad.any():
             values = sorted(set(groups[bad]))
-            row = int(np.flatnonzero(matched & ~labels["Group"].isin(GROUPS).to_numpy())[0])  # first in CSV order
+            row = int(
+                np.flatnonzero(matched & ~labels["Group"].isin(GROUPS).to_numpy())[0]
+            )  # first in CSV order
             first, line = labels["FileName"].iloc[row], row + 2
             raise UserError(
                 f"labels file {labels_path}: Group must be Train or Test, found "
@@ -293,8 +315,10 @@ def format_corpus(
         n_ba = read_ba_file(files[0], invert=invert).size
         require_memory(
             format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
-            f"format of {len(files):,} BA files x {n_ba} BAs", f"format the corpus in parts (labels CSVs of fewer rows, "
-            f"data.labels) or run on a machine with more free memory", available=memory_available,
+            f"format of {len(files):,} BA files x {n_ba} BAs",
+            "format the corpus in parts (labels CSVs of fewer rows, "
+            "data.labels) or run on a machine with more free memory",
+            available=memory_available,
         )
         ba = read_ba_files(files, invert=invert, progress=progress)
     else:  # read and checked (memory included) by read_ba_table
@@ -329,8 +353,13 @@ def format_corpus(
     return out, report
 
 
-def _missing_group(labels: pd.DataFrame, files: Sequence[Path | None], group: str, labels_path: str | Path,
-                   ba_table: str | Path | None = None) -> str:
+def _missing_group(
+    labels: pd.DataFrame,
+    files: Sequence[Path | None],
+    group: str,
+    labels_path: str | Path,
+    ba_table: str | Path | None = None,
+) -> str:
     """Why no matched row is in ``group``: no such row at all, or none of them has a BA file."""
     rows = np.flatnonzero((labels["Group"] == group).to_numpy())
     if rows.size == 0:
@@ -395,7 +424,10 @@ def log_report(report: FormatReport) -> None:
         log.warning(
             "label column %s is empty on %d matched rows (first lines: %s); they are kept, and counted as "
             "'empty label' and left out wherever %s is the label",
-            col, len(lines), ", ".join(map(str, lines[:N_EXAMPLES])), col,
+            col,
+            len(lines),
+            ", ".join(map(str, lines[:N_EXAMPLES])),
+            col,
         )
 
 
@@ -424,7 +456,9 @@ def write_table(table: FormattedTable, path: str | Path) -> None:
         fh.write(header.encode() + b"\n")
         for start in range(0, n, step):
             rows = min(step, n - start)
-            np.add(table.ba[start : start + rows], ord("0"), out=block[:rows, 1::2], casting="unsafe")
+            np.add(
+                table.ba[start : start + rows], ord("0"), out=block[:rows, 1::2], casting="unsafe"
+            )
             chunk: list[bytes] = []
             for i in range(rows):
                 chunk.append(",".join(_csv_field(v) for v in meta_rows[start + i]).encode())

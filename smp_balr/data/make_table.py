@@ -34,7 +34,9 @@ def _check_out(path: str | Path) -> Path:
 def _schema(meta_columns: list[str], n_ba: int):
     import pyarrow as pa
 
-    return pa.schema([(c, pa.string()) for c in meta_columns] + [(f"BA{j}", pa.int8()) for j in range(n_ba)])
+    return pa.schema(
+        [(c, pa.string()) for c in meta_columns] + [(f"BA{j}", pa.int8()) for j in range(n_ba)]
+    )
 
 
 def _arrow_block(meta: pd.DataFrame, ba: np.ndarray, schema):
@@ -73,8 +75,13 @@ def write_ba_table(meta: pd.DataFrame, ba: np.ndarray, path: str | Path) -> None
             pq.write_table(_arrow_block(meta, ba, _schema(list(meta.columns), ba.shape[1])), tmp)
 
 
-def table_from_files(labels: str | Path, ba_dir: str | Path, out: str | Path, with_labels: bool = True,
-                     invert: bool = False) -> int:
+def table_from_files(
+    labels: str | Path,
+    ba_dir: str | Path,
+    out: str | Path,
+    with_labels: bool = True,
+    invert: bool = False,
+) -> int:
     """Read the BA files of the labels' rows (as stage ``format`` does, unsplit) and write them as one table.
 
     Returns
@@ -104,8 +111,8 @@ def write_demo_table(settings, out: str | Path, with_labels: bool = True) -> pd.
     pandas.DataFrame
         The labels table of the corpus (sorted by FileName).
     """
-    from smp_balr.data.demo import stream
     from smp_balr.core.outputs import atomic_path
+    from smp_balr.data.demo import stream
 
     out = _check_out(out)
     labels, _, blocks = stream(settings)
@@ -122,15 +129,21 @@ def write_demo_table(settings, out: str | Path, with_labels: bool = True) -> pd.
     with atomic_path(out) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
             for rows, block in blocks:
-                writer.write_table(_arrow_block(meta_all.iloc[rows].reset_index(drop=True), block, schema))
+                writer.write_table(
+                    _arrow_block(meta_all.iloc[rows].reset_index(drop=True), block, schema)
+                )
     return labels
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``files LABELS BA_DIR OUT`` or ``demo OUT`` (see the module's doc)."""
-    parser = argparse.ArgumentParser(prog="python -m smp_balr.data.make_table", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m smp_balr.data.make_table", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="what", required=True)
-    files = sub.add_parser("files", help="per-utterance BA files (the rows of LABELS that have one) -> OUT")
+    files = sub.add_parser(
+        "files", help="per-utterance BA files (the rows of LABELS that have one) -> OUT"
+    )
     files.add_argument("labels", type=Path)
     files.add_argument("ba_dir", type=Path)
     files.add_argument("out", type=Path)
@@ -138,12 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     demo = sub.add_parser("demo", help="the demo corpus of params.yaml (demo block, seed) -> OUT")
     demo.add_argument("out", type=Path)
     for p in (files, demo):
-        p.add_argument("--ba-only", action="store_true", help="FileName and BA columns only (no label columns)")
+        p.add_argument(
+            "--ba-only", action="store_true", help="FileName and BA columns only (no label columns)"
+        )
     args = parser.parse_args(argv)
 
     def body() -> None:
         if args.what == "files":
-            n = table_from_files(args.labels, args.ba_dir, args.out, with_labels=not args.ba_only, invert=args.invert)
+            n = table_from_files(
+                args.labels, args.ba_dir, args.out, with_labels=not args.ba_only, invert=args.invert
+            )
         else:
             from smp_balr.core.settings import load_settings
 

@@ -48,12 +48,16 @@ def read_table(path: str | Path, made_by: str = "format") -> pd.DataFrame:
     try:
         df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
     except (ValueError, pd.errors.ParserError) as err:
-        raise UserError(f"table {path} is not a formatted BA table ({err}); rerun `dvc repro {made_by}`") from None
+        raise UserError(
+            f"table {path} is not a formatted BA table ({err}); rerun `dvc repro {made_by}`"
+        ) from None
     for col in ("FileName", "Speaker"):
         if col not in df.columns:
             raise UserError(f"table {path} has no '{col}' column; rerun `dvc repro {made_by}`")
     if not ba_columns(df):
-        raise UserError(f"table {path} has no BA columns (BA0, BA1, ...); rerun `dvc repro {made_by}`")
+        raise UserError(
+            f"table {path} has no BA columns (BA0, BA1, ...); rerun `dvc repro {made_by}`"
+        )
     return df
 
 
@@ -86,7 +90,11 @@ class ClassSelection:
 
 
 def select_classes(
-    df: pd.DataFrame, label: str, keep: Sequence[str] | None, where: str | Path = "the table", strict: bool = True
+    df: pd.DataFrame,
+    label: str,
+    keep: Sequence[str] | None,
+    where: str | Path = "the table",
+    strict: bool = True,
 ) -> ClassSelection:
     """Keep the rows whose ``label`` is one of ``keep`` (all non-empty rows when ``keep`` is None).
 
@@ -113,7 +121,9 @@ def select_classes(
     """
     require_label(df, label, where)
     values = df[label]
-    has_value = np.array(values.notna(), dtype=bool)  # writable copy (pandas 3 returns read-only views)
+    has_value = np.array(
+        values.notna(), dtype=bool
+    )  # writable copy (pandas 3 returns read-only views)
     mask = has_value.copy()
     if keep is not None:
         keep = [str(k) for k in keep]
@@ -129,15 +139,27 @@ def select_classes(
         mask &= values.isin(keep).fillna(False).to_numpy()
     n_empty = int((~has_value).sum())
     if n_empty:
-        log.warning("%s: %d rows with an empty '%s' cell left out (empty label)", where, n_empty, label)
+        log.warning(
+            "%s: %d rows with an empty '%s' cell left out (empty label)", where, n_empty, label
+        )
     out = df.loc[mask].reset_index(drop=True)
     n_filtered = int(len(df) - len(out) - n_empty)
-    log.info("%s: %d rows of '%s' kept, %d left out by the class filter", where, len(out), label, n_filtered)
+    log.info(
+        "%s: %d rows of '%s' kept, %d left out by the class filter",
+        where,
+        len(out),
+        label,
+        n_filtered,
+    )
     return ClassSelection(rows=out, n_empty=n_empty, n_filtered=n_filtered)
 
 
 def filter_classes(
-    df: pd.DataFrame, label: str, keep: Sequence[str] | None, where: str | Path = "the table", strict: bool = True
+    df: pd.DataFrame,
+    label: str,
+    keep: Sequence[str] | None,
+    where: str | Path = "the table",
+    strict: bool = True,
 ) -> tuple[pd.DataFrame, int]:
     """:func:`select_classes` as ``(rows, dropped by the class filter)``.
 
@@ -148,7 +170,9 @@ def filter_classes(
     return sel.rows, sel.n_filtered
 
 
-def too_few_classes(label: str, counts: pd.Series, where: str | Path, keep: Sequence[str] | None = None) -> str:
+def too_few_classes(
+    label: str, counts: pd.Series, where: str | Path, keep: Sequence[str] | None = None
+) -> str:
     """The message for a label left with fewer than 2 classes: what is wrong with the data, what to do.
 
     Parameters
@@ -178,7 +202,9 @@ def too_few_classes(label: str, counts: pd.Series, where: str | Path, keep: Sequ
     return f"{wrong}; {fix}"
 
 
-def ba_matrix(df: pd.DataFrame, columns: Sequence[str] | None = None, dtype: type = np.int8) -> np.ndarray:
+def ba_matrix(
+    df: pd.DataFrame, columns: Sequence[str] | None = None, dtype: type = np.int8
+) -> np.ndarray:
     """The BA columns (only ``columns`` when given) as an array of shape (rows, BAs).
 
     Parameters
@@ -229,8 +255,14 @@ def empty_selection_message(path: str | Path) -> str:
     passed and which setting to change (or ``features.method: all``).
     """
     path = Path(path)
-    method = path.name[: -len("_features.csv")].rsplit("_", 1)[-1] if path.name.endswith("_features.csv") else ""
-    why, change = _EMPTY_SELECTION.get(method, ("the selection selected no BA", "change its settings under selection"))
+    method = (
+        path.name[: -len("_features.csv")].rsplit("_", 1)[-1]
+        if path.name.endswith("_features.csv")
+        else ""
+    )
+    why, change = _EMPTY_SELECTION.get(
+        method, ("the selection selected no BA", "change its settings under selection")
+    )
     alternative = "" if method == "all" else ", or train on every BA with features.method: all"
     return (
         f"features file {path} lists no BA: {why}, so the label may carry little signal in these BAs; "
@@ -259,7 +291,9 @@ def read_features(path: str | Path, made_by: str, allow_empty: bool = False) -> 
     except pd.errors.EmptyDataError:
         if allow_empty:
             return []
-        raise UserError(f"features file {path} is empty; {fix} (or choose another features.method)") from None
+        raise UserError(
+            f"features file {path} is empty; {fix} (or choose another features.method)"
+        ) from None
     except (ValueError, pd.errors.ParserError) as err:
         raise UserError(f"features file {path} is not a CSV ({err}); {fix}") from None
     if "Feature" not in frame.columns:
@@ -275,17 +309,27 @@ def features_stage(label: str, method: str) -> str:
     return f"common@{label}" if method == "common" else f"select@{label}-{method}"
 
 
-def require_columns(columns: Sequence[str], features: Sequence[str], where: str | Path, fix: str) -> None:
+def require_columns(
+    columns: Sequence[str], features: Sequence[str], where: str | Path, fix: str
+) -> None:
     """Raise a :class:`UserError` naming the feature columns absent from ``columns``."""
     have = set(columns)
     missing = [f for f in features if f not in have]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise UserError(f"{len(missing)} model feature column(s) absent from {where}: {shown}; {fix}")
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise UserError(
+            f"{len(missing)} model feature column(s) absent from {where}: {shown}; {fix}"
+        )
 
 
 def scorable_rows(
-    table: str | Path, label: str, keep: Sequence[str] | None, model_label: str, classes: Sequence[str],
+    table: str | Path,
+    label: str,
+    keep: Sequence[str] | None,
+    model_label: str,
+    classes: Sequence[str],
     features: Sequence[str],
 ) -> tuple[pd.DataFrame, int, dict[str, int]]:
     """The rows of the test table that a model trained for ``model_label`` can be scored on.
@@ -310,7 +354,11 @@ def scorable_rows(
 
 
 def scorable_frame(
-    df: pd.DataFrame, label: str, keep: Sequence[str] | None, classes: Sequence[str], features: Sequence[str],
+    df: pd.DataFrame,
+    label: str,
+    keep: Sequence[str] | None,
+    classes: Sequence[str],
+    features: Sequence[str],
     where: str | Path = "the test table",
 ) -> tuple[pd.DataFrame, int, dict[str, int]]:
     """The rows of a test table (already read) scorable by a model of ``classes`` and ``features``.
@@ -323,12 +371,18 @@ def scorable_frame(
     unseen = ~df[label].astype(str).isin(known).to_numpy()
     unseen_counts = {str(k): int(v) for k, v in df.loc[unseen, label].value_counts().items()}
     if unseen.any():
-        log.warning("%d test rows of classes never seen in training excluded: %s", int(unseen.sum()), unseen_counts)
+        log.warning(
+            "%d test rows of classes never seen in training excluded: %s",
+            int(unseen.sum()),
+            unseen_counts,
+        )
         df = df.loc[~unseen].reset_index(drop=True)
     if df.empty:
         raise UserError(
             f"no rows of the model's classes ({', '.join(known)}) in {where}; "
             f"check `classes.{label}` and `label` in params.yaml"
         )
-    require_columns(df.columns, features, where, "test and train tables must come from the same `format` run")
+    require_columns(
+        df.columns, features, where, "test and train tables must come from the same `format` run"
+    )
     return df, dropped, unseen_counts

@@ -31,33 +31,50 @@ NOT_SHOWN_BEYOND = "not shown beyond"
 CANNOT_SEPARATE = "cannot be separated"
 
 
-def _usable_rows(y: np.ndarray, other: np.ndarray, spk: np.ndarray, min_speakers: int) -> tuple[np.ndarray, dict]:
+def _usable_rows(
+    y: np.ndarray, other: np.ndarray, spk: np.ndarray, min_speakers: int
+) -> tuple[np.ndarray, dict]:
     """Rows of the strata that can be tested, restricted to their classes with enough speakers."""
     frame = pd.DataFrame({"y": y, "o": other, "s": spk})
     n_spk = frame.groupby(["o", "y"], sort=True)["s"].nunique()
     keep = np.zeros(len(frame), dtype=bool)
     strata: dict[str, dict[str, Any]] = {}
     for value, per_class in n_spk.groupby(level="o", sort=True):
-        classes = sorted(per_class.index.get_level_values("y")[per_class.to_numpy() >= min_speakers])
+        classes = sorted(
+            per_class.index.get_level_values("y")[per_class.to_numpy() >= min_speakers]
+        )
         rows = (other == value) & np.isin(y, classes)
         used = len(classes) >= 2
-        strata[str(value)] = {"classes": [str(c) for c in classes], "used": used,
-                              "n_rows": int(rows.sum()) if used else 0,
-                              "n_speakers": int(frame.loc[rows, "s"].nunique()) if used else 0}
+        strata[str(value)] = {
+            "classes": [str(c) for c in classes],
+            "used": used,
+            "n_rows": int(rows.sum()) if used else 0,
+            "n_speakers": int(frame.loc[rows, "s"].nunique()) if used else 0,
+        }
         if used:
             keep |= rows
     return keep, strata
 
 
-def _statistic(correct: np.ndarray, total: np.ndarray, chance: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _statistic(
+    correct: np.ndarray, total: np.ndarray, chance: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
     """Weighted mean over strata of ``(BA_s - chance_s) / (1 - chance_s)``; counts (..., S, K)."""
     ba = balanced_accuracy_from_counts(correct, total)
     return ((ba - chance) / (1.0 - chance) * weight).sum(axis=-1)
 
 
-def presence_beyond(y_true: Sequence, y_pred: Sequence, other: Sequence, speakers: Sequence,
-                    n_permutations: int, seed: int, min_speakers: int = 2, alpha: float = 0.05,
-                    chunk: int = 200) -> dict[str, Any]:
+def presence_beyond(
+    y_true: Sequence,
+    y_pred: Sequence,
+    other: Sequence,
+    speakers: Sequence,
+    n_permutations: int,
+    seed: int,
+    min_speakers: int = 2,
+    alpha: float = 0.05,
+    chunk: int = 200,
+) -> dict[str, Any]:
     """Whether predictions carry a label beyond another label: balanced accuracy within its strata.
 
     Parameters
@@ -98,15 +115,32 @@ def presence_beyond(y_true: Sequence, y_pred: Sequence, other: Sequence, speaker
     >>> out["verdict"], out["n_strata_used"]
     ('cannot be separated', 0)
     """
-    frame = pd.DataFrame({"y": pd.Series(list(y_true), dtype=object), "p": pd.Series(list(y_pred), dtype=object),
-                          "o": pd.Series(list(other), dtype=object), "s": pd.Series(list(speakers), dtype=object)})
+    frame = pd.DataFrame(
+        {
+            "y": pd.Series(list(y_true), dtype=object),
+            "p": pd.Series(list(y_pred), dtype=object),
+            "o": pd.Series(list(other), dtype=object),
+            "s": pd.Series(list(speakers), dtype=object),
+        }
+    )
     frame = frame.dropna(subset=["y", "o", "s"]).astype(str)
     y, pred, oth, spk = (frame[c].to_numpy() for c in ("y", "p", "o", "s"))
     keep, strata = _usable_rows(y, oth, spk, min_speakers)
-    out: dict[str, Any] = {"n_strata": len(strata), "n_strata_used": int(sum(s["used"] for s in strata.values())),
-                           "n_rows_used": int(keep.sum()), "strata": strata, "min_speakers": int(min_speakers)}
+    out: dict[str, Any] = {
+        "n_strata": len(strata),
+        "n_strata_used": int(sum(s["used"] for s in strata.values())),
+        "n_rows_used": int(keep.sum()),
+        "strata": strata,
+        "min_speakers": int(min_speakers),
+    }
     if not keep.any():
-        out.update(verdict=CANNOT_SEPARATE, p_value=math.nan, statistic=math.nan, null_mean=math.nan, scheme=None)
+        out.update(
+            verdict=CANNOT_SEPARATE,
+            p_value=math.nan,
+            statistic=math.nan,
+            null_mean=math.nan,
+            scheme=None,
+        )
         return out
     y, pred, oth, spk = y[keep], pred[keep], oth[keep], spk[keep]
     classes = sorted(set(y) | set(pred))
@@ -115,7 +149,9 @@ def presence_beyond(y_true: Sequence, y_pred: Sequence, other: Sequence, speaker
     p = np.array([lookup[v] for v in pred])
     values, stratum = np.unique(oth, return_inverse=True)
     k, n_str = len(classes), len(values)
-    _, cell = np.unique(np.char.add(np.char.add(oth.astype(str), "\x1f"), spk.astype(str)), return_inverse=True)
+    _, cell = np.unique(
+        np.char.add(np.char.add(oth.astype(str), "\x1f"), spk.astype(str)), return_inverse=True
+    )
     within = bool(pd.Series(t).groupby(cell).nunique().gt(1).any())
     if not within:  # speaker-level label in every stratum: (stratum, speaker) cells exchange labels
         n_cell = int(cell.max()) + 1
@@ -131,7 +167,9 @@ def presence_beyond(y_true: Sequence, y_pred: Sequence, other: Sequence, speaker
         m = labels.shape[0]
         bins = (np.arange(m)[:, None] * n_str + stratum[None, :]) * k + labels
         total = np.bincount(bins.ravel(), minlength=m * n_str * k).reshape(m, n_str, k)
-        correct = np.bincount(bins[labels == p[None, :]], minlength=m * n_str * k).reshape(m, n_str, k)
+        correct = np.bincount(bins[labels == p[None, :]], minlength=m * n_str * k).reshape(
+            m, n_str, k
+        )
         return correct, total
 
     obs_correct, obs_total = counts(t[None, :])
@@ -144,20 +182,31 @@ def presence_beyond(y_true: Sequence, y_pred: Sequence, other: Sequence, speaker
             shuffled = _shuffled_within(t, cell, m, rng)
         else:
             shuffled = _shuffled_within(cell_label, cell_stratum, m, rng)[:, cell]
-        null[start:start + m] = _statistic(*counts(shuffled), chance, weight)
+        null[start : start + m] = _statistic(*counts(shuffled), chance, weight)
     p_value = float((1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + n_permutations))
     ba = balanced_accuracy_from_counts(obs_correct[0], obs_total[0])
     for j, v in enumerate(values):
         strata[str(v)]["balanced_accuracy"] = float(ba[j])
-    out.update(verdict=PRESENT_BEYOND if p_value <= alpha else NOT_SHOWN_BEYOND, p_value=p_value,
-               statistic=observed, null_mean=float(null.mean()),
-               scheme="within_speakers" if within else "between_speakers")
+    out.update(
+        verdict=PRESENT_BEYOND if p_value <= alpha else NOT_SHOWN_BEYOND,
+        p_value=p_value,
+        statistic=observed,
+        null_mean=float(null.mean()),
+        scheme="within_speakers" if within else "between_speakers",
+    )
     return out
 
 
-def beyond_entries(y_true: Sequence, y_pred: Sequence, others: Mapping[str, Sequence], speakers: Sequence,
-                   n_permutations: int, seed: int, min_speakers: int = 2,
-                   alpha: float = 0.05) -> dict[str, dict[str, Any]]:
+def beyond_entries(
+    y_true: Sequence,
+    y_pred: Sequence,
+    others: Mapping[str, Sequence],
+    speakers: Sequence,
+    n_permutations: int,
+    seed: int,
+    min_speakers: int = 2,
+    alpha: float = 0.05,
+) -> dict[str, dict[str, Any]]:
     """The ``beyond`` entry of a label's metrics: per other label, its verdict and p-value.
 
     Parameters
@@ -173,13 +222,18 @@ def beyond_entries(y_true: Sequence, y_pred: Sequence, others: Mapping[str, Sequ
     """
     out = {}
     for name, values in others.items():
-        r = presence_beyond(y_true, y_pred, values, speakers, n_permutations, seed, min_speakers, alpha)
-        out[name] = {key: r[key] for key in ("verdict", "p_value", "statistic", "n_strata_used", "scheme")}
+        r = presence_beyond(
+            y_true, y_pred, values, speakers, n_permutations, seed, min_speakers, alpha
+        )
+        out[name] = {
+            key: r[key] for key in ("verdict", "p_value", "statistic", "n_strata_used", "scheme")
+        }
     return out
 
 
-def associated_pairs(frame: pd.DataFrame, labels: Sequence[str], v_min: float = 0.3,
-                     speaker: str = "Speaker") -> list[dict[str, Any]]:
+def associated_pairs(
+    frame: pd.DataFrame, labels: Sequence[str], v_min: float = 0.3, speaker: str = "Speaker"
+) -> list[dict[str, Any]]:
     """Pairs of labels associated at Cramér's V >= ``v_min`` on utterances or on speakers.
 
     Uses :func:`smp_balr.report.confounds.association_matrix` (bias-corrected V).
@@ -209,7 +263,9 @@ def associated_pairs(frame: pd.DataFrame, labels: Sequence[str], v_min: float = 
     >>> [(d["a"], d["b"], round(d["v"], 2)) for d in associated_pairs(df, ["Gender", "Range", "Noise"])]
     [('Gender', 'Range', 1.0)]
     """
-    mats = {unit: association_matrix(frame, labels, unit, speaker) for unit in ("utterance", "speaker")}
+    mats = {
+        unit: association_matrix(frame, labels, unit, speaker) for unit in ("utterance", "speaker")
+    }
     found = []
     for a, b in itertools.combinations(labels, 2):
         vu, vs = float(mats["utterance"].loc[a, b]), float(mats["speaker"].loc[a, b])

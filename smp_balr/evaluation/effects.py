@@ -104,8 +104,14 @@ _CACHE_CELLS = 50_000_000
 _cache: dict[str, Any] = {"key": None, "chunks": []}
 
 
-def _shuffles(y_true: np.ndarray, spk: np.ndarray | None, scheme: str, n_permutations: int, seed: int,
-              chunk: int) -> Iterator[np.ndarray]:
+def _shuffles(
+    y_true: np.ndarray,
+    spk: np.ndarray | None,
+    scheme: str,
+    n_permutations: int,
+    seed: int,
+    chunk: int,
+) -> Iterator[np.ndarray]:
     """Row-level permuted labels, chunk by chunk, in the random stream of ``permutation_pvalue``."""
     digest = hashlib.blake2b(digest_size=16)
     for part in (y_true, spk if spk is not None else np.empty(0)):
@@ -120,18 +126,28 @@ def _shuffles(y_true: np.ndarray, spk: np.ndarray | None, scheme: str, n_permuta
     rng = np.random.default_rng(seed)
     for start in range(0, n_permutations, chunk):
         m = min(start + chunk, n_permutations) - start
-        shuffled = (_shuffled_within(y_true, spk, m, rng) if scheme == "within_speakers"
-                    else _shuffled_rows(y_true, m, rng))
+        shuffled = (
+            _shuffled_within(y_true, spk, m, rng)
+            if scheme == "within_speakers"
+            else _shuffled_rows(y_true, m, rng)
+        )
         if keep:
-            chunks.append(shuffled.astype(np.int16 if y_true.max() < 2 ** 15 else np.int64))
+            chunks.append(shuffled.astype(np.int16 if y_true.max() < 2**15 else np.int64))
         yield shuffled
     if keep:
         _cache.update(key=key, chunks=chunks)
 
 
-def null_confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, speakers: Sequence | None,
-                    n_permutations: int, seed: int, chunk: int = 200,
-                    scheme: str | None = None) -> Iterator[np.ndarray]:
+def null_confusions(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    k: int,
+    speakers: Sequence | None,
+    n_permutations: int,
+    seed: int,
+    chunk: int = 200,
+    scheme: str | None = None,
+) -> Iterator[np.ndarray]:
     """Confusion matrices of the permuted labels, chunk by chunk.
 
     The permutations are those of :func:`smp_balr.evaluation.scores.permutation_pvalue` with the
@@ -170,7 +186,9 @@ def null_confusions(y_true: np.ndarray, y_pred: np.ndarray, k: int, speakers: Se
         spk_pred = np.zeros((n_spk, k))
         np.add.at(spk_pred, (spk, y_pred), 1)
     if scheme != "between_speakers":
-        for shuffled in _shuffles(y_true, spk if speakers is not None else None, scheme, n_permutations, seed, chunk):
+        for shuffled in _shuffles(
+            y_true, spk if speakers is not None else None, scheme, n_permutations, seed, chunk
+        ):
             m = shuffled.shape[0]
             bins = ((np.arange(m)[:, None] * k + shuffled) * k + y_pred[None, :]).ravel()
             yield np.bincount(bins, minlength=m * k * k).reshape(m, k, k).astype(float)
@@ -194,8 +212,15 @@ def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def effect_sizes(y_true: Sequence, y_pred: Sequence, classes: Sequence[str], speakers: Sequence,
-                 n_permutations: int, n_bootstrap: int, seed: int) -> dict[str, Any]:
+def effect_sizes(
+    y_true: Sequence,
+    y_pred: Sequence,
+    classes: Sequence[str],
+    speakers: Sequence,
+    n_permutations: int,
+    n_bootstrap: int,
+    seed: int,
+) -> dict[str, Any]:
     """Chance-normalised balanced accuracy and bias-corrected mutual information, with intervals.
 
     Parameters
@@ -258,8 +283,12 @@ def effect_sizes(y_true: Sequence, y_pred: Sequence, classes: Sequence[str], spe
     mi_raw = float(mutual_information(observed))
     entropy = float(entropy_bits(total))
 
-    null = np.concatenate([np.atleast_1d(mutual_information(c))
-                           for c in null_confusions(t, p, k, spk_names, n_permutations, seed, scheme=scheme)])
+    null = np.concatenate(
+        [
+            np.atleast_1d(mutual_information(c))
+            for c in null_confusions(t, p, k, spk_names, n_permutations, seed, scheme=scheme)
+        ]
+    )
     null_mean = float(null.mean())
     mi = mi_raw - null_mean
     mi_p = float((1.0 + np.count_nonzero(null >= mi_raw - 1e-12)) / (1.0 + n_permutations))
@@ -269,7 +298,9 @@ def effect_sizes(y_true: Sequence, y_pred: Sequence, classes: Sequence[str], spe
     draws = speaker_draws(n_spk, n_bootstrap, np.random.default_rng(seed))
     boot = (draws @ per_speaker).reshape(n_bootstrap, k, k)
     boot_total = boot.sum(axis=2)
-    ba_norm_boot = normalised_ba(balanced_accuracy_from_counts(np.diagonal(boot, axis1=1, axis2=2), boot_total), chance)
+    ba_norm_boot = normalised_ba(
+        balanced_accuracy_from_counts(np.diagonal(boot, axis1=1, axis2=2), boot_total), chance
+    )
     mi_boot_raw = mutual_information(boot)
     mi_boot = mi_boot_raw - (mi_boot_raw.mean() - mi_raw) - null_mean
     with np.errstate(divide="ignore", invalid="ignore"):

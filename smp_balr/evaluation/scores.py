@@ -24,7 +24,9 @@ from smp_balr.core.plotting import pyplot, save_png
 log = logging.getLogger(__name__)
 
 
-def _codes(y_true: Sequence, y_pred: Sequence, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _codes(
+    y_true: Sequence, y_pred: Sequence, classes: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
     lookup = {str(c): i for i, c in enumerate(classes)}
     t = np.array([lookup[str(v)] for v in y_true], dtype=np.int64)
     p = np.array([lookup[str(v)] for v in y_pred], dtype=np.int64)
@@ -86,7 +88,9 @@ def _shuffled_rows(y_true: np.ndarray, m: int, rng: np.random.Generator) -> np.n
     return rng.permuted(np.broadcast_to(y_true, (m, y_true.size)), axis=1)
 
 
-def _shuffled_within(y_true: np.ndarray, spk: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+def _shuffled_within(
+    y_true: np.ndarray, spk: np.ndarray, m: int, rng: np.random.Generator
+) -> np.ndarray:
     # sorting "speaker code + uniform[0,1)" groups rows by speaker in a random order inside
     # each speaker; the canonical (stable) grouping has the same speaker blocks, so position
     # q of the canonical order receives the label of position q of the random order
@@ -161,7 +165,9 @@ def permutation_pvalue(
         raise ValueError(f"unknown permutation scheme {scheme!r} or speakers missing")
     k = int(max(y_true.max(), y_pred.max())) + 1
     total = np.bincount(y_true, minlength=k)
-    observed = float(balanced_accuracy_from_counts(np.bincount(y_true[y_true == y_pred], minlength=k), total))
+    observed = float(
+        balanced_accuracy_from_counts(np.bincount(y_true[y_true == y_pred], minlength=k), total)
+    )
     if speakers is not None:
         _, spk = np.unique(np.asarray(speakers, dtype=str), return_inverse=True)
         n_spk = int(spk.max()) + 1
@@ -183,15 +189,16 @@ def permutation_pvalue(
             bins = (np.arange(m)[:, None] * k + lab).ravel()
             hits = spk_pred[np.arange(n_spk)[None, :], lab].ravel()
             correct = np.bincount(bins, weights=hits, minlength=m * k).reshape(m, k)
-            totals = np.bincount(bins, weights=np.broadcast_to(spk_rows, lab.shape).ravel(),
-                                 minlength=m * k).reshape(m, k)
+            totals = np.bincount(
+                bins, weights=np.broadcast_to(spk_rows, lab.shape).ravel(), minlength=m * k
+            ).reshape(m, k)
         else:
             if scheme == "within_speakers":
                 shuffled = _shuffled_within(y_true, spk, m, rng)
             else:
                 shuffled = _shuffled_rows(y_true, m, rng)
             correct, totals = _counts(shuffled, y_pred, k)
-        null[start:start + m] = balanced_accuracy_from_counts(correct, totals)
+        null[start : start + m] = balanced_accuracy_from_counts(correct, totals)
     # tolerance guards against float ties being read as strictly smaller
     p = (1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + n_permutations)
     return float(p), observed, null
@@ -289,15 +296,24 @@ def evaluate(
     majority = float(np.bincount(t).max() / t.size)
     chance_bal = 1.0 / present.size
     scheme = permutation_scheme(t, speakers)
-    p_value, _, null = permutation_pvalue(t, p, n_permutations, seed, speakers=speakers, scheme=scheme)
+    p_value, _, null = permutation_pvalue(
+        t, p, n_permutations, seed, speakers=speakers, scheme=scheme
+    )
     n_spk = int(pd.unique(np.asarray(speakers, dtype=str)).size)
     if scheme == "between_speakers":
         # distinct assignments of the speaker labels to the speakers: S! / prod(n_c!)
-        per_class = pd.Series(t).groupby(pd.Series(np.asarray(speakers, dtype=str))).first().value_counts()
+        per_class = (
+            pd.Series(t).groupby(pd.Series(np.asarray(speakers, dtype=str))).first().value_counts()
+        )
         n_assign = math.factorial(n_spk) // math.prod(math.factorial(int(c)) for c in per_class)
         if n_assign < 20:
-            log.warning("only %d distinct assignments of labels to the %d test speakers: the permutation "
-                        "p-value cannot fall below %.3g; add test speakers", n_assign, n_spk, 1.0 / n_assign)
+            log.warning(
+                "only %d distinct assignments of labels to the %d test speakers: the permutation "
+                "p-value cannot fall below %.3g; add test speakers",
+                n_assign,
+                n_spk,
+                1.0 / n_assign,
+            )
     low, high, _ = bootstrap_speakers(t, p, speakers, n_bootstrap, seed)
     acc = float(accuracy_score(t, p))
     return {
@@ -317,9 +333,20 @@ def evaluate(
             "null_q95": float(np.quantile(null, 0.95)),
             "scheme": scheme,
         },
-        "bootstrap": {"ci_low": low, "ci_high": high, "level": 0.95, "n": int(n_bootstrap), "unit": "speaker"},
+        "bootstrap": {
+            "ci_low": low,
+            "ci_high": high,
+            "level": 0.95,
+            "n": int(n_bootstrap),
+            "unit": "speaker",
+        },
         "per_class": {
-            c: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]), "support": int(support[i])}
+            c: {
+                "precision": float(prec[i]),
+                "recall": float(rec[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, c in enumerate(classes)
         },
     }
@@ -327,8 +354,10 @@ def evaluate(
 
 def is_present(metrics: dict[str, Any], alpha: float = 0.05) -> bool:
     """The verdict: permutation p below ``alpha`` and the speaker interval's lower end above chance."""
-    return bool(metrics["permutation"]["p_value"] < alpha
-                and metrics["bootstrap"]["ci_low"] > metrics["chance"]["balanced_accuracy"])
+    return bool(
+        metrics["permutation"]["p_value"] < alpha
+        and metrics["bootstrap"]["ci_low"] > metrics["chance"]["balanced_accuracy"]
+    )
 
 
 def headline(metrics: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
@@ -338,7 +367,10 @@ def headline(metrics: dict[str, Any], alpha: float = 0.05) -> dict[str, Any]:
     """
     return {
         "balanced_accuracy": metrics["balanced_accuracy"],
-        "bootstrap": {"ci_low": metrics["bootstrap"]["ci_low"], "ci_high": metrics["bootstrap"]["ci_high"]},
+        "bootstrap": {
+            "ci_low": metrics["bootstrap"]["ci_low"],
+            "ci_high": metrics["bootstrap"]["ci_high"],
+        },
         "chance": {"balanced_accuracy": metrics["chance"]["balanced_accuracy"]},
         "permutation": {"p_value": metrics["permutation"]["p_value"]},
         "present": is_present(metrics, alpha),
@@ -359,7 +391,9 @@ def verdict(metrics: dict[str, Any], alpha: float = 0.05) -> str:
     )
 
 
-def report_frame(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> pd.DataFrame:
+def report_frame(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> pd.DataFrame:
     """scikit-learn's classification report as a frame (rows: classes and averages)."""
     report = classification_report(
         [str(v) for v in y_true],
@@ -375,10 +409,14 @@ def report_frame(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence
 
 def confusion(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> np.ndarray:
     """Confusion counts, rows = true class, columns = predicted, in ``classes`` order."""
-    return confusion_matrix([str(v) for v in y_true], [str(v) for v in y_pred], labels=[str(c) for c in classes])
+    return confusion_matrix(
+        [str(v) for v in y_true], [str(v) for v in y_pred], labels=[str(c) for c in classes]
+    )
 
 
-def plot_confusion(counts: np.ndarray, classes: Sequence[str], path: str | Path, title: str = "") -> None:
+def plot_confusion(
+    counts: np.ndarray, classes: Sequence[str], path: str | Path, title: str = ""
+) -> None:
     """Write a row-normalised confusion matrix PNG (each true-class row sums to 1)."""
     plt = pyplot()
     rows = counts.sum(axis=1, keepdims=True)
@@ -392,8 +430,15 @@ def plot_confusion(counts: np.ndarray, classes: Sequence[str], path: str | Path,
     ax.set_ylabel("true")
     for i in range(norm.shape[0]):
         for j in range(norm.shape[1]):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n({counts[i, j]})",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
     ax.set_title(title or "confusion matrix (row-normalised)")
     fig.tight_layout()
@@ -427,7 +472,12 @@ class TestResult:
 
 
 def test_model(
-    model: Any, df: pd.DataFrame, label: str, n_permutations: int, n_bootstrap: int, seed: int,
+    model: Any,
+    df: pd.DataFrame,
+    label: str,
+    n_permutations: int,
+    n_bootstrap: int,
+    seed: int,
     train_speakers: Sequence[str] = (),
     excluded: dict[str, int] | None = None,
 ) -> TestResult:
@@ -457,7 +507,9 @@ def test_model(
     if shared:
         log.warning("!" * 72)
         log.warning("%d TEST SPEAKER(S) ALSO IN TRAINING: %s", len(shared), ", ".join(shared[:10]))
-        log.warning("the scores below are NOT speaker-independent; fix the Train/Test split of the data")
+        log.warning(
+            "the scores below are NOT speaker-independent; fix the Train/Test split of the data"
+        )
         log.warning("!" * 72)
     proba = model.predict_proba(df[list(model.feature_names_in_)])
     y_pred = np.asarray(classes)[np.argmax(proba, axis=1)]
@@ -467,12 +519,26 @@ def test_model(
     metrics.update(excluded or {})
     metrics["n_shared_speakers"] = len(shared)
     scheme = metrics["permutation"]["scheme"]
-    how = ("whole speakers exchange labels (label constant within each speaker)" if scheme == "between_speakers"
-           else "labels shuffled among the rows of each speaker (label varies within speakers)")
+    how = (
+        "whole speakers exchange labels (label constant within each speaker)"
+        if scheme == "between_speakers"
+        else "labels shuffled among the rows of each speaker (label varies within speakers)"
+    )
     log.info("permutation test: scheme %s, %s; %d permutations", scheme, how, n_permutations)
-    predictions = pd.DataFrame({"FileName": df["FileName"].astype(str), "Speaker": speakers,
-                                "true": y_true, "predicted": y_pred})
+    predictions = pd.DataFrame(
+        {
+            "FileName": df["FileName"].astype(str),
+            "Speaker": speakers,
+            "true": y_true,
+            "predicted": y_pred,
+        }
+    )
     for j, cls in enumerate(classes):
         predictions[f"prob_{cls}"] = proba[:, j]
-    return TestResult(metrics, predictions, report_frame(y_true, y_pred, classes),
-                      confusion(y_true, y_pred, classes), classes)
+    return TestResult(
+        metrics,
+        predictions,
+        report_frame(y_true, y_pred, classes),
+        confusion(y_true, y_pred, classes),
+        classes,
+    )

@@ -35,17 +35,21 @@ _CORRECTION_TEXT = {
 }
 
 #: the rule, for the page (fill with :func:`rule_sentence`)
-RULE = ("A label is present when the permutation p-value of its chosen configuration (chosen on "
-        "training speakers only), {correction}, is at most {alpha:g} and the lower end of its 95% "
-        "speaker-bootstrap interval of balanced accuracy lies above chance.")
+RULE = (
+    "A label is present when the permutation p-value of its chosen configuration (chosen on "
+    "training speakers only), {correction}, is at most {alpha:g} and the lower end of its 95% "
+    "speaker-bootstrap interval of balanced accuracy lies above chance."
+)
 
 
 def _check(alpha: float, correction: str) -> None:
     if not 0 < alpha < 1:
         raise UserError(f"params.yaml: report.alpha must be between 0 and 1, got {alpha}")
     if correction not in CORRECTIONS:
-        raise UserError(f"params.yaml: the correction across labels is '{correction}'; use one of "
-                        f"{', '.join(CORRECTIONS)}")
+        raise UserError(
+            f"params.yaml: the correction across labels is '{correction}'; use one of "
+            f"{', '.join(CORRECTIONS)}"
+        )
 
 
 def rule_sentence(alpha: float, n_labels: int, correction: str = "holm") -> str:
@@ -60,12 +64,18 @@ def rule_sentence(alpha: float, n_labels: int, correction: str = "holm") -> str:
     balanced accuracy lies above chance.
     """
     _check(alpha, correction)
-    return RULE.format(correction=_CORRECTION_TEXT[correction].format(k=n_labels, alpha=alpha), alpha=alpha)
+    return RULE.format(
+        correction=_CORRECTION_TEXT[correction].format(k=n_labels, alpha=alpha), alpha=alpha
+    )
 
 
-def table_verdicts(p_values: Mapping[Hashable, float], ci_low: Mapping[Hashable, float],
-                   chance: Mapping[Hashable, float], alpha: float,
-                   correction: str = "holm") -> dict[Hashable, dict[str, Any]]:
+def table_verdicts(
+    p_values: Mapping[Hashable, float],
+    ci_low: Mapping[Hashable, float],
+    chance: Mapping[Hashable, float],
+    alpha: float,
+    correction: str = "holm",
+) -> dict[Hashable, dict[str, Any]]:
     """The verdict of every label of a presence table.
 
     A label is ``present`` when its chosen configuration's own permutation p-value,
@@ -108,7 +118,9 @@ def table_verdicts(p_values: Mapping[Hashable, float], ci_low: Mapping[Hashable,
     missing = [lab for lab in labels if lab not in ci_low or lab not in chance]
     if missing:
         raise ValueError(f"no interval or chance level for label(s) {missing}")
-    p = np.array([math.nan if p_values[lab] is None else float(p_values[lab]) for lab in labels], dtype=float)
+    p = np.array(
+        [math.nan if p_values[lab] is None else float(p_values[lab]) for lab in labels], dtype=float
+    )
     adjusted = multitest.adjust(p, correction)
     rejected, _ = multitest.reject(p, alpha, correction)
     out: dict[Hashable, dict[str, Any]] = {}
@@ -119,6 +131,10 @@ def table_verdicts(p_values: Mapping[Hashable, float], ci_low: Mapping[Hashable,
             word = NO_RESULT
         else:
             word = PRESENT if bool(rejected[i]) and above else NOT_SHOWN
-        out[lab] = {"p_value": float(p[i]), "p_adjusted": float(adjusted[i]), "above_chance": bool(above),
-                    "verdict": word}
+        out[lab] = {
+            "p_value": float(p[i]),
+            "p_adjusted": float(adjusted[i]),
+            "above_chance": bool(above),
+            "verdict": word,
+        }
     return out

@@ -16,6 +16,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from smp_balr.core.outputs import FLOAT_FORMAT
+from smp_balr.core.settings import ExplainSettings
+from smp_balr.data.tables import ba_matrix
 from smp_balr.explain.compute import (
     AGNOSTIC_TOLERANCE,
     TREE_TOLERANCE,
@@ -26,7 +29,13 @@ from smp_balr.explain.compute import (
     make_background,
     unwrap_estimator,
 )
-from smp_balr.explain.plots import TOP_BAR, plot_ba_across_classes, plot_beeswarm, plot_top_bar, safe_name
+from smp_balr.explain.plots import (
+    TOP_BAR,
+    plot_ba_across_classes,
+    plot_beeswarm,
+    plot_top_bar,
+    safe_name,
+)
 from smp_balr.explain.summaries import (
     DEFAULT_N_BA_PLOTS,
     check_plot_bas,
@@ -36,18 +45,35 @@ from smp_balr.explain.summaries import (
     shap_table,
     top_metrics,
 )
-from smp_balr.core.outputs import FLOAT_FORMAT
 from smp_balr.model.sampling import stratified_sample
-from smp_balr.core.settings import ExplainSettings
-from smp_balr.data.tables import ba_matrix
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "AGNOSTIC_TOLERANCE", "DEFAULT_N_BA_PLOTS", "TOP_BAR", "TREE_TOLERANCE", "ExplainReport", "Explanation",
-    "check_plot_bas", "choose_plot_bas", "class_summary", "explain", "explain_model", "global_importance", "is_linear_model",
-    "is_tree_model", "make_background", "plot_ba_across_classes", "plot_beeswarm", "plot_top_bar", "safe_name",
-    "shap_table", "stratified_sample", "top_metrics", "unwrap_estimator", "write_outputs",
+    "AGNOSTIC_TOLERANCE",
+    "DEFAULT_N_BA_PLOTS",
+    "TOP_BAR",
+    "TREE_TOLERANCE",
+    "ExplainReport",
+    "Explanation",
+    "check_plot_bas",
+    "choose_plot_bas",
+    "class_summary",
+    "explain",
+    "explain_model",
+    "global_importance",
+    "is_linear_model",
+    "is_tree_model",
+    "make_background",
+    "plot_ba_across_classes",
+    "plot_beeswarm",
+    "plot_top_bar",
+    "safe_name",
+    "shap_table",
+    "stratified_sample",
+    "top_metrics",
+    "unwrap_estimator",
+    "write_outputs",
 ]
 
 TOP_COLUMNS = ["BA", "importance", "share"]
@@ -128,7 +154,9 @@ def explain_model(
     features = [str(f) for f in model.feature_names_in_]
     classes = [str(c) for c in model.classes_]
     check_plot_bas(settings.ba, features)  # an unknown BA fails before the work
-    df = df.copy()  # one consolidated block: inserting into the fragmented frame read from CSV is slow
+    df = (
+        df.copy()
+    )  # one consolidated block: inserting into the fragmented frame read from CSV is slow
     df.insert(0, "Sample_ID", np.arange(len(df)))
     labels = df[label].astype(str).to_numpy()
     idx = stratified_sample(labels, settings.n_samples, seed)
@@ -137,15 +165,31 @@ def explain_model(
     x = x_all[idx]
     background = None
     if not is_tree_model(model):
-        background = make_background(x_all, labels, settings.background, settings.background_size, seed)
+        background = make_background(
+            x_all, labels, settings.background, settings.background_size, seed
+        )
     t0 = time.perf_counter()
-    res = explain(model, x, background, settings.mlp_explainer, settings.permutations, settings.kernel_nsamples, seed,
-                  n_jobs=settings.n_jobs)
-    log.info("%s explainer: %d rows x %d BAs x %d classes in %.1f s", res.explainer, *res.values.shape,
-             time.perf_counter() - t0)
+    res = explain(
+        model,
+        x,
+        background,
+        settings.mlp_explainer,
+        settings.permutations,
+        settings.kernel_nsamples,
+        seed,
+        n_jobs=settings.n_jobs,
+    )
+    log.info(
+        "%s explainer: %d rows x %d BAs x %d classes in %.1f s",
+        res.explainer,
+        *res.values.shape,
+        time.perf_counter() - t0,
+    )
     tolerance = TREE_TOLERANCE if res.explainer in ("tree", "linear") else AGNOSTIC_TOLERANCE
     if res.additivity_error > tolerance:
-        log.warning("additivity error %.2e exceeds the tolerance %.0e", res.additivity_error, tolerance)
+        log.warning(
+            "additivity error %.2e exceeds the tolerance %.0e", res.additivity_error, tolerance
+        )
     importance = global_importance(res.values, features)
     top = top_metrics(importance, truth)
     ba_plots = choose_plot_bas(settings.ba, features, importance)
@@ -165,8 +209,12 @@ def explain_model(
         "ba_plotted": ba_plots,
     }
     metrics["output"] = res.output
-    log.info("top-5 BAs %s (share %.3f); top-10 share %.3f", ", ".join(top["top5"]), top["top5_share"],
-             top["top10_share"])
+    log.info(
+        "top-5 BAs %s (share %.3f); top-10 share %.3f",
+        ", ".join(top["top5"]),
+        top["top5_share"],
+        top["top10_share"],
+    )
     if truth is not None:
         log.info("%d of the top-10 BAs are planted for '%s'", top["n_top10_in_truth"], label)
     return ExplainReport(res, sample, x, features, classes, importance, ba_plots, metrics)
@@ -185,13 +233,24 @@ def write_outputs(out: Path, report: ExplainReport, label: str, seed: int) -> No
         name = safe_name(cls)
         name = name if name not in used else f"{name}_{c}"
         used.add(name)
-        shap_table(res.values[:, :, c], report.sample, label, features).to_csv(out / f"shap_{name}.csv", index=False,
-                                                                                     float_format=FLOAT_FORMAT)
-        class_summary(res.values[:, :, c], features).to_csv(out / f"summary_{name}.csv", index=False, float_format=FLOAT_FORMAT)
-        plot_beeswarm(res.values[:, :, c], x, features, f"{label} = {cls}: SHAP values", out / f"beeswarm_{name}.png",
-                      seed)
+        shap_table(res.values[:, :, c], report.sample, label, features).to_csv(
+            out / f"shap_{name}.csv", index=False, float_format=FLOAT_FORMAT
+        )
+        class_summary(res.values[:, :, c], features).to_csv(
+            out / f"summary_{name}.csv", index=False, float_format=FLOAT_FORMAT
+        )
+        plot_beeswarm(
+            res.values[:, :, c],
+            x,
+            features,
+            f"{label} = {cls}: SHAP values",
+            out / f"beeswarm_{name}.png",
+            seed,
+        )
     for ba in report.ba_plots:
         j = features.index(ba)
-        plot_ba_across_classes(res.values[:, j, :], x[:, j], classes, ba, out / f"ba_{safe_name(ba)}.png", seed)
+        plot_ba_across_classes(
+            res.values[:, j, :], x[:, j], classes, ba, out / f"ba_{safe_name(ba)}.png", seed
+        )
     report.importance.to_csv(out / "importance.csv", index=False, float_format=FLOAT_FORMAT)
     plot_top_bar(report.importance, out / "top20.png")

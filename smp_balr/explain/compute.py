@@ -38,6 +38,7 @@ CHUNK_ROWS = 25
 # one process (joblib's threading backend) take turns; processes each have their own
 _GLOBAL_RNG = threading.Lock()
 
+
 def unwrap_estimator(model: Any) -> Any:
     """The fitted scikit-learn model inside a :class:`~smp_balr.model.estimator.BAClassifier` (``model_``)
     or a search object (``best_estimator_``), or the model itself."""
@@ -50,7 +51,9 @@ def is_tree_model(model: Any) -> bool:
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
     from sklearn.tree import BaseDecisionTree
 
-    return isinstance(unwrap_estimator(model), (BaseDecisionTree, RandomForestClassifier, ExtraTreesClassifier))
+    return isinstance(
+        unwrap_estimator(model), (BaseDecisionTree, RandomForestClassifier, ExtraTreesClassifier)
+    )
 
 
 def is_linear_model(model: Any) -> bool:
@@ -60,7 +63,9 @@ def is_linear_model(model: Any) -> bool:
     return isinstance(unwrap_estimator(model), LogisticRegression)
 
 
-def make_background(x: np.ndarray, labels: Sequence[str], kind: str, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_background(
+    x: np.ndarray, labels: Sequence[str], kind: str, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Summarise ``x`` into a small background set for a model-agnostic explainer.
 
     Parameters
@@ -144,12 +149,18 @@ class Explanation:
 def _as_3d(values: Any, n_rows: int, n_features: int, n_classes: int) -> np.ndarray:
     """Bring shap's output to (rows, features, classes) whatever its shape or list form."""
     arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 3 and arr.shape == (n_classes, n_rows, n_features) and arr.shape != (n_rows, n_features, n_classes):
+    if (
+        arr.ndim == 3
+        and arr.shape == (n_classes, n_rows, n_features)
+        and arr.shape != (n_rows, n_features, n_classes)
+    ):
         arr = np.transpose(arr, (1, 2, 0))  # old list-per-class form
     if arr.ndim == 2 and n_classes == 1:
         arr = arr[:, :, None]
     if arr.shape != (n_rows, n_features, n_classes):
-        raise RuntimeError(f"unexpected SHAP output shape {arr.shape}, wanted {(n_rows, n_features, n_classes)}")
+        raise RuntimeError(
+            f"unexpected SHAP output shape {arr.shape}, wanted {(n_rows, n_features, n_classes)}"
+        )
     return arr
 
 
@@ -220,12 +231,17 @@ def explain(
         out = shap.LinearExplainer(est, shap.maskers.Independent(bg, max_samples=len(bg)))(x)
         values, base, proba = out.values, out.base_values, est.decision_function(x)
         if proba.ndim == 1:  # two classes: one log-odds, class 0's is its negative
-            values, base, proba = (np.stack([-values, values], axis=-1), np.stack([-base, base], axis=-1),
-                                   np.stack([-proba, proba], axis=-1))
+            values, base, proba = (
+                np.stack([-values, values], axis=-1),
+                np.stack([-base, base], axis=-1),
+                np.stack([-proba, proba], axis=-1),
+            )
         name = "linear"
     else:
         if mlp_explainer not in AGNOSTIC_EXPLAINERS:
-            raise ValueError(f"mlp_explainer must be one of {', '.join(AGNOSTIC_EXPLAINERS)}, got {mlp_explainer!r}")
+            raise ValueError(
+                f"mlp_explainer must be one of {', '.join(AGNOSTIC_EXPLAINERS)}, got {mlp_explainer!r}"
+            )
         if background is None:
             raise ValueError("a background is required for a model-agnostic explainer")
         if mlp_explainer == "permutation" and permutations < 1:
@@ -234,11 +250,24 @@ def explain(
             raise ValueError(f"kernel_nsamples must be at least 1, got {kernel_nsamples}")
         # 0/1 BAs are exact in float32, and a model fitted on float32 (the MLP) then computes in
         # float32: 2.9x faster than float64 on the demo's 500 BAs, additivity within 1e-6
-        x32, background = x.astype(np.float32), (np.asarray(background[0], dtype=np.float32), background[1])
-        work = partial(_agnostic_chunk, est, background, mlp_explainer, permutations, kernel_nsamples, seed,
-                       n_classes)
+        x32, background = (
+            x.astype(np.float32),
+            (np.asarray(background[0], dtype=np.float32), background[1]),
+        )
+        work = partial(
+            _agnostic_chunk,
+            est,
+            background,
+            mlp_explainer,
+            permutations,
+            kernel_nsamples,
+            seed,
+            n_classes,
+        )
         n_chunks = max(1, -(-n_rows // CHUNK_ROWS))
-        stacked = map_row_chunks(work, x32, n_chunks, n_jobs=n_jobs, indexed=True, progress=f"SHAP ({mlp_explainer})")
+        stacked = map_row_chunks(
+            work, x32, n_chunks, n_jobs=n_jobs, indexed=True, progress=f"SHAP ({mlp_explainer})"
+        )
         values, base, name = stacked[:, :-1, :], stacked[:, -1, :], mlp_explainer
     return Explanation(
         values=_as_3d(values, n_rows, n_features, n_classes),
@@ -248,8 +277,17 @@ def explain(
     )
 
 
-def _agnostic_chunk(est: Any, background: tuple[np.ndarray, np.ndarray], kind: str, permutations: int,
-                    kernel_nsamples: int, seed: int, n_classes: int, x: np.ndarray, chunk: int) -> np.ndarray:
+def _agnostic_chunk(
+    est: Any,
+    background: tuple[np.ndarray, np.ndarray],
+    kind: str,
+    permutations: int,
+    kernel_nsamples: int,
+    seed: int,
+    n_classes: int,
+    x: np.ndarray,
+    chunk: int,
+) -> np.ndarray:
     """SHAP values and base values of one chunk of rows, (rows, features + 1, classes): the base last.
 
     The chunk's explainer is seeded from ``(seed, chunk)`` only.
@@ -270,9 +308,13 @@ def _agnostic_chunk(est: Any, background: tuple[np.ndarray, np.ndarray], kind: s
                 out = explainer(x, max_evals=permutations * (2 * n_features + 1), silent=True)
                 values, base = out.values, out.base_values
             else:
-                data = shap.utils._legacy.DenseData(bg, [str(i) for i in range(n_features)], None, weights * len(bg))
+                data = shap.utils._legacy.DenseData(
+                    bg, [str(i) for i in range(n_features)], None, weights * len(bg)
+                )
                 explainer = shap.KernelExplainer(predict, data)
-                np.random.seed(chunk_seed)  # KernelExplainer samples coalitions from numpy's global generator
+                np.random.seed(
+                    chunk_seed
+                )  # KernelExplainer samples coalitions from numpy's global generator
                 values = explainer.shap_values(x, nsamples=kernel_nsamples, silent=True)
                 base = explainer.expected_value
         finally:

@@ -14,6 +14,7 @@ from smp_balr.core.plotting import pyplot, save_png
 TOP_BAR = 20
 BLUE, RED = "#1f77b4", "#d62728"  # BA = 0 / BA = 1 in the plots
 
+
 def safe_name(name: str) -> str:
     """A file-name-safe version of a class or BA name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "_"
@@ -41,8 +42,15 @@ def plot_beeswarm(
         jitter = rng.uniform(-0.3, 0.3, size=len(v))
         on = x[:, j] > 0.5
         for mask, colour, text in ((~on, BLUE, "BA = 0"), (on, RED, "BA = 1")):
-            ax.scatter(v[mask, j], ypos + jitter[mask], s=8, c=colour, alpha=0.6, linewidths=0,
-                       label=text if pos == 0 else None)
+            ax.scatter(
+                v[mask, j],
+                ypos + jitter[mask],
+                s=8,
+                c=colour,
+                alpha=0.6,
+                linewidths=0,
+                label=text if pos == 0 else None,
+            )
     ax.set_yticks(range(len(order)))
     ax.set_yticklabels([features[j] for j in order][::-1])
     ax.axvline(0, color="grey", lw=0.8)
@@ -72,8 +80,15 @@ def plot_ba_across_classes(
     for c in range(len(classes)):
         jitter = rng.uniform(-0.25, 0.25, size=len(on))
         for mask, colour, text in ((~on, BLUE, f"{ba} = 0"), (on, RED, f"{ba} = 1")):
-            ax.scatter(c + jitter[mask], values[mask, c], s=8, c=colour, alpha=0.6, linewidths=0,
-                       label=text if c == 0 else None)
+            ax.scatter(
+                c + jitter[mask],
+                values[mask, c],
+                s=8,
+                c=colour,
+                alpha=0.6,
+                linewidths=0,
+                label=text if c == 0 else None,
+            )
     ax.set_xticks(range(len(classes)))
     ax.set_xticklabels([str(c) for c in classes])
     ax.axhline(0, color="grey", lw=0.8)

@@ -11,7 +11,10 @@ from smp_balr.core.errors import UserError
 
 DEFAULT_N_BA_PLOTS = 4
 
-def shap_table(values: np.ndarray, sample: pd.DataFrame, label: str, features: Sequence[str]) -> pd.DataFrame:
+
+def shap_table(
+    values: np.ndarray, sample: pd.DataFrame, label: str, features: Sequence[str]
+) -> pd.DataFrame:
     """One class's SHAP values as a table: ``Sample_ID, FileName, True_Label, <BA...>``.
 
     Parameters
@@ -52,8 +55,12 @@ def class_summary(values: np.ndarray, features: Sequence[str]) -> pd.DataFrame:
     v = np.asarray(values, dtype=np.float64)
     pos, neg = v > 0, v < 0
     n_pos, n_neg = pos.sum(axis=0), neg.sum(axis=0)
-    mean_pos = np.divide(np.where(pos, v, 0.0).sum(axis=0), n_pos, out=np.zeros(v.shape[1]), where=n_pos > 0)
-    mean_neg = np.divide(np.where(neg, v, 0.0).sum(axis=0), n_neg, out=np.zeros(v.shape[1]), where=n_neg > 0)
+    mean_pos = np.divide(
+        np.where(pos, v, 0.0).sum(axis=0), n_pos, out=np.zeros(v.shape[1]), where=n_pos > 0
+    )
+    mean_neg = np.divide(
+        np.where(neg, v, 0.0).sum(axis=0), n_neg, out=np.zeros(v.shape[1]), where=n_neg > 0
+    )
     dominant = np.where(np.abs(mean_pos) >= np.abs(mean_neg), mean_pos, mean_neg)
     df = pd.DataFrame(
         {
@@ -83,7 +90,9 @@ def global_importance(values: np.ndarray, features: Sequence[str]) -> pd.DataFra
     total = imp.sum()
     share = imp / total if total > 0 else np.zeros_like(imp)
     order = np.lexsort((np.arange(len(imp)), -imp))
-    df = pd.DataFrame({"BA": np.asarray(features)[order], "importance": imp[order], "share": share[order]})
+    df = pd.DataFrame(
+        {"BA": np.asarray(features)[order], "importance": imp[order], "share": share[order]}
+    )
     df["cumulative_share"] = df["share"].cumsum()
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     return df
@@ -104,7 +113,9 @@ def top_metrics(importance: pd.DataFrame, truth: Sequence[str] | None = None) ->
         top = importance.head(k)
         out[f"top{k}"] = top["BA"].tolist()
         out[f"top{k}_share"] = round(float(top["share"].sum()), 6)
-    out["n_top10_in_truth"] = None if truth is None else int(len(set(out["top10"]) & set(map(str, truth))))
+    out["n_top10_in_truth"] = (
+        None if truth is None else int(len(set(out["top10"]) & set(map(str, truth))))
+    )
     return out
 
 
@@ -119,7 +130,9 @@ def check_plot_bas(requested: Sequence[str], features: Sequence[str]) -> None:
         )
 
 
-def choose_plot_bas(requested: Sequence[str] | None, features: Sequence[str], importance: pd.DataFrame) -> list[str]:
+def choose_plot_bas(
+    requested: Sequence[str] | None, features: Sequence[str], importance: pd.DataFrame
+) -> list[str]:
     """The BAs to plot across classes: ``requested`` (checked) or the top 4 by importance."""
     if not requested:
         return importance["BA"].head(DEFAULT_N_BA_PLOTS).tolist()

@@ -18,8 +18,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from smp_balr.core.errors import UserError
-from smp_balr.model.estimator import BAClassifier
 from smp_balr.core.outputs import atomic_path
+from smp_balr.model.estimator import BAClassifier
 
 # advice that works when followed: `-f` retrains even when DVC sees no change to the stage (a model
 # of an older layout); a damaged file is restored from DVC's cache, which a damaged workspace
@@ -57,20 +57,26 @@ def load_model(path: str | Path) -> BAClassifier:
     try:
         model = joblib.load(path)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise UserError(f"model file {path} cannot be read ({type(err).__name__}); {_restore(path)}") from None
+        raise UserError(
+            f"model file {path} cannot be read ({type(err).__name__}); {_restore(path)}"
+        ) from None
     _check(model, path)
     return model
 
 
 def _check(model: Any, path: str | Path) -> None:
     if not isinstance(model, BAClassifier):
-        raise UserError(f"model file {path} does not hold a BAClassifier (it holds {type(model).__name__}); {_FIX}")
+        raise UserError(
+            f"model file {path} does not hold a BAClassifier (it holds {type(model).__name__}); {_FIX}"
+        )
     try:
         check_is_fitted(model, "model_")
     except NotFittedError:
         raise UserError(f"model in {path} is not fitted; {_FIX}") from None
     if not hasattr(model, "feature_names_in_"):
-        raise UserError(f"model in {path} has no BA names (it was fitted on an unnamed matrix); {_FIX}")
+        raise UserError(
+            f"model in {path} has no BA names (it was fitted on an unnamed matrix); {_FIX}"
+        )
     if not isinstance(getattr(model, "metadata_", None), dict) or "label" not in model.metadata_:
         raise UserError(f"model in {path} has no metadata (label, features, speakers); {_FIX}")
 

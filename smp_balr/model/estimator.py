@@ -43,9 +43,9 @@ from tqdm import tqdm
 
 from smp_balr.core import options
 from smp_balr.core.errors import UserError
+from smp_balr.core.settings import MAX_UNITS, DtSettings, LogregSettings, MlpSettings
 from smp_balr.model.folds import check_classes, grouped_folds, validation_folds
 from smp_balr.model.sampling import balanced_sample_weights, oversample_indices
-from smp_balr.core.settings import MAX_UNITS, DtSettings, LogregSettings, MlpSettings
 from smp_balr.model.tree_search import search_tree
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,10 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
             return (self.logreg or LogregSettings()).cv_folds, "model.logreg.cv_folds"
         mlp = self.mlp or MlpSettings()
         if mlp.early_stopping:
-            return (validation_folds(mlp.validation_fraction),
-                    "model.mlp.validation_fraction (raise it) or set model.mlp.early_stopping: 0")
+            return (
+                validation_folds(mlp.validation_fraction),
+                "model.mlp.validation_fraction (raise it) or set model.mlp.early_stopping: 0",
+            )
         return 1, "model.mlp"
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> "BAClassifier":
@@ -134,7 +136,9 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
             The rows cannot fill the speaker folds the method needs.
         """
         if self.method not in options.MODEL_METHODS:
-            raise ValueError(f"method must be one of {', '.join(options.MODEL_METHODS)}, got {self.method!r}")
+            raise ValueError(
+                f"method must be one of {', '.join(options.MODEL_METHODS)}, got {self.method!r}"
+            )
         if self.balance not in options.BALANCE:
             raise ValueError(f"balance must be one of {options.BALANCE}, got {self.balance!r}")
         X = validate_data(self, X, dtype=_DTYPES, reset=True)
@@ -153,22 +157,51 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
         if self.balance == 1:
             extra = oversample_indices(codes, groups, self.random_state)
             log.info("oversampled %d extra rows", extra.size)
-            X, codes, groups = X[np.r_[np.arange(len(codes)), extra]], np.r_[codes, codes[extra]], np.r_[groups, groups[extra]]
-            is_copy = np.r_[np.zeros(len(codes) - extra.size, dtype=bool), np.ones(extra.size, dtype=bool)]
-        log.info("fitting %s on %d rows x %d BAs, %d speakers (balance=%d)",
-                 self.method, *X.shape, np.unique(groups).size, self.balance)
+            X, codes, groups = (
+                X[np.r_[np.arange(len(codes)), extra]],
+                np.r_[codes, codes[extra]],
+                np.r_[groups, groups[extra]],
+            )
+            is_copy = np.r_[
+                np.zeros(len(codes) - extra.size, dtype=bool), np.ones(extra.size, dtype=bool)
+            ]
+        log.info(
+            "fitting %s on %d rows x %d BAs, %d speakers (balance=%d)",
+            self.method,
+            *X.shape,
+            np.unique(groups).size,
+            self.balance,
+        )
         if self.method == "dt":
-            self.model_, info = fit_dt(X, codes, groups, self.dt or DtSettings(), self.balance, self.random_state, is_copy)
+            self.model_, info = fit_dt(
+                X, codes, groups, self.dt or DtSettings(), self.balance, self.random_state, is_copy
+            )
         elif self.method == "logreg":
-            self.model_, info = fit_logreg(X, codes, groups, self.logreg or LogregSettings(), self.balance,
-                                           self.random_state, is_copy)
+            self.model_, info = fit_logreg(
+                X,
+                codes,
+                groups,
+                self.logreg or LogregSettings(),
+                self.balance,
+                self.random_state,
+                is_copy,
+            )
         else:
-            self.model_, info = fit_mlp(X, codes, groups, self.mlp or MlpSettings(), self.balance, self.random_state,
-                                        is_copy)
+            self.model_, info = fit_mlp(
+                X,
+                codes,
+                groups,
+                self.mlp or MlpSettings(),
+                self.balance,
+                self.random_state,
+                is_copy,
+            )
         fitted = info.pop("fitted_class_counts", None)
         if fitted is None:
             fitted = dict(zip(*np.unique(codes, return_counts=True)))
-        info["fitted_class_counts"] = {str(self.classes_[c]): int(n) for c, n in sorted(fitted.items())}
+        info["fitted_class_counts"] = {
+            str(self.classes_[c]): int(n) for c, n in sorted(fitted.items())
+        }
         self.fit_info_ = info
         return self
 
@@ -225,14 +258,31 @@ def fit_dt(
         The refitted best tree and ``{cv_score, cv_score_std, best_params, n_folds, search,
         curves}``; ``curves["cv_score"]`` holds every distinct grid point's mean CV score.
     """
-    tree, found = search_tree(X, y, groups, settings.grid, settings.cv_folds, settings.scoring, seed, settings.n_jobs,
-                              settings.search, is_copy, "balanced" if balance == 2 else None,
-                              max_search_rows=settings.max_search_rows)
+    tree, found = search_tree(
+        X,
+        y,
+        groups,
+        settings.grid,
+        settings.cv_folds,
+        settings.scoring,
+        seed,
+        settings.n_jobs,
+        settings.search,
+        is_copy,
+        "balanced" if balance == 2 else None,
+        max_search_rows=settings.max_search_rows,
+    )
     res = found["cv_results"]
-    curve = [{"point": i + 1, **params, "cv_score_std": std, "cv_score": mean}
-             for i, (params, mean, std) in enumerate(zip(res["params"], res["mean_test_score"], res["std_test_score"]))]
+    curve = [
+        {"point": i + 1, **params, "cv_score_std": std, "cv_score": mean}
+        for i, (params, mean, std) in enumerate(
+            zip(res["params"], res["mean_test_score"], res["std_test_score"])
+        )
+    ]
     info = {k: found[k] for k in ("cv_score", "cv_score_std", "best_params", "n_folds")}
-    info["search"] = {k: found[k] for k in ("strategy", "search_rows", "n_fits", "n_candidates", "n_grid")}
+    info["search"] = {
+        k: found[k] for k in ("strategy", "search_rows", "n_fits", "n_candidates", "n_grid")
+    }
     info["curves"] = {"cv_score": curve}
     return tree, info
 
@@ -268,9 +318,14 @@ def fit_logreg(
     """
     check_classes(y, groups, settings.cv_folds, "model.logreg.cv_folds")
     folds = grouped_folds(y, groups, settings.cv_folds, seed, is_copy)
-    model = LogisticRegression(max_iter=settings.max_iter, class_weight="balanced" if balance == 2 else None,
-                               random_state=seed)
-    search = GridSearchCV(model, {"C": list(settings.C)}, scoring="balanced_accuracy", cv=folds, refit=True)
+    model = LogisticRegression(
+        max_iter=settings.max_iter,
+        class_weight="balanced" if balance == 2 else None,
+        random_state=seed,
+    )
+    search = GridSearchCV(
+        model, {"C": list(settings.C)}, scoring="balanced_accuracy", cv=folds, refit=True
+    )
     log.info("logreg: C in %s by %d speaker-disjoint folds", list(settings.C), settings.cv_folds)
     mean = np.asarray(X).mean(axis=0, dtype=np.float64)
     centred = np.subtract(X, mean.astype(np.float32), dtype=np.float32)
@@ -281,9 +336,16 @@ def fit_logreg(
     best = search.best_index_
     model = search.best_estimator_
     model.intercept_ = model.intercept_.astype(np.float64) - model.coef_.astype(np.float64) @ mean
-    curve = [{"point": i + 1, "C": float(c), "cv_score_std": float(s), "cv_score": float(m)}
-             for i, (c, m, s) in enumerate(zip(settings.C, search.cv_results_["mean_test_score"],
-                                               search.cv_results_["std_test_score"]))]
+    curve = [
+        {"point": i + 1, "C": float(c), "cv_score_std": float(s), "cv_score": float(m)}
+        for i, (c, m, s) in enumerate(
+            zip(
+                settings.C,
+                search.cv_results_["mean_test_score"],
+                search.cv_results_["std_test_score"],
+            )
+        )
+    ]
     info = {
         "cv_score": float(search.best_score_),
         "cv_score_std": float(search.cv_results_["std_test_score"][best]),
@@ -341,7 +403,9 @@ def batch_size(n_rows: int, settings: MlpSettings) -> int:
     return max(settings.batch_size, -(-n_rows // settings.max_steps_per_epoch))
 
 
-_INTERRUPTED = "Training interrupted by user"  # scikit-learn's warning when it swallows a KeyboardInterrupt
+_INTERRUPTED = (
+    "Training interrupted by user"  # scikit-learn's warning when it swallows a KeyboardInterrupt
+)
 
 
 @contextmanager
@@ -398,26 +462,50 @@ def fit_mlp(
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(as_model_input(X), y, sample_weight=weights)
         info["epochs"] = int(model.n_iter_)
-        info["curves"] = {"train_loss": [{"epoch": i + 1, "train_loss": float(v)} for i, v in enumerate(model.loss_curve_)]}
+        info["curves"] = {
+            "train_loss": [
+                {"epoch": i + 1, "train_loss": float(v)} for i, v in enumerate(model.loss_curve_)
+            ]
+        }
         return model, info
 
     n_folds = validation_folds(settings.validation_fraction)
-    check_classes(y, groups, n_folds, "model.mlp.validation_fraction (raise it) or set model.mlp.early_stopping: 0")
+    check_classes(
+        y,
+        groups,
+        n_folds,
+        "model.mlp.validation_fraction (raise it) or set model.mlp.early_stopping: 0",
+    )
     if is_copy is not None:
         # balance 1: the copies were made over all speakers; after holding out speakers the
         # rest would no longer be balanced, so oversample the training speakers afresh
         X, y, groups = X[~is_copy], y[~is_copy], groups[~is_copy]
     train_idx, valid_idx = grouped_folds(y, groups, n_folds, seed)[0]
     if is_copy is not None:
-        train_idx = np.concatenate([train_idx, train_idx[oversample_indices(y[train_idx], groups[train_idx], seed)]])
+        train_idx = np.concatenate(
+            [train_idx, train_idx[oversample_indices(y[train_idx], groups[train_idx], seed)]]
+        )
     # float32 once (the MLP then trains in float32) instead of a float64 copy at every epoch
-    X_tr, y_tr, X_va, y_va = as_model_input(X[train_idx]), y[train_idx], as_model_input(X[valid_idx]), y[valid_idx]
-    info["fitted_class_counts"] = {int(c): int(n) for c, n in zip(*np.unique(y_tr, return_counts=True))}
+    X_tr, y_tr, X_va, y_va = (
+        as_model_input(X[train_idx]),
+        y[train_idx],
+        as_model_input(X[valid_idx]),
+        y[valid_idx],
+    )
+    info["fitted_class_counts"] = {
+        int(c): int(n) for c, n in zip(*np.unique(y_tr, return_counts=True))
+    }
     weights = balanced_sample_weights(y_tr) if balance == 2 else None
     model.set_params(batch_size=batch_size(len(y_tr), settings))
     info["batch_size"] = model.batch_size
     best_score, best_epoch, best_state, stale, scores, losses = -np.inf, 0, None, 0, [], []
-    bar = tqdm(range(1, settings.max_iter + 1), desc="mlp epochs", unit="epoch", leave=False, disable=not EPOCH_BAR)
+    bar = tqdm(
+        range(1, settings.max_iter + 1),
+        desc="mlp epochs",
+        unit="epoch",
+        leave=False,
+        disable=not EPOCH_BAR,
+    )
     for epoch in bar:
         with interrupts_propagate():
             model.partial_fit(X_tr, y_tr, sample_weight=weights, classes=classes)
@@ -442,9 +530,12 @@ def fit_mlp(
             "best_epoch": best_epoch,
             "n_valid_rows": int(valid_idx.size),
             "n_valid_speakers": int(np.unique(groups[valid_idx]).size),
-            "curves": {"train_loss": [{"epoch": i + 1, "train_loss": v} for i, v in enumerate(losses)],
-                       "valid_balanced_accuracy": [{"epoch": i + 1, "valid_balanced_accuracy": v}
-                                                   for i, v in enumerate(scores)]},
+            "curves": {
+                "train_loss": [{"epoch": i + 1, "train_loss": v} for i, v in enumerate(losses)],
+                "valid_balanced_accuracy": [
+                    {"epoch": i + 1, "valid_balanced_accuracy": v} for i, v in enumerate(scores)
+                ],
+            },
         }
     )
     return model, info
@@ -452,7 +543,12 @@ def fit_mlp(
 
 def settings_dict(model: BAClassifier) -> dict[str, Any]:
     """The settings of the fitted method as plain data (for the model's metadata)."""
-    chosen = {"mlp": model.mlp or MlpSettings(), "dt": model.dt or DtSettings(),
-              "logreg": model.logreg or LogregSettings()}[model.method]
-    return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v)
-            for k, v in asdict(chosen).items()}
+    chosen = {
+        "mlp": model.mlp or MlpSettings(),
+        "dt": model.dt or DtSettings(),
+        "logreg": model.logreg or LogregSettings(),
+    }[model.method]
+    return {
+        k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v)
+        for k, v in asdict(chosen).items()
+    }

@@ -33,7 +33,9 @@ def check_classes(y: np.ndarray, groups: np.ndarray, n_folds: int, what: str) ->
         )
     n_speakers = np.unique(groups).size
     if n_speakers < n_folds:
-        raise UserError(f"{n_speakers} training speakers cannot fill {n_folds} speaker-disjoint folds; lower {what}")
+        raise UserError(
+            f"{n_speakers} training speakers cannot fill {n_folds} speaker-disjoint folds; lower {what}"
+        )
     small = [f"{c} ({n})" for c, n in zip(classes, counts) if n < n_folds]
     if small:
         raise UserError(

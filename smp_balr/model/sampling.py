@@ -204,5 +204,8 @@ def stratified_sample(labels: Sequence[str], n_samples: int, seed: int) -> np.nd
     classes, counts = np.unique(labels, return_counts=True)
     alloc = apportion(n_samples, counts.astype(float))
     rng = np.random.default_rng(seed)
-    picked = [rng.choice(np.flatnonzero(labels == c), size=a, replace=False) for c, a in zip(classes, alloc)]
+    picked = [
+        rng.choice(np.flatnonzero(labels == c), size=a, replace=False)
+        for c, a in zip(classes, alloc)
+    ]
     return np.sort(np.concatenate(picked))

@@ -8,19 +8,21 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from smp_balr.model.artefacts import library_versions
 from smp_balr.core.errors import UserError
-from smp_balr.model.estimator import BAClassifier, settings_dict
-from smp_balr.model.sampling import filter_speakers
 from smp_balr.core.settings import ModelSettings, TrainSettings
 from smp_balr.data.tables import require_columns, too_few_classes
+from smp_balr.model.artefacts import library_versions
+from smp_balr.model.estimator import BAClassifier, settings_dict
+from smp_balr.model.sampling import filter_speakers
 
 log = logging.getLogger(__name__)
 
 #: what train.json reports besides the counts, per method
-_REPORTED = {"dt": ("cv_score", "cv_score_std", "n_folds", "best_params", "search"),
-             "logreg": ("cv_score", "cv_score_std", "n_folds", "best_params"),
-             "mlp": ("validation_score", "epochs", "best_epoch", "n_valid_speakers")}
+_REPORTED = {
+    "dt": ("cv_score", "cv_score_std", "n_folds", "best_params", "search"),
+    "logreg": ("cv_score", "cv_score_std", "n_folds", "best_params"),
+    "mlp": ("validation_score", "epochs", "best_epoch", "n_valid_speakers"),
+}
 
 
 @dataclass
@@ -86,13 +88,28 @@ def train(
     TrainResult
     """
     if df[label].nunique() < 2:
-        raise UserError(too_few_classes(label, df[label].value_counts(), where, (context or {}).get("classes_filter")))
-    require_columns(df.columns, features, where, "rerun `dvc repro format` and the selection stages on the same data")
+        raise UserError(
+            too_few_classes(
+                label, df[label].value_counts(), where, (context or {}).get("classes_filter")
+            )
+        )
+    require_columns(
+        df.columns,
+        features,
+        where,
+        "rerun `dvc repro format` and the selection stages on the same data",
+    )
     if train_settings.speakers:
         df, info = filter_speakers(df, label)
-        log.info("speakers filter: kept %d/%d speakers (%.1f%%), %d/%d rows (%.1f%%)",
-                 info.speakers_kept, info.speakers_before, info.speakers_percent,
-                 info.rows_kept, info.rows_before, info.rows_percent)
+        log.info(
+            "speakers filter: kept %d/%d speakers (%.1f%%), %d/%d rows (%.1f%%)",
+            info.speakers_kept,
+            info.speakers_before,
+            info.speakers_percent,
+            info.rows_kept,
+            info.rows_before,
+            info.rows_percent,
+        )
         if info.speakers_kept == 0:
             raise UserError(
                 f"no speaker of {where} has rows of every class of '{label}' (speaker-level label?); "
@@ -100,8 +117,14 @@ def train(
             )
     counts_before = _counts(df[label])
     speakers = df["Speaker"].astype(str).to_numpy()
-    estimator = BAClassifier(method=model.method, balance=train_settings.balance, random_state=seed,
-                             mlp=model.mlp, dt=model.dt, logreg=model.logreg)
+    estimator = BAClassifier(
+        method=model.method,
+        balance=train_settings.balance,
+        random_state=seed,
+        mlp=model.mlp,
+        dt=model.dt,
+        logreg=model.logreg,
+    )
     estimator.fit(df[list(features)], df[label].astype(str).to_numpy(), speakers)
     info = dict(estimator.fit_info_)
     curves = {name: pd.DataFrame(rows) for name, rows in info.pop("curves", {}).items()}
@@ -111,7 +134,11 @@ def train(
         "label": label,
         "model_method": model.method,
         **(context or {}),
-        "params": {"model": settings_dict(estimator), "train": asdict(train_settings), "seed": seed},
+        "params": {
+            "model": settings_dict(estimator),
+            "train": asdict(train_settings),
+            "seed": seed,
+        },
         "versions": library_versions(),
         "train_class_counts": counts_before,
         "train_class_counts_final": counts_final,
@@ -122,7 +149,9 @@ def train(
     details = {
         "model": model.method,
         "n_rows": len(df),
-        "n_rows_fitted": sum(counts_final.values()),  # early-stopped mlp: the held-in speakers' rows
+        "n_rows_fitted": sum(
+            counts_final.values()
+        ),  # early-stopped mlp: the held-in speakers' rows
         "n_speakers": int(len(set(speakers))),
         "n_features": len(features),
         "class_counts": counts_before,
@@ -131,17 +160,32 @@ def train(
     }
     _log_fit(model.method, info)
     score = info.get("cv_score", info.get("validation_score"))
-    metrics = {"model": model.method, "selection_score": score,
-               "selection_score_source": None if score is None else (
-                   "speaker-grouped CV" if "cv_score" in info else "held-out speakers"),
-               "n_rows": len(df), "n_speakers": details["n_speakers"], "n_features": len(features)}
+    metrics = {
+        "model": model.method,
+        "selection_score": score,
+        "selection_score_source": None
+        if score is None
+        else ("speaker-grouped CV" if "cv_score" in info else "held-out speakers"),
+        "n_rows": len(df),
+        "n_speakers": details["n_speakers"],
+        "n_features": len(features),
+    }
     return TrainResult(estimator, metrics, details, curves)
 
 
 def _log_fit(method: str, info: dict[str, Any]) -> None:
     if "cv_score" in info:
-        log.info("%s: speaker-grouped CV balanced accuracy %.3f +- %.3f, best %s",
-                 method, info["cv_score"], info["cv_score_std"], info["best_params"])
+        log.info(
+            "%s: speaker-grouped CV balanced accuracy %.3f +- %.3f, best %s",
+            method,
+            info["cv_score"],
+            info["cv_score_std"],
+            info["best_params"],
+        )
     elif "validation_score" in info:
-        log.info("mlp: held-out-speaker balanced accuracy %.3f at epoch %d/%d",
-                 info["validation_score"], info["best_epoch"], info["epochs"])
+        log.info(
+            "mlp: held-out-speaker balanced accuracy %.3f at epoch %d/%d",
+            info["validation_score"],
+            info["best_epoch"],
+            info["epochs"],
+        )

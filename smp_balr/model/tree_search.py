@@ -35,15 +35,17 @@ from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
 from smp_balr.core.errors import UserError
-from smp_balr.model.folds import check_classes, distinct_tree_params, grouped_folds
 from smp_balr.core.options import TREE_SEARCH
+from smp_balr.model.folds import check_classes, distinct_tree_params, grouped_folds
 
 log = logging.getLogger(__name__)
 
 STRATEGIES = TREE_SEARCH
 
 
-def stratified_speaker_subsample(y: np.ndarray, groups: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
+def stratified_speaker_subsample(
+    y: np.ndarray, groups: np.ndarray, n_rows: int, seed: int
+) -> np.ndarray:
     """Row indices of a subsample keeping every speaker x class cell in proportion.
 
     Each cell keeps ``ceil(share * size)`` rows (at least one), drawn at random, with
@@ -143,12 +145,16 @@ def search_tree(
         the subsample for ``subsample``).
     """
     if strategy not in STRATEGIES:
-        raise UserError(f"dt search strategy must be one of {', '.join(STRATEGIES)}, got '{strategy}'")
+        raise UserError(
+            f"dt search strategy must be one of {', '.join(STRATEGIES)}, got '{strategy}'"
+        )
     X = _model_input(X)
     y = np.asarray(y)
     groups = np.asarray(groups)
     if not (len(X) == len(y) == len(groups)):
-        raise UserError(f"X, y and groups must have the same rows, got {len(X)}, {len(y)}, {len(groups)}")
+        raise UserError(
+            f"X, y and groups must have the same rows, got {len(X)}, {len(y)}, {len(groups)}"
+        )
     n_folds = int(cv_folds)
     check_classes(y, groups, n_folds, "model.dt.cv_folds")
     grid = {k: list(v) for k, v in dict(grid).items()}
@@ -164,23 +170,39 @@ def search_tree(
             search_rows = len(rows)
             sub_copy = None if is_copy is None else np.asarray(is_copy)[rows]
             folds = grouped_folds(y[rows], groups[rows], n_folds, seed, sub_copy)
-            search = GridSearchCV(tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False)
+            search = GridSearchCV(
+                tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False
+            )
             search.fit(X[rows], y[rows])
             best_params = search.best_params_
-            best = DecisionTreeClassifier(random_state=seed, class_weight=class_weight, **best_params).fit(X, y)
+            best = DecisionTreeClassifier(
+                random_state=seed, class_weight=class_weight, **best_params
+            ).fit(X, y)
             n_fits = len(candidates) * n_folds + 1
         else:
             folds = grouped_folds(y, groups, n_folds, seed, is_copy)
             if strategy == "full":
-                search = GridSearchCV(tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=True)
+                search = GridSearchCV(
+                    tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=True
+                )
                 n_fits = len(candidates) * n_folds + 1
             else:
                 search = HalvingGridSearchCV(
-                    tree, param_grid, factor=factor, resource="n_samples", min_resources=min_resources,
-                    scoring=scoring, cv=folds, n_jobs=n_jobs, refit=True, random_state=seed,
+                    tree,
+                    param_grid,
+                    factor=factor,
+                    resource="n_samples",
+                    min_resources=min_resources,
+                    scoring=scoring,
+                    cv=folds,
+                    n_jobs=n_jobs,
+                    refit=True,
+                    random_state=seed,
                 )
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+                warnings.filterwarnings(
+                    "ignore", message="The least populated class", category=UserWarning
+                )
                 search.fit(X, y)
             if strategy == "halving":
                 n_fits = int(sum(search.n_candidates_)) * n_folds + 1
@@ -188,7 +210,9 @@ def search_tree(
             best = search.best_estimator_
     except ValueError as err:
         reason = " ".join(str(err).split())[:200]
-        raise UserError(f"dt grid search failed ({reason}); check model.dt in params.yaml") from None
+        raise UserError(
+            f"dt grid search failed ({reason}); check model.dt in params.yaml"
+        ) from None
     res = search.cv_results_
     i = int(search.best_index_)
     n_res = res.get("n_resources", np.full(len(res["params"]), search_rows))
@@ -213,8 +237,14 @@ def search_tree(
     }
     log.info(
         "dt search (%s): %d of %d grid points distinct, %d fits, best %s, CV %.3f +- %.3f, %.1f s",
-        strategy, len(candidates), n_grid, info["n_fits"], info["best_params"], info["cv_score"],
-        info["cv_score_std"], info["seconds"],
+        strategy,
+        len(candidates),
+        n_grid,
+        info["n_fits"],
+        info["best_params"],
+        info["cv_score"],
+        info["cv_score_std"],
+        info["seconds"],
     )
     return best, info
 

@@ -31,10 +31,14 @@ def agreement_matrix(selected: Mapping[str, Sequence[str]]) -> pd.DataFrame:
 
 def ba_order(names: Sequence[str]) -> list[str]:
     """BA names in numeric order (BA2 before BA10)."""
-    return sorted(set(names), key=lambda n: (int(_NUM.search(n).group(1)) if _NUM.search(n) else math.inf, n))
+    return sorted(
+        set(names), key=lambda n: (int(_NUM.search(n).group(1)) if _NUM.search(n) else math.inf, n)
+    )
 
 
-def shared_bas(evidence: Mapping[str, Mapping[str, Sequence[str]]], min_labels: int = 2) -> pd.DataFrame:
+def shared_bas(
+    evidence: Mapping[str, Mapping[str, Sequence[str]]], min_labels: int = 2
+) -> pd.DataFrame:
     """BA x label matrix of the BAs that matter for at least ``min_labels`` labels.
 
     Parameters

@@ -13,26 +13,30 @@ import pandas as pd
 
 from smp_balr.core import paths
 from smp_balr.core.errors import UserError
+from smp_balr.core.settings import Settings
+from smp_balr.data.tables import ID_COLUMNS, ba_columns, read_features
+from smp_balr.evaluation.conditional import associated_pairs, beyond_entries
+from smp_balr.evaluation.verdict import NO_RESULT, rule_sentence, table_verdicts
 from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, write_documents
-from smp_balr.evaluation.conditional import associated_pairs, beyond_entries
 from smp_balr.selection.association import association_lines, effect_matrix
-from smp_balr.evaluation.verdict import NO_RESULT, rule_sentence, table_verdicts
-from smp_balr.core.settings import Settings
 from smp_balr.study.grid import CONFIG_KEYS, config_text
-from smp_balr.data.tables import ID_COLUMNS, ba_columns, read_features
 
 log = logging.getLogger(__name__)
 
 #: effect sizes of the chosen configuration, comparable across labels (study.grid.EFFECTS and intervals)
-EFFECT_KEYS = tuple(f"{e}{s}" for e in ("ba_norm", "mi_bits", "mi_share") for s in ("", "_ci_low", "_ci_high"))
+EFFECT_KEYS = tuple(
+    f"{e}{s}" for e in ("ba_norm", "mi_bits", "mi_share") for s in ("", "_ci_low", "_ci_high")
+)
 
 
 def _read_json(path: Path, label: str) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path} not found: the study of '{label}' has not run; run `dvc repro study@{label}`") from None
+        raise UserError(
+            f"{path} not found: the study of '{label}' has not run; run `dvc repro study@{label}`"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UserError(f"{path} is not valid JSON; rerun `dvc repro -f study@{label}`") from None
 
@@ -41,20 +45,34 @@ def _read_csv(path: Path, label: str, **kwargs: Any) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **kwargs)
     except FileNotFoundError:
-        raise UserError(f"{path} not found: the study of '{label}' has not run; run `dvc repro study@{label}`") from None
+        raise UserError(
+            f"{path} not found: the study of '{label}' has not run; run `dvc repro study@{label}`"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
-        raise UserError(f"{path} is not a readable CSV; rerun `dvc repro -f study@{label}`") from None
+        raise UserError(
+            f"{path} is not a readable CSV; rerun `dvc repro -f study@{label}`"
+        ) from None
 
 
 def read_study(label: str) -> dict[str, Any]:
     """One label's study outputs: ``chosen`` (dict), ``results``, ``predictions`` and SHAP ``importance``."""
     folder = paths.study_dir(label)
-    out = {"chosen": _read_json(folder / paths.STUDY_CHOSEN, label),
-           "results": _read_csv(folder / paths.STUDY_RESULTS, label, keep_default_na=False, na_values=[""]),
-           "predictions": _read_csv(folder / paths.STUDY_PREDICTIONS, label, dtype={"true": str, "predicted": str},
-                                    keep_default_na=False)}
+    out = {
+        "chosen": _read_json(folder / paths.STUDY_CHOSEN, label),
+        "results": _read_csv(
+            folder / paths.STUDY_RESULTS, label, keep_default_na=False, na_values=[""]
+        ),
+        "predictions": _read_csv(
+            folder / paths.STUDY_PREDICTIONS,
+            label,
+            dtype={"true": str, "predicted": str},
+            keep_default_na=False,
+        ),
+    }
     importance = folder / paths.STUDY_EXPLAIN / "importance.csv"
-    out["importance"] = _read_csv(importance, label, dtype={"BA": str}) if importance.is_file() else None
+    out["importance"] = (
+        _read_csv(importance, label, dtype={"BA": str}) if importance.is_file() else None
+    )
     return out
 
 
@@ -82,24 +100,41 @@ def presence_entry(label: str, study: dict[str, Any]) -> dict[str, Any]:
     """The presence-table entry of one label before the table-level correction."""
     chosen = study["chosen"]
     results = study["results"]
-    entry: dict[str, Any] = {"label": label, "n_configurations": chosen.get("n_configurations", 0),
-                             "n_failed": chosen.get("n_failed", 0), "warnings": []}
+    entry: dict[str, Any] = {
+        "label": label,
+        "n_configurations": chosen.get("n_configurations", 0),
+        "n_failed": chosen.get("n_failed", 0),
+        "warnings": [],
+    }
     if chosen.get("chosen") is None:
         return {**entry, "chosen": None, "p_value": math.nan}
     entry["chosen"] = tuple(chosen["chosen"][k] for k in CONFIG_KEYS)
-    for key in ("selection_mean", "selection_sd", "chance", "ba_mean", "ba_sd", "ci_low", "ci_high", "p_value",
-                *EFFECT_KEYS):
+    for key in (
+        "selection_mean",
+        "selection_sd",
+        "chance",
+        "ba_mean",
+        "ba_sd",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        *EFFECT_KEYS,
+    ):
         value = chosen.get(key)
         entry[key] = math.nan if value is None else float(value)
     entry["seeds"] = chosen.get("seeds", [])
     entry["n_seeds"] = max(1, len(entry["seeds"]))
     entry["scheme"] = chosen.get("scheme")
     if entry["n_failed"]:
-        entry["warnings"].append(f"{entry['n_failed']} of {len(results)} runs failed (see the table of every run)")
+        entry["warnings"].append(
+            f"{entry['n_failed']} of {len(results)} runs failed (see the table of every run)"
+        )
     return entry
 
 
-def read_association(labels: Sequence[str]) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
+def read_association(
+    labels: Sequence[str],
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
     """Each label's per-BA association table (stage ``associate@<label>``) and the BA profile summary."""
     tables = {}
     for label in labels:
@@ -131,19 +166,37 @@ def _label_tables(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, list[
         raise UserError(f"{train_path} not found; run `dvc repro format`") from None
     skip = set(ba_columns(pd.DataFrame(columns=header))) | set(ID_COLUMNS)
     labels = [c for c in header if c not in skip]
-    read = lambda p: pd.read_csv(p, usecols=["FileName", "Speaker", *labels], dtype=str,  # noqa: E731
-                                 keep_default_na=False, na_values=[""])
+
+    def read(path: Path) -> pd.DataFrame:
+        return pd.read_csv(
+            path,
+            usecols=["FileName", "Speaker", *labels],
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+        )
+
     return read(train_path), read(test_path), labels
 
 
-def _confounds(settings: Settings, presence: list[dict[str, Any]], figs: dict[str, bytes]) -> dict[str, Any]:
+def _confounds(
+    settings: Settings, presence: list[dict[str, Any]], figs: dict[str, bytes]
+) -> dict[str, Any]:
     cfg = settings.report
     train, test, all_labels = _label_tables(settings)
-    out: dict[str, Any] = {"association": {}, "pairs": [], "levels": {}, "class_counts": {}, "train": train}
+    out: dict[str, Any] = {
+        "association": {},
+        "pairs": [],
+        "levels": {},
+        "class_counts": {},
+        "train": train,
+    }
     if len(all_labels) > 1:
         both = pd.concat([train, test], ignore_index=True)
-        out["association"] = {"utterances": confounds.association_matrix(both, all_labels, "utterance"),
-                              "speakers": confounds.association_matrix(both, all_labels, "speaker")}
+        out["association"] = {
+            "utterances": confounds.association_matrix(both, all_labels, "utterance"),
+            "speakers": confounds.association_matrix(both, all_labels, "speaker"),
+        }
         checks = dict(out["association"])
         for split, part in (("training utterances", train), ("test utterances", test)):
             checks[split] = confounds.association_matrix(part, all_labels, "utterance")
@@ -155,24 +208,35 @@ def _confounds(settings: Settings, presence: list[dict[str, Any]], figs: dict[st
         label = entry["label"]
         if label not in all_labels:
             continue
-        out["levels"][label] = entry["level"] = confounds.label_level(pd.concat([train, test]), label)
+        out["levels"][label] = entry["level"] = confounds.label_level(
+            pd.concat([train, test]), label
+        )
         counts = confounds.class_speakers(train, test, label, settings.class_filter(label))
         out["class_counts"][label] = counts
         few = confounds.few_speaker_classes(counts, cfg.min_speakers)
         if few:
-            entry["warnings"].append(f"class(es) {', '.join(few)} rest on fewer than {cfg.min_speakers} distinct "
-                                     "training or test speakers: conclusions about them are weak")
+            entry["warnings"].append(
+                f"class(es) {', '.join(few)} rest on fewer than {cfg.min_speakers} distinct "
+                "training or test speakers: conclusions about them are weak"
+            )
         for c in out["pairs"]:
             if label in (c["a"], c["b"]):
                 other = c["b"] if c["a"] == label else c["a"]
-                entry["warnings"].append(f"nearly determined by {other} (Cramér's V {c['v']:.2f} on {c['where']}): "
-                                         f"'present' may mean that {other} is present")
+                entry["warnings"].append(
+                    f"nearly determined by {other} (Cramér's V {c['v']:.2f} on {c['where']}): "
+                    f"'present' may mean that {other} is present"
+                )
     out["test"] = test
     return out
 
 
-def beyond(settings: Settings, presence: list[dict[str, Any]], studies: dict[str, dict[str, Any]],
-           test: pd.DataFrame, pairs: list[dict[str, Any]]) -> None:
+def beyond(
+    settings: Settings,
+    presence: list[dict[str, Any]],
+    studies: dict[str, dict[str, Any]],
+    test: pd.DataFrame,
+    pairs: list[dict[str, Any]],
+) -> None:
     """Test each label's presence beyond every label associated with it (``report.beyond_v``).
 
     The chosen model's test predictions are scored within the strata of the other label,
@@ -193,26 +257,48 @@ def beyond(settings: Settings, presence: list[dict[str, Any]], studies: dict[str
             continue
         rows = by_file.reindex(pred["FileName"].astype(str))
         values = {o: rows[o].fillna("").astype(str).to_numpy() for o in others}
-        entry["beyond"] = beyond_entries(pred["true"].astype(str).to_numpy(), pred["predicted"].astype(str).to_numpy(),
-                                         values, pred["Speaker"].astype(str).to_numpy(),
-                                         settings.test.n_permutations, settings.seed,
-                                         settings.report.beyond_min_speakers, settings.report.alpha)
+        entry["beyond"] = beyond_entries(
+            pred["true"].astype(str).to_numpy(),
+            pred["predicted"].astype(str).to_numpy(),
+            values,
+            pred["Speaker"].astype(str).to_numpy(),
+            settings.test.n_permutations,
+            settings.seed,
+            settings.report.beyond_min_speakers,
+            settings.report.alpha,
+        )
         for o, v in others.items():
             entry["beyond"][o]["cramers_v"] = v
 
 
 def presence_metrics(presence: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
     """``metrics/presence.json``: per label the verdict, the chosen configuration and its figures (a DVC metric)."""
-    keys = ("chance", "ba_mean", "ci_low", "ci_high", "p_value", "p_adjusted", *EFFECT_KEYS, "selection_mean")
-    out: dict[str, Any] = {"alpha": settings.report.alpha, "correction": settings.report.correction,
-                           "n_labels": len(presence), "n_present": sum(e["verdict"] == "present" for e in presence)}
+    keys = (
+        "chance",
+        "ba_mean",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_adjusted",
+        *EFFECT_KEYS,
+        "selection_mean",
+    )
+    out: dict[str, Any] = {
+        "alpha": settings.report.alpha,
+        "correction": settings.report.correction,
+        "n_labels": len(presence),
+        "n_present": sum(e["verdict"] == "present" for e in presence),
+    }
     for e in presence:
-        item: dict[str, Any] = {"verdict": e["verdict"],
-                                "chosen": None if e.get("chosen") is None else config_text(e["chosen"])}
+        item: dict[str, Any] = {
+            "verdict": e["verdict"],
+            "chosen": None if e.get("chosen") is None else config_text(e["chosen"]),
+        }
         for k in keys:
             v = e.get(k)
-            item["balanced_accuracy" if k == "ba_mean" else k] = None if v is None or (
-                isinstance(v, float) and not math.isfinite(v)) else v
+            item["balanced_accuracy" if k == "ba_mean" else k] = (
+                None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+            )
         item["beyond"] = e.get("beyond", {})
         out[e["label"]] = item
     return out
@@ -231,15 +317,21 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
     cfg = settings.report
     studies = {label: read_study(label) for label in settings.labels}
     presence = [presence_entry(label, studies[label]) for label in settings.labels]
-    verdicts = table_verdicts({e["label"]: e.get("p_value", math.nan) for e in presence},
-                              {e["label"]: e.get("ci_low", math.nan) for e in presence},
-                              {e["label"]: e.get("chance", math.nan) for e in presence}, cfg.alpha, cfg.correction)
+    verdicts = table_verdicts(
+        {e["label"]: e.get("p_value", math.nan) for e in presence},
+        {e["label"]: e.get("ci_low", math.nan) for e in presence},
+        {e["label"]: e.get("chance", math.nan) for e in presence},
+        cfg.alpha,
+        cfg.correction,
+    )
     for e in presence:
         e.update(verdicts[e["label"]])
     figs: dict[str, bytes] = {}
     selected, agreement, top, confusion, evidence = {}, {}, {}, {}, {}
     assoc_tables, profile = read_association(settings.labels)
-    assoc_lines = {label: association_lines(t, top=cfg.top_shap) for label, t in assoc_tables.items()}
+    assoc_lines = {
+        label: association_lines(t, top=cfg.top_shap) for label, t in assoc_tables.items()
+    }
     effects = effect_matrix(assoc_tables)
     if len(effects):
         figs["effects"] = figures.effects_png(effects)
@@ -248,8 +340,11 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         agreement[label] = bas.agreement_matrix(selected[label])
         top[label] = shap_top(study["importance"], cfg.top_shap)
         associated = assoc_tables[label]
-        evidence[label] = {**{m: b for m, b in selected[label].items() if m != "all"}, "shap": top[label],
-                           "association": sorted(set(associated.loc[associated["associated"].astype(bool), "BA"]))}
+        evidence[label] = {
+            **{m: b for m, b in selected[label].items() if m != "all"},
+            "shap": top[label],
+            "association": sorted(set(associated.loc[associated["associated"].astype(bool), "BA"])),
+        }
         if len(study["predictions"]):
             classes, counts = confusion_counts(study["predictions"])
             confusion[label] = (classes, counts)
@@ -258,8 +353,11 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
             figs[f"confusion_{label}"] = figures.confusion_png(classes, counts, title)
     conf = _confounds(settings, presence, figs)
     both = pd.concat([conf.pop("train"), conf["test"]], ignore_index=True)
-    pairs = associated_pairs(both, [c for c in both.columns if c not in ("FileName", "Speaker")],
-                             settings.report.beyond_v)
+    pairs = associated_pairs(
+        both,
+        [c for c in both.columns if c not in ("FileName", "Speaker")],
+        settings.report.beyond_v,
+    )
     beyond(settings, presence, studies, conf.pop("test"), pairs)
     shared = bas.shared_bas(evidence) if evidence else pd.DataFrame()
     if len(shared):
@@ -267,16 +365,37 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
     if any(np.isfinite(e.get("ba_mean", math.nan)) for e in presence):
         figs["presence"] = figures.presence_png(presence)
     runs = pd.concat([s["results"] for s in studies.values()], ignore_index=True)
-    notes = ["Figures come from the study stages' own outputs (metrics/study/<label>/); no model was re-run."]
+    notes = [
+        "Figures come from the study stages' own outputs (metrics/study/<label>/); no model was re-run."
+    ]
     if any(e.get("n_seeds", 1) > 1 for e in presence):
-        notes.append("With several seeds: mean ± standard deviation across seeds; the interval spans the seeds' "
-                     "intervals; the p-value is the largest of the seeds'; BAs and confusion come from the first seed.")
+        notes.append(
+            "With several seeds: mean ± standard deviation across seeds; the interval spans the seeds' "
+            "intervals; the p-value is the largest of the seeds'; BAs and confusion come from the first seed."
+        )
     rep = PresenceReport(
-        generated=f"from corpus {settings.data.name}", alpha=cfg.alpha, rule=rule_sentence(cfg.alpha, len(presence), cfg.correction),
-        correction=cfg.correction, confound_v=cfg.confound_v, min_speakers=cfg.min_speakers, presence=presence,
-        experiments=runs, association=conf["association"], confounds=conf["pairs"], levels=conf["levels"],
-        class_counts=conf["class_counts"], selected=selected, agreement=agreement, shap_top=top, shared=shared,
-        confusion=confusion, figures=figs, notes=notes, association_lines=assoc_lines, profile=profile)
+        generated=f"from corpus {settings.data.name}",
+        alpha=cfg.alpha,
+        rule=rule_sentence(cfg.alpha, len(presence), cfg.correction),
+        correction=cfg.correction,
+        confound_v=cfg.confound_v,
+        min_speakers=cfg.min_speakers,
+        presence=presence,
+        experiments=runs,
+        association=conf["association"],
+        confounds=conf["pairs"],
+        levels=conf["levels"],
+        class_counts=conf["class_counts"],
+        selected=selected,
+        agreement=agreement,
+        shap_top=top,
+        shared=shared,
+        confusion=confusion,
+        figures=figs,
+        notes=notes,
+        association_lines=assoc_lines,
+        profile=profile,
+    )
     write_documents(rep, Path(out_dir))
     for e in presence:
         log.info("%-12s %s", e["label"], e.get("verdict", NO_RESULT))

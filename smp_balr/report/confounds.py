@@ -20,7 +20,9 @@ def cramers_v(x: Sequence, y: Sequence) -> float:
     level or fewer than 2 pairs remain. Two identical labels give exactly 1; the
     correction keeps V near 0 for unrelated labels on few units (e.g. speakers).
     """
-    frame = pd.DataFrame({"x": pd.Series(x, dtype=object).to_numpy(), "y": pd.Series(y, dtype=object).to_numpy()}).dropna()
+    frame = pd.DataFrame(
+        {"x": pd.Series(x, dtype=object).to_numpy(), "y": pd.Series(y, dtype=object).to_numpy()}
+    ).dropna()
     n = len(frame)
     if n < 2:
         return math.nan
@@ -40,19 +42,24 @@ def cramers_v(x: Sequence, y: Sequence) -> float:
     return float(min(1.0, math.sqrt(phi2_corr / denom)))
 
 
-def speaker_values(df: pd.DataFrame, labels: Sequence[str], speaker: str = "Speaker") -> pd.DataFrame:
+def speaker_values(
+    df: pd.DataFrame, labels: Sequence[str], speaker: str = "Speaker"
+) -> pd.DataFrame:
     """One row per speaker: each label's most frequent value for that speaker (ties: first in sorted order)."""
     out = {}
     for label in labels:
         sub = df[[speaker, label]].dropna()
         counts = sub.groupby([speaker, label], observed=True).size().reset_index(name="n")
-        counts = counts.sort_values([speaker, "n", label], ascending=[True, False, True], kind="stable")
+        counts = counts.sort_values(
+            [speaker, "n", label], ascending=[True, False, True], kind="stable"
+        )
         out[label] = counts.drop_duplicates(speaker).set_index(speaker)[label]
     return pd.DataFrame(out)
 
 
-def association_matrix(df: pd.DataFrame, labels: Sequence[str], unit: str = "utterance",
-                       speaker: str = "Speaker") -> pd.DataFrame:
+def association_matrix(
+    df: pd.DataFrame, labels: Sequence[str], unit: str = "utterance", speaker: str = "Speaker"
+) -> pd.DataFrame:
     """Cramér's V between every pair of ``labels`` on utterances (rows) or on speakers.
 
     On speakers each speaker counts once with its most frequent value of each label: the
@@ -88,8 +95,13 @@ def label_level(df: pd.DataFrame, label: str, speaker: str = "Speaker") -> str:
     return WITHIN if bool((n > 1).any()) else SPEAKER_LEVEL
 
 
-def class_speakers(train: pd.DataFrame, test: pd.DataFrame, label: str, classes: Sequence[str] | None = None,
-                   speaker: str = "Speaker") -> pd.DataFrame:
+def class_speakers(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    label: str,
+    classes: Sequence[str] | None = None,
+    speaker: str = "Speaker",
+) -> pd.DataFrame:
     """Per class of ``label``: distinct training and test speakers and rows.
 
     Parameters
@@ -104,9 +116,18 @@ def class_speakers(train: pd.DataFrame, test: pd.DataFrame, label: str, classes:
     rows = []
     for cls in keep:
         tr, te = train[train[label] == cls], test[test[label] == cls]
-        rows.append({"class": cls, "train_speakers": int(tr[speaker].nunique()), "test_speakers": int(te[speaker].nunique()),
-                     "train_rows": len(tr), "test_rows": len(te)})
-    return pd.DataFrame(rows, columns=["class", "train_speakers", "test_speakers", "train_rows", "test_rows"])
+        rows.append(
+            {
+                "class": cls,
+                "train_speakers": int(tr[speaker].nunique()),
+                "test_speakers": int(te[speaker].nunique()),
+                "train_rows": len(tr),
+                "test_rows": len(te),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["class", "train_speakers", "test_speakers", "train_rows", "test_rows"]
+    )
 
 
 def few_speaker_classes(counts: pd.DataFrame, minimum: int) -> list[str]:

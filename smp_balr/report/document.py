@@ -24,21 +24,23 @@ class PresenceReport:
     correction: str
     confound_v: float
     min_speakers: int
-    presence: list[dict[str, Any]]              # one entry per label (see build.presence_entries)
-    experiments: pd.DataFrame                   # every run of every study (results.csv), failed ones included
-    association: dict[str, pd.DataFrame]        # unit -> Cramér's V matrix
-    confounds: list[dict[str, Any]]             # pairs at or above confound_v
-    levels: dict[str, str]                      # label -> level
-    class_counts: dict[str, pd.DataFrame]       # label -> speakers / rows per class
-    selected: dict[str, dict[str, list[str]]]   # label -> selector -> BAs
-    agreement: dict[str, pd.DataFrame]          # label -> Jaccard matrix
-    shap_top: dict[str, list[str]]              # label -> top SHAP BAs of the chosen model
-    shared: pd.DataFrame                        # BA x label (BAs that matter for > 1 label)
+    presence: list[dict[str, Any]]  # one entry per label (see build.presence_entries)
+    experiments: pd.DataFrame  # every run of every study (results.csv), failed ones included
+    association: dict[str, pd.DataFrame]  # unit -> Cramér's V matrix
+    confounds: list[dict[str, Any]]  # pairs at or above confound_v
+    levels: dict[str, str]  # label -> level
+    class_counts: dict[str, pd.DataFrame]  # label -> speakers / rows per class
+    selected: dict[str, dict[str, list[str]]]  # label -> selector -> BAs
+    agreement: dict[str, pd.DataFrame]  # label -> Jaccard matrix
+    shap_top: dict[str, list[str]]  # label -> top SHAP BAs of the chosen model
+    shared: pd.DataFrame  # BA x label (BAs that matter for > 1 label)
     confusion: dict[str, tuple[list[str], Any]]  # label -> (classes, counts)
     figures: dict[str, bytes] = field(default_factory=dict)  # name -> PNG
     notes: list[str] = field(default_factory=list)
-    association_lines: dict[str, list[str]] = field(default_factory=dict)  # label -> lines (per-BA association)
-    profile: dict[str, Any] | None = None       # BA profile summary of the training speakers
+    association_lines: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # label -> lines (per-BA association)
+    profile: dict[str, Any] | None = None  # BA profile summary of the training speakers
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -83,26 +85,66 @@ def presence_cells(r: dict[str, Any]) -> list[str]:
     if r.get("n_seeds", 1) > 1:
         ba += f" ± {_fmt(r.get('ba_sd'))} ({r['n_seeds']} seeds)"
     ci = f"{_fmt(r.get('ci_low'))}–{_fmt(r.get('ci_high'))}"
-    mi = _interval(r, "mi_bits") + (f", {_fmt(r.get('mi_share'), 2)} of H" if r.get("mi_share") is not None else "")
-    return [r["label"], r.get("level", "–"), _fmt(r.get("chance")), chosen, sel, ba, ci, _interval(r, "ba_norm"), mi,
-            _p(r.get("p_value")), _p(r.get("p_adjusted")), beyond_text(r), r.get("verdict", "–")]
+    mi = _interval(r, "mi_bits") + (
+        f", {_fmt(r.get('mi_share'), 2)} of H" if r.get("mi_share") is not None else ""
+    )
+    return [
+        r["label"],
+        r.get("level", "–"),
+        _fmt(r.get("chance")),
+        chosen,
+        sel,
+        ba,
+        ci,
+        _interval(r, "ba_norm"),
+        mi,
+        _p(r.get("p_value")),
+        _p(r.get("p_adjusted")),
+        beyond_text(r),
+        r.get("verdict", "–"),
+    ]
 
 
-PRESENCE_HEAD = ["label", "level", "chance", "chosen configuration (features / model / balance)",
-                 "training-side score", "test balanced accuracy", "95% CI (speakers)",
-                 "normalised BA (0 chance, 1 perfect) [95% CI]", "information, bits [95% CI], share of entropy",
-                 "p", "p corrected", "beyond associated labels", "verdict"]
-EXPERIMENT_COLUMNS = [("label", "label"), ("features", "features"), ("model", "model"), ("balance", "balance"),
-                      ("seed", "seed"), ("status", "status"), ("selection_score", "train score"),
-                      ("balanced_accuracy", "test BA"), ("ci_low", "CI low"), ("ci_high", "CI high"),
-                      ("ba_norm", "norm. BA"), ("mi_bits", "MI bits"), ("p_value", "p"), ("n_features", "BAs"),
-                      ("error", "error")]
+PRESENCE_HEAD = [
+    "label",
+    "level",
+    "chance",
+    "chosen configuration (features / model / balance)",
+    "training-side score",
+    "test balanced accuracy",
+    "95% CI (speakers)",
+    "normalised BA (0 chance, 1 perfect) [95% CI]",
+    "information, bits [95% CI], share of entropy",
+    "p",
+    "p corrected",
+    "beyond associated labels",
+    "verdict",
+]
+EXPERIMENT_COLUMNS = [
+    ("label", "label"),
+    ("features", "features"),
+    ("model", "model"),
+    ("balance", "balance"),
+    ("seed", "seed"),
+    ("status", "status"),
+    ("selection_score", "train score"),
+    ("balanced_accuracy", "test BA"),
+    ("ci_low", "CI low"),
+    ("ci_high", "CI high"),
+    ("ba_norm", "norm. BA"),
+    ("mi_bits", "MI bits"),
+    ("p_value", "p"),
+    ("n_features", "BAs"),
+    ("error", "error"),
+]
 
-PROFILE_NOTE = ("Two questions: the association analysis asks, BA by BA, whether the BA is active more (or less) "
-                "often in one class than in the others, consistently over speakers (marginal; family-wise error "
-                "control over BAs); the selectors ask which BAs are still needed given the others (joint). "
-                "Correlated BAs share the credit in the joint question, so it can return few BAs where many are "
-                "associated.")
+PROFILE_NOTE = (
+    "Two questions: the association analysis asks, BA by BA, whether the BA is active more (or less) "
+    "often in one class than in the others, consistently over speakers (marginal; family-wise error "
+    "control over BAs); the selectors ask which BAs are still needed given the others (joint). "
+    "Correlated BAs share the credit in the joint question, so it can return few BAs where many are "
+    "associated."
+)
 
 
 def profile_text(profile: dict[str, Any] | None) -> str:
@@ -110,20 +152,24 @@ def profile_text(profile: dict[str, Any] | None) -> str:
     if not profile:
         return "No BA profile (stage `profile` has not run)."
     med = lambda k: _fmt((profile.get(k) or {}).get("q50"), 2)  # noqa: E731
-    return (f"BA profile of the {profile.get('n_speakers', '?')} training speakers: {profile['n_ba']} BAs, "
-            f"{profile['n_dead']} never active, {profile['n_always_active']} always active; over the others the "
-            f"median frequency is {med('frequency')}, the median typicality (share of speakers who have the BA: "
-            f"{profile.get('has_definition', '')}) {med('typicality')} and the median dropout (share of a having "
-            f"speaker's utterances without it) {med('dropout')}.")
+    return (
+        f"BA profile of the {profile.get('n_speakers', '?')} training speakers: {profile['n_ba']} BAs, "
+        f"{profile['n_dead']} never active, {profile['n_always_active']} always active; over the others the "
+        f"median frequency is {med('frequency')}, the median typicality (share of speakers who have the BA: "
+        f"{profile.get('has_definition', '')}) {med('typicality')} and the median dropout (share of a having "
+        f"speaker's utterances without it) {med('dropout')}."
+    )
 
 
-CHOICE_NOTE = ("The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
-               "the training speakers, or the held-out training speakers' validation score), never on a test "
-               "number; its own test p-value is therefore valid as it is, whatever the number of configurations "
-               "tried. The table makes one claim per label: p corrected is that p-value corrected across the "
-               "labels of the table. Normalised balanced accuracy and mutual information (bits, minus its "
-               "permutation-null mean) compare labels with different numbers of classes; 'beyond' tests a label "
-               "within the strata of each label associated with it (Cramér's V at or above report.beyond_v).")
+CHOICE_NOTE = (
+    "The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
+    "the training speakers, or the held-out training speakers' validation score), never on a test "
+    "number; its own test p-value is therefore valid as it is, whatever the number of configurations "
+    "tried. The table makes one claim per label: p corrected is that p-value corrected across the "
+    "labels of the table. Normalised balanced accuracy and mutual information (bits, minus its "
+    "permutation-null mean) compare labels with different numbers of classes; 'beyond' tests a label "
+    "within the strata of each label associated with it (Cramér's V at or above report.beyond_v)."
+)
 
 
 def _experiment_cells(row: pd.Series) -> list[str]:
@@ -142,8 +188,12 @@ def _experiment_cells(row: pd.Series) -> list[str]:
 
 
 def _speaker_counts(counts: pd.DataFrame) -> pd.DataFrame:
-    names = {"train_speakers": "training speakers", "test_speakers": "test speakers", "train_rows": "training rows",
-             "test_rows": "test rows"}
+    names = {
+        "train_speakers": "training speakers",
+        "test_speakers": "test speakers",
+        "train_rows": "training rows",
+        "test_rows": "test rows",
+    }
     return counts.set_index("class").rename(columns=names)
 
 
@@ -160,7 +210,9 @@ def _ba_list(method: str, names: list[str], limit: int) -> str:
         return "every BA not constant in the training rows"
     if not names:
         return EMPTY_SELECTION.get(method, "none selected")
-    return ", ".join(names[:limit]) + (f" … ({len(names) - limit} more)" if len(names) > limit else "")
+    return ", ".join(names[:limit]) + (
+        f" … ({len(names) - limit} more)" if len(names) > limit else ""
+    )
 
 
 # ------------------------------------------------------------------------------------ markdown
@@ -173,16 +225,31 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
 
 def _md_frame(frame: pd.DataFrame, index_name: str = "") -> str:
     head = [index_name] + [str(c) for c in frame.columns]
-    rows = [[str(i)] + [_fmt(v, 2) if isinstance(v, float) else str(v) for v in row] for i, row in
-            zip(frame.index, frame.itertuples(index=False))]
+    rows = [
+        [str(i)] + [_fmt(v, 2) if isinstance(v, float) else str(v) for v in row]
+        for i, row in zip(frame.index, frame.itertuples(index=False))
+    ]
     return _md_table(head, rows)
 
 
 def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     """The report as Markdown; figures referenced as ``<figure_dir>/<name>.png``."""
     fig = lambda name, alt: f"![{alt}]({figure_dir}/{name}.png)" if name in rep.figures else ""  # noqa: E731
-    out = [f"# Presence of modalities in the BAs", "", f"Built {rep.generated}. Verdicts at alpha = {rep.alpha} "
-           f"({rep.correction} across the labels).", "", "## 1. Presence", "", f"**Rule.** {rep.rule}", "", CHOICE_NOTE, "", _md_table(PRESENCE_HEAD, [presence_cells(r) for r in rep.presence]), ""]
+    out = [
+        "# Presence of modalities in the BAs",
+        "",
+        f"Built {rep.generated}. Verdicts at alpha = {rep.alpha} "
+        f"({rep.correction} across the labels).",
+        "",
+        "## 1. Presence",
+        "",
+        f"**Rule.** {rep.rule}",
+        "",
+        CHOICE_NOTE,
+        "",
+        _md_table(PRESENCE_HEAD, [presence_cells(r) for r in rep.presence]),
+        "",
+    ]
     for r in rep.presence:
         for w in r.get("warnings", []):
             out.append(f"- **{r['label']}**: {w}")
@@ -190,8 +257,13 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     out += ["## 2. Which BAs", "", PROFILE_NOTE, "", profile_text(rep.profile), ""]
     out += [fig("effects", "BA effects across labels"), ""]
     for label in rep.selected:
-        out += [f"### {label}", "", "Associated BAs (marginal, per BA; frequency in the class vs the others, speaker "
-                "intervals):", ""]
+        out += [
+            f"### {label}",
+            "",
+            "Associated BAs (marginal, per BA; frequency in the class vs the others, speaker "
+            "intervals):",
+            "",
+        ]
         out += [f"- {line}" for line in rep.association_lines.get(label, [])] + [""]
         out += ["Jointly needed BAs (selectors):", ""]
         rows = [[m, str(len(b)), _ba_list(m, b, 15)] for m, b in rep.selected[label].items()]
@@ -205,22 +277,40 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
         out += [_md_frame(rep.shared, "BA"), "", fig("shared", "BAs shared across labels"), ""]
     else:
         out += ["No BA matters for more than one label.", ""]
-    out += ["## 3. Confounds", "", f"Cramér's V (bias-corrected) between labels; pairs at or above {rep.confound_v} "
-            "are flagged: there, 'present' may mean 'the other label is present'.", ""]
+    out += [
+        "## 3. Confounds",
+        "",
+        f"Cramér's V (bias-corrected) between labels; pairs at or above {rep.confound_v} "
+        "are flagged: there, 'present' may mean 'the other label is present'.",
+        "",
+    ]
     for unit, mat in rep.association.items():
         out += [f"On {unit}:", "", _md_frame(mat), ""]
     out += [fig("association", "Cramér's V between labels"), ""]
     for c in rep.confounds:
-        out.append(f"- **warning**: {c['a']} and {c['b']} are nearly the same partition (V = {c['v']:.2f} on {c['where']})")
+        out.append(
+            f"- **warning**: {c['a']} and {c['b']} are nearly the same partition (V = {c['v']:.2f} on {c['where']})"
+        )
     out.append("")
     for label, counts in rep.class_counts.items():
-        out += [f"**{label}** ({rep.levels.get(label, '?')}): distinct speakers and rows per class", "",
-                _md_frame(_speaker_counts(counts), "class"), ""]
+        out += [
+            f"**{label}** ({rep.levels.get(label, '?')}): distinct speakers and rows per class",
+            "",
+            _md_frame(_speaker_counts(counts), "class"),
+            "",
+        ]
     out += ["## 4. Confusion matrices of the chosen models", ""]
     for label in rep.confusion:
         out += [f"### {label}", "", fig(f"confusion_{label}", f"confusion matrix {label}"), ""]
-    out += ["## 5. Every configuration run", "",
-            _md_table([h for _, h in EXPERIMENT_COLUMNS], [_experiment_cells(r) for _, r in rep.experiments.iterrows()]), ""]
+    out += [
+        "## 5. Every configuration run",
+        "",
+        _md_table(
+            [h for _, h in EXPERIMENT_COLUMNS],
+            [_experiment_cells(r) for _, r in rep.experiments.iterrows()],
+        ),
+        "",
+    ]
     out += [f"- {n}" for n in rep.notes]
     return "\n".join(out) + "\n"
 
@@ -273,9 +363,17 @@ def _img(rep: PresenceReport, name: str, alt: str, caption: str = "") -> str:
     return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
 
 
-def _html_table(head: list[str], rows: list[list[str]], cls: str = "", row_classes: list[str] | None = None,
-                sort_values: list[list[Any]] | None = None) -> str:
-    out = [f'<table class="{cls}">' if cls else "<table>", "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+def _html_table(
+    head: list[str],
+    rows: list[list[str]],
+    cls: str = "",
+    row_classes: list[str] | None = None,
+    sort_values: list[list[Any]] | None = None,
+) -> str:
+    out = [
+        f'<table class="{cls}">' if cls else "<table>",
+        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>",
+    ]
     for i, row in enumerate(rows):
         rc = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         cells = []
@@ -303,26 +401,32 @@ def _is_num(text: str) -> bool:
 
 def _frame_html(frame: pd.DataFrame, index_name: str = "") -> str:
     head = [index_name] + [str(c) for c in frame.columns]
-    rows = [[str(i)] + [_fmt(v, 2) if isinstance(v, float) else str(v) for v in row] for i, row in
-            zip(frame.index, frame.itertuples(index=False))]
+    rows = [
+        [str(i)] + [_fmt(v, 2) if isinstance(v, float) else str(v) for v in row]
+        for i, row in zip(frame.index, frame.itertuples(index=False))
+    ]
     return _html_table(head, rows)
 
 
 def to_html(rep: PresenceReport) -> str:
     """The report as one self-contained HTML page (inline CSS/JS, images as data URIs, no network reference)."""
-    parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-             "<title>Presence of modalities in the BAs</title>", f"<style>{CSS}</style></head><body><main>",
-             "<h1>Presence of modalities in the BAs</h1>",
-             f"<p class=\"meta\">Built {_e(rep.generated)} · verdicts at alpha = {_e(rep.alpha)} "
-             f"({_e(rep.correction)} across the labels) · {len(rep.experiments)} runs</p>",
-             "<h2>1. Presence</h2>", f"<p class=\"note\"><b>Rule.</b> {_e(rep.rule)}</p>",
-             f"<p class=\"note\">{_e(CHOICE_NOTE)}</p>"]
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Presence of modalities in the BAs</title>",
+        f"<style>{CSS}</style></head><body><main>",
+        "<h1>Presence of modalities in the BAs</h1>",
+        f'<p class="meta">Built {_e(rep.generated)} · verdicts at alpha = {_e(rep.alpha)} '
+        f"({_e(rep.correction)} across the labels) · {len(rep.experiments)} runs</p>",
+        "<h2>1. Presence</h2>",
+        f'<p class="note"><b>Rule.</b> {_e(rep.rule)}</p>',
+        f'<p class="note">{_e(CHOICE_NOTE)}</p>',
+    ]
     rows, classes = [], []
     for r in rep.presence:
         cells = presence_cells(r)
         v = r.get("verdict")
-        cells[-1] = Html(f'<span>{_e(v)}</span>')
+        cells[-1] = Html(f"<span>{_e(v)}</span>")
         rows.append(cells)
         classes.append("")
     table = _html_table(PRESENCE_HEAD, rows, cls="presence")
@@ -330,56 +434,98 @@ def to_html(rep: PresenceReport) -> str:
     for r in rep.presence:
         v = r.get("verdict")
         css = "present" if v == "present" else "notshown"
-        table = table.replace(f"<td><span>{_e(v)}</span></td>", f'<td class="{css}">{_e(v)}</td>', 1)
+        table = table.replace(
+            f"<td><span>{_e(v)}</span></td>", f'<td class="{css}">{_e(v)}</td>', 1
+        )
     parts.append(f'<div class="wide">{table}</div>')
-    warns = [f'<li class="warn"><b>{_e(r["label"])}</b>: {_e(w)}</li>' for r in rep.presence for w in r.get("warnings", [])]
+    warns = [
+        f'<li class="warn"><b>{_e(r["label"])}</b>: {_e(w)}</li>'
+        for r in rep.presence
+        for w in r.get("warnings", [])
+    ]
     if warns:
         parts.append('<ul class="warnings">' + "".join(warns) + "</ul>")
-    parts.append(_img(rep, "presence", "test balanced accuracy per label",
-                      "Chosen configuration per label: test balanced accuracy, speaker-bootstrap 95% interval, chance."))
+    parts.append(
+        _img(
+            rep,
+            "presence",
+            "test balanced accuracy per label",
+            "Chosen configuration per label: test balanced accuracy, speaker-bootstrap 95% interval, chance.",
+        )
+    )
 
     parts.append("<h2>2. Which BAs</h2>")
     parts.append(f'<p class="note">{_e(PROFILE_NOTE)}</p><p>{_e(profile_text(rep.profile))}</p>')
-    parts.append(_img(rep, "effects", "BA effects across labels",
-                      "Associated BAs: difference of activation frequency, class vs the others (blank: not associated)."))
+    parts.append(
+        _img(
+            rep,
+            "effects",
+            "BA effects across labels",
+            "Associated BAs: difference of activation frequency, class vs the others (blank: not associated).",
+        )
+    )
     for label in rep.selected:
         parts.append(f"<h3>{_e(label)}</h3>")
         lines = rep.association_lines.get(label, [])
-        parts.append("<p><b>Associated BAs</b> (marginal, per BA)</p><ul class=\"bas\">" +
-                     "".join(f"<li>{_e(x)}</li>" for x in lines) + "</ul><p><b>Jointly needed BAs</b> (selectors)</p>")
+        parts.append(
+            '<p><b>Associated BAs</b> (marginal, per BA)</p><ul class="bas">'
+            + "".join(f"<li>{_e(x)}</li>" for x in lines)
+            + "</ul><p><b>Jointly needed BAs</b> (selectors)</p>"
+        )
         rows = [[m, str(len(b)), _ba_list(m, b, 40)] for m, b in rep.selected[label].items()]
         body = _html_table(["selector", "n", "BAs"], rows).replace("<td>", '<td class="bas">')
         parts.append(body)
         extra = []
         if label in rep.agreement and len(rep.agreement[label]):
-            extra.append("<div><b>Jaccard agreement</b>" + _frame_html(rep.agreement[label]) + "</div>")
+            extra.append(
+                "<div><b>Jaccard agreement</b>" + _frame_html(rep.agreement[label]) + "</div>"
+            )
         if rep.shap_top.get(label):
-            extra.append("<div><b>Top SHAP BAs of the chosen model</b><ol class=\"bas\">" +
-                         "".join(f"<li>{_e(b)}</li>" for b in rep.shap_top[label]) + "</ol></div>")
+            extra.append(
+                '<div><b>Top SHAP BAs of the chosen model</b><ol class="bas">'
+                + "".join(f"<li>{_e(b)}</li>" for b in rep.shap_top[label])
+                + "</ol></div>"
+            )
         parts.append('<div class="grid">' + "".join(extra) + "</div>")
     parts.append("<h3>BAs shared across labels</h3>")
     if len(rep.shared):
-        parts.append(_img(rep, "shared", "BAs shared across labels",
-                          "Cell: number of sources (selectors other than all, SHAP top list) naming the BA for the label."))
+        parts.append(
+            _img(
+                rep,
+                "shared",
+                "BAs shared across labels",
+                "Cell: number of sources (selectors other than all, SHAP top list) naming the BA for the label.",
+            )
+        )
     else:
         parts.append("<p>No BA matters for more than one label.</p>")
 
     parts.append("<h2>3. Confounds</h2>")
-    parts.append(f"<p>Cramér's V (bias-corrected) between every pair of labels, on utterances and on speakers (each "
-                 f"speaker once, with its most frequent value). Pairs at or above {_e(rep.confound_v)} are outlined: "
-                 "for them, &ldquo;present&rdquo; may mean &ldquo;the other label is present&rdquo;.</p>")
+    parts.append(
+        f"<p>Cramér's V (bias-corrected) between every pair of labels, on utterances and on speakers (each "
+        f"speaker once, with its most frequent value). Pairs at or above {_e(rep.confound_v)} are outlined: "
+        "for them, &ldquo;present&rdquo; may mean &ldquo;the other label is present&rdquo;.</p>"
+    )
     parts.append(_img(rep, "association", "Cramér's V between labels"))
     if rep.confounds:
-        parts.append('<ul class="warnings">' + "".join(
-            f'<li class="warn">{_e(c["a"])} and {_e(c["b"])} are nearly the same partition (V = {c["v"]:.2f} on {_e(c["where"])})</li>'
-            for c in rep.confounds) + "</ul>")
+        parts.append(
+            '<ul class="warnings">'
+            + "".join(
+                f'<li class="warn">{_e(c["a"])} and {_e(c["b"])} are nearly the same partition (V = {c["v"]:.2f} on {_e(c["where"])})</li>'
+                for c in rep.confounds
+            )
+            + "</ul>"
+        )
     grid = []
     for label, counts in rep.class_counts.items():
-        grid.append(f"<div><b>{_e(label)}</b> ({_e(rep.levels.get(label, '?'))})" +
-                    _frame_html(_speaker_counts(counts), "class") + "</div>")
+        grid.append(
+            f"<div><b>{_e(label)}</b> ({_e(rep.levels.get(label, '?'))})"
+            + _frame_html(_speaker_counts(counts), "class")
+            + "</div>"
+        )
     parts.append('<div class="grid">' + "".join(grid) + "</div>")
 
-    parts.append("<h2>4. Confusion matrices of the chosen models</h2><div class=\"grid\">")
+    parts.append('<h2>4. Confusion matrices of the chosen models</h2><div class="grid">')
     for label in rep.confusion:
         parts.append(_img(rep, f"confusion_{label}", f"confusion matrix {label}", label))
     parts.append("</div>")
@@ -396,10 +542,17 @@ def to_html(rep: PresenceReport) -> str:
             cells[status_at] = Html(f'{_e(r["status"])}<div class="err">{_e(err)}</div>')
         rows.append(cells)
         values = [r.get(k) for k, _ in columns]
-        sorts.append(["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values])
+        sorts.append(
+            ["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
+        )
         rclass.append("failed" if r["status"] == "failed" else "")
-    parts.append('<div class="wide">' + _html_table([h for _, h in columns], rows, cls="sortable",
-                                                    row_classes=rclass, sort_values=sorts) + "</div>")
+    parts.append(
+        '<div class="wide">'
+        + _html_table(
+            [h for _, h in columns], rows, cls="sortable", row_classes=rclass, sort_values=sorts
+        )
+        + "</div>"
+    )
     if rep.notes:
         parts.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in rep.notes) + "</ul>")
     parts.append(f"</main><script>{SORT_JS}</script></body></html>")

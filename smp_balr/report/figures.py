@@ -17,7 +17,9 @@ DPI = 110
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})  # no URL inside
+    fig.savefig(
+        buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None}
+    )  # no URL inside
     plt.close(fig)
     return buf.getvalue()
 
@@ -33,8 +35,15 @@ def confusion_png(classes: Sequence[str], counts: np.ndarray, title: str) -> byt
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{share[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=8,
-                    color="white" if share[i, j] > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{share[i, j]:.2f}\n({int(counts[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if share[i, j] > 0.6 else "black",
+            )
     ax.set_xticks(range(n), classes, rotation=45 if n > 3 else 0, ha="right" if n > 3 else "center")
     ax.set_yticks(range(n), classes)
     ax.set_xlabel("predicted")
@@ -50,7 +59,9 @@ def association_png(matrices: Mapping[str, pd.DataFrame], threshold: float) -> b
     first = next(iter(matrices.values()))
     n = len(first)
     size = 1.5 + 0.6 * n
-    fig, axes = plt.subplots(1, k, figsize=(size * k + 2.0, size), squeeze=False, gridspec_kw={"wspace": 0.45})
+    fig, axes = plt.subplots(
+        1, k, figsize=(size * k + 2.0, size), squeeze=False, gridspec_kw={"wspace": 0.45}
+    )
     im = None
     for ax, (name, mat) in zip(axes[0], matrices.items()):
         vals = mat.to_numpy(dtype=float)
@@ -58,10 +69,21 @@ def association_png(matrices: Mapping[str, pd.DataFrame], threshold: float) -> b
         for i in range(n):
             for j in range(n):
                 text = "–" if np.isnan(vals[i, j]) else f"{vals[i, j]:.2f}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                        color="white" if np.nan_to_num(vals[i, j]) > 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if np.nan_to_num(vals[i, j]) > 0.6 else "black",
+                )
                 if i != j and np.isfinite(vals[i, j]) and vals[i, j] >= threshold:
-                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+                    ax.add_patch(
+                        plt.Rectangle(
+                            (j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
+                        )
+                    )
         ax.set_xticks(range(n), mat.columns, rotation=45, ha="right")
         ax.set_yticks(range(n), mat.index)
         ax.set_title(f"Cramér's V on {name}", fontsize=10)
@@ -79,11 +101,20 @@ def shared_png(frame: pd.DataFrame) -> bytes:
     for i in range(n_ba):
         for j in range(n_lab):
             if vals[i, j] > 0:
-                ax.text(j, i, str(int(vals[i, j])), ha="center", va="center", fontsize=7,
-                        color="white" if vals[i, j] > 0.6 * top else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(int(vals[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if vals[i, j] > 0.6 * top else "black",
+                )
     ax.set_xticks(range(n_lab), frame.columns, rotation=30, ha="right")
     ax.set_yticks(range(n_ba), frame.index, fontsize=7)
-    ax.set_title("BAs that matter for more than one label\n(number of sources naming the BA)", fontsize=9)
+    ax.set_title(
+        "BAs that matter for more than one label\n(number of sources naming the BA)", fontsize=9
+    )
     fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
     return _png(fig)
 
@@ -98,7 +129,13 @@ def presence_png(rows: Sequence[Mapping]) -> bytes:
     fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.55 * max(1, len(rows))))
     for i, r in enumerate(rows):
         color = "#1b7837" if r["verdict"] == "present" else "#777777"
-        ax.plot([r["ba_norm_ci_low"], r["ba_norm_ci_high"]], [i, i], color=color, linewidth=3, solid_capstyle="butt")
+        ax.plot(
+            [r["ba_norm_ci_low"], r["ba_norm_ci_high"]],
+            [i, i],
+            color=color,
+            linewidth=3,
+            solid_capstyle="butt",
+        )
         ax.plot(r["ba_norm"], i, "o", color=color, markersize=8)
     ax.axvline(0.0, color="#b2182b", linewidth=2)
     ax.set_yticks(range(len(rows)), [r["label"] for r in rows])
@@ -106,14 +143,25 @@ def presence_png(rows: Sequence[Mapping]) -> bytes:
     ax.invert_yaxis()
     low = min([0.0] + [float(r["ba_norm_ci_low"]) for r in rows])
     ax.set_xlim(min(-0.1, low - 0.05), 1)
-    ax.set_xlabel("(balanced accuracy - chance) / (1 - chance) of the chosen configuration, test speakers")
+    ax.set_xlabel(
+        "(balanced accuracy - chance) / (1 - chance) of the chosen configuration, test speakers"
+    )
     ax.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color="#1b7837", marker="o", linewidth=3, label="present: BA, 95% interval"),
-               Line2D([], [], color="#777777", marker="o", linewidth=3, label="not shown"),
-               Line2D([], [], color="#b2182b", linewidth=2, label="chance")]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, fontsize=8, frameon=False)
+    handles = [
+        Line2D([], [], color="#1b7837", marker="o", linewidth=3, label="present: BA, 95% interval"),
+        Line2D([], [], color="#777777", marker="o", linewidth=3, label="not shown"),
+        Line2D([], [], color="#b2182b", linewidth=2, label="chance"),
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.28),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     return _png(fig)
 
 
@@ -122,7 +170,11 @@ def effects_png(matrix: pd.DataFrame, limit: int = 60) -> bytes:
     frame = matrix
     if len(frame) > limit:  # the BAs with the largest effect somewhere
         frame = frame.loc[frame.abs().max(axis=1).sort_values(ascending=False).index[:limit]]
-        frame = frame.loc[sorted(frame.index, key=lambda b: (int(b[2:]) if str(b)[2:].isdigit() else 10**9, str(b)))]
+        frame = frame.loc[
+            sorted(
+                frame.index, key=lambda b: (int(b[2:]) if str(b)[2:].isdigit() else 10**9, str(b))
+            )
+        ]
     n_ba, n_col = frame.shape
     fig, ax = plt.subplots(figsize=(1.6 + 0.9 * n_col, 1.2 + 0.16 * n_ba))
     values = np.ma.masked_invalid(frame.to_numpy(dtype=float))

@@ -17,4 +17,6 @@ def all_features(X: np.ndarray, names: list[str]) -> pd.DataFrame:
     X = np.asarray(X)  # any numeric dtype: max, min and mean need no float copy
     varying = X.max(axis=0) > X.min(axis=0) if len(X) else np.zeros(X.shape[1], dtype=bool)
     rate = X.mean(axis=0) if len(X) else np.zeros(X.shape[1])
-    return pd.DataFrame({"Feature": [n for n, v in zip(names, varying) if v], "Rate": rate[varying]})
+    return pd.DataFrame(
+        {"Feature": [n for n, v in zip(names, varying) if v], "Rate": rate[varying]}
+    )

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import pandas as pd
 
 from smp_balr.core.errors import UserError
 from smp_balr.core.options import SELECTORS
 from smp_balr.core.settings import SelectionSettings
+from smp_balr.data.tables import ba_columns, ba_matrix, require_label, too_few_classes
 from smp_balr.selection import units
 from smp_balr.selection.allsel import all_features
 from smp_balr.selection.bayes import bayes_select
 from smp_balr.selection.slda import forward_stepwise
-from smp_balr.data.tables import ba_columns, ba_matrix, require_label, too_few_classes
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,9 @@ class SelectionOutput:
     n_units: int
 
 
-def check_classes(y: pd.Series, label: str, where: str = "the training rows", keep: list[str] | None = None) -> None:
+def check_classes(
+    y: pd.Series, label: str, where: str = "the training rows", keep: list[str] | None = None
+) -> None:
     """At least 2 classes, each with at least 2 rows; else one clear error line.
 
     ``keep`` is the class filter ``classes.<label>`` when one is configured (named in the hint).
@@ -60,7 +61,9 @@ def check_classes(y: pd.Series, label: str, where: str = "the training rows", ke
         )
 
 
-def run_selection(df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int) -> SelectionOutput:
+def run_selection(
+    df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int
+) -> SelectionOutput:
     """Select BAs for ``label`` with ``method``.
 
     Parameters
@@ -96,7 +99,9 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: Selection
     ['BA0']
     """
     if method not in METHODS:
-        raise UserError(f"unknown selection method '{method}'; use one of {', '.join(METHODS)} (selection.selectors)")
+        raise UserError(
+            f"unknown selection method '{method}'; use one of {', '.join(METHODS)} (selection.selectors)"
+        )
     unit, correction = settings.unit, settings.correction
     require_label(df, label, "the training table")
     names = ba_columns(df)
@@ -124,13 +129,28 @@ def run_selection(df: pd.DataFrame, label: str, method: str, settings: Selection
             permutations=settings.slda.permutations,
             seed=seed,
         )
-        log.info("slda: %d of %d candidate BAs selected, final Wilks' lambda %.6f (%s)",
-                 len(res.table), res.n_candidates, res.wilks_lambda, res.history[-1] if res.history else "")
+        log.info(
+            "slda: %d of %d candidate BAs selected, final Wilks' lambda %.6f (%s)",
+            len(res.table),
+            res.n_candidates,
+            res.wilks_lambda,
+            res.history[-1] if res.history else "",
+        )
         return SelectionOutput(res.table, None, data.unit, len(data.y))
-    res_b = bayes_select(data.matrix(), data.y, names, correction=correction, seed=seed, groups=data.groups, **asdict(settings.bayes))
+    res_b = bayes_select(
+        data.matrix(),
+        data.y,
+        names,
+        correction=correction,
+        seed=seed,
+        groups=data.groups,
+        **asdict(settings.bayes),
+    )
     return SelectionOutput(res_b.selected, res_b.table, data.unit, len(data.y))
 
 
-def select(df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int) -> pd.DataFrame:
+def select(
+    df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int
+) -> pd.DataFrame:
     """Selected BAs (``Feature`` first, in rank order, plus statistics columns); see :func:`run_selection`."""
     return run_selection(df, label, method, settings, seed).features

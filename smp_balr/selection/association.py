@@ -66,10 +66,37 @@ from smp_balr.selection.units import mixed_speakers, resolve_unit
 log = logging.getLogger(__name__)
 
 #: columns of the association table, in order (the first ten are the contract of the CSV)
-COLUMNS = ["BA", "class", "freq_class", "freq_rest", "effect", "ci_low", "ci_high", "p", "p_adjusted", "associated",
-           "versus", "freq_class_low", "freq_class_high", "freq_rest_low", "freq_rest_high", "same_sign",
-           "statistic", "unit", "correction", "alpha"]
-PROFILE_COLUMNS = ["BA", "frequency", "typicality", "dropout", "n_speakers_having", "dead", "constant"]
+COLUMNS = [
+    "BA",
+    "class",
+    "freq_class",
+    "freq_rest",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "p",
+    "p_adjusted",
+    "associated",
+    "versus",
+    "freq_class_low",
+    "freq_class_high",
+    "freq_rest_low",
+    "freq_rest_high",
+    "same_sign",
+    "statistic",
+    "unit",
+    "correction",
+    "alpha",
+]
+PROFILE_COLUMNS = [
+    "BA",
+    "frequency",
+    "typicality",
+    "dropout",
+    "n_speakers_having",
+    "dead",
+    "constant",
+]
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
@@ -95,13 +122,18 @@ def _codes(values: np.ndarray, sort: bool = True) -> tuple[np.ndarray, np.ndarra
     return codes.astype(np.int64), np.asarray(uniq, dtype=object)
 
 
-def _cell_sums(X: np.ndarray, cell: np.ndarray, n_cells: int, rows: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+def _cell_sums(
+    X: np.ndarray, cell: np.ndarray, n_cells: int, rows: int = 65536
+) -> tuple[np.ndarray, np.ndarray]:
     """Column sums of ``X`` per cell code, and the cell sizes (``rows`` rows at a time: no float copy of ``X``)."""
     n = len(cell)
     sums = np.zeros((n_cells, X.shape[1]))
     for a in range(0, n, rows):
         e = min(a + rows, n)
-        onehot = sparse.csr_matrix((np.ones(e - a, dtype=np.float32), (cell[a:e], np.arange(e - a))), shape=(n_cells, e - a))
+        onehot = sparse.csr_matrix(
+            (np.ones(e - a, dtype=np.float32), (cell[a:e], np.arange(e - a))),
+            shape=(n_cells, e - a),
+        )
         sums += np.asarray(onehot @ np.asarray(X[a:e], dtype=np.float32), dtype=np.float64)
     return sums, np.bincount(cell, minlength=n_cells).astype(np.float64)
 
@@ -139,10 +171,16 @@ class _Shuffler:
 def _indicators(perm: np.ndarray, tested: int) -> np.ndarray:
     """(b * tested, n) float32 indicators of classes 0..tested-1 for each permuted row set."""
     b, n = perm.shape
-    return (perm[:, None, :] == np.arange(tested)[None, :, None]).reshape(b * tested, n).astype(np.float32)
+    return (
+        (perm[:, None, :] == np.arange(tested)[None, :, None])
+        .reshape(b * tested, n)
+        .astype(np.float32)
+    )
 
 
-def _family_adjust(stat: np.ndarray, null: np.ndarray | None, p: np.ndarray, correction: str) -> np.ndarray:
+def _family_adjust(
+    stat: np.ndarray, null: np.ndarray | None, p: np.ndarray, correction: str
+) -> np.ndarray:
     """Adjusted p-values of the family: Westfall-Young step-down maxT, or BH."""
     if correction == "fdr_bh":
         return bh_adjusted(p)
@@ -206,7 +244,9 @@ def _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, ne
     V = np.einsum("gt,gj->tj", hyper, var_g)
     sd = np.sqrt(V)
     z = np.where(sd > 1e-12, T / np.where(sd > 1e-12, sd, 1.0), 0.0)
-    w_g = np.where(n_g[:, None] > 0, nc * (n_g[:, None] - nc) / np.maximum(n_g, 1.0)[:, None], 0.0)  # (G, tested)
+    w_g = np.where(
+        n_g[:, None] > 0, nc * (n_g[:, None] - nc) / np.maximum(n_g, 1.0)[:, None], 0.0
+    )  # (G, tested)
     wsum = w_g.sum(axis=0)
     out["effect"] = _ratio(T, wsum[:, None])
     out["statistic"] = z
@@ -214,17 +254,24 @@ def _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, ne
     # share of speakers (holding both sides) whose own difference has the sign of the effect
     rest_N = N.sum(axis=1, keepdims=True) - N
     both = (N[:, :tested] > 0) & (rest_N[:, :tested] > 0)
-    d_s = _ratio(S[:, :tested, :], N[:, :tested, None]) - _ratio(S.sum(axis=1, keepdims=True) - S[:, :tested, :],
-                                                                  rest_N[:, :tested, None])
+    d_s = _ratio(S[:, :tested, :], N[:, :tested, None]) - _ratio(
+        S.sum(axis=1, keepdims=True) - S[:, :tested, :], rest_N[:, :tested, None]
+    )
     sign = np.sign(out["effect"])[None]
     agree = (np.sign(np.nan_to_num(d_s)) == sign) & (sign != 0) & both[:, :, None]
-    out["same_sign"] = _ratio(agree.sum(axis=0).astype(np.float64), both.sum(axis=0)[:, None].astype(np.float64))
+    out["same_sign"] = _ratio(
+        agree.sum(axis=0).astype(np.float64), both.sum(axis=0)[:, None].astype(np.float64)
+    )
     # --- permutation null of |z| (labels within strata)
     if need_null:
         fixed = (nc[:, :, None] * mean_g[:, None, :]).sum(axis=0)  # (tested, p): does not change
         shuffler = _Shuffler(codes, strata)
         # rows in stratum order, float32 (exact for 0/1): the one float copy of the matrix
-        Xo = X if strata is None and X.dtype == np.float32 else np.asarray(X[shuffler.order], dtype=np.float32)
+        Xo = (
+            X
+            if strata is None and X.dtype == np.float32
+            else np.asarray(X[shuffler.order], dtype=np.float32)
+        )
         null = np.empty((permutations, tested * X.shape[1]))
         chunk = 64 if tested == 1 else 32
         for start in range(0, permutations, chunk):
@@ -233,19 +280,31 @@ def _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, ne
             if tested == 1:
                 sums = (_indicators(perm, 1) @ Xo).astype(np.float64).reshape(b, 1, -1)
             else:  # the last class's sums are the total less the others': K - 1 products
-                part = (_indicators(perm, tested - 1) @ Xo).astype(np.float64).reshape(b, tested - 1, -1)
-                sums = np.concatenate([part, (all_S[None, :] - part.sum(axis=1))[:, None, :]], axis=1)
-            zb = np.where(sd[None] > 1e-12, (sums - fixed[None]) / np.where(sd > 1e-12, sd, 1.0)[None], 0.0)
-            null[start:start + b] = np.abs(zb).reshape(b, -1)
+                part = (
+                    (_indicators(perm, tested - 1) @ Xo)
+                    .astype(np.float64)
+                    .reshape(b, tested - 1, -1)
+                )
+                sums = np.concatenate(
+                    [part, (all_S[None, :] - part.sum(axis=1))[:, None, :]], axis=1
+                )
+            zb = np.where(
+                sd[None] > 1e-12, (sums - fixed[None]) / np.where(sd > 1e-12, sd, 1.0)[None], 0.0
+            )
+            null[start : start + b] = np.abs(zb).reshape(b, -1)
         out["null"] = null
     # --- speaker bootstrap
     if bootstrap > 0:
-        W = rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=bootstrap).astype(np.float64)  # (B, speakers)
+        W = rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=bootstrap).astype(
+            np.float64
+        )  # (B, speakers)
         Sb = np.einsum("bs,skj->bkj", W, S)  # (B, K, p)
         Nb = W @ N  # (B, K)
         allSb, allNb = Sb.sum(axis=1), Nb.sum(axis=1)
         fc = _ratio(Sb[:, :tested], Nb[:, :tested, None])
-        fr = _ratio(allSb[:, None, :] - Sb[:, :tested], (allNb[:, None] - Nb[:, :tested])[:, :, None])
+        fr = _ratio(
+            allSb[:, None, :] - Sb[:, :tested], (allNb[:, None] - Nb[:, :tested])[:, :, None]
+        )
         if strata is None:
             eff = fc - fr
         else:
@@ -276,8 +335,10 @@ def _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng):
         ok = se > 1e-12
         t = np.where(ok, (m1 - m0) / np.where(ok, se, 1.0), 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            df = se2**2 / ((v1 / np.maximum(n1, 1)) ** 2 / np.maximum(n1 - 1, 1)
-                           + (v0 / np.maximum(n0, 1)) ** 2 / np.maximum(n0 - 1, 1))
+            df = se2**2 / (
+                (v1 / np.maximum(n1, 1)) ** 2 / np.maximum(n1 - 1, 1)
+                + (v0 / np.maximum(n0, 1)) ** 2 / np.maximum(n0 - 1, 1)
+            )
         return m1, m0, t, np.where(ok & np.isfinite(df), df, 1.0)
 
     ind = (cell_codes[None, :] == np.arange(tested)[:, None]).astype(np.float64)
@@ -290,8 +351,12 @@ def _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng):
         for start in range(0, permutations, 256):
             b = min(start + 256, permutations) - start
             perm = _Shuffler(cell_codes, None).draw(b, rng)
-            ind_b = (perm[:, None, :] == np.arange(tested)[None, :, None]).reshape(b * tested, n).astype(np.float64)
-            null[start:start + b] = np.abs(welch(ind_b)[2]).reshape(b, -1)
+            ind_b = (
+                (perm[:, None, :] == np.arange(tested)[None, :, None])
+                .reshape(b * tested, n)
+                .astype(np.float64)
+            )
+            null[start : start + b] = np.abs(welch(ind_b)[2]).reshape(b, -1)
         out["null"] = null
     if bootstrap > 0:
         # speakers resampled within each class: W[b, i] = times cell i is drawn
@@ -299,7 +364,9 @@ def _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng):
         for c in range(K):
             members = np.flatnonzero(cell_codes == c)
             if members.size:
-                W[:, members] = rng.multinomial(members.size, np.full(members.size, 1.0 / members.size), size=bootstrap)
+                W[:, members] = rng.multinomial(
+                    members.size, np.full(members.size, 1.0 / members.size), size=bootstrap
+                )
         sums = W @ F  # per draw, over all classes; class parts below
         fc = np.empty((bootstrap, tested, F.shape[1]))
         fr = np.empty_like(fc)
@@ -314,7 +381,9 @@ def _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng):
     return out
 
 
-@threadpool_limits.wrap(limits=1, user_api="blas")  # the permutation products: one BLAS thread is several times faster on a shared machine
+@threadpool_limits.wrap(
+    limits=1, user_api="blas"
+)  # the permutation products: one BLAS thread is several times faster on a shared machine
 def associate(
     X: np.ndarray,
     y: np.ndarray,
@@ -373,15 +442,19 @@ def associate(
     [{'BA': 'BA0', 'associated': True}, {'BA': 'BA1', 'associated': False}]
     """
     if correction not in ASSOCIATION_CORRECTIONS:
-        raise UserError(f"association.correction is '{correction}'; use one of {', '.join(ASSOCIATION_CORRECTIONS)} "
-                        "in params.yaml")
+        raise UserError(
+            f"association.correction is '{correction}'; use one of {', '.join(ASSOCIATION_CORRECTIONS)} "
+            "in params.yaml"
+        )
     if not 0.0 < alpha < 1.0:
         raise UserError(f"association.alpha is {alpha}; use a level in (0, 1) in params.yaml")
     need_null = correction == "maxt"
     if need_null and (permutations + 1) * alpha < 1.0:
-        raise UserError(f"association.permutations ({permutations}) is too few for alpha {alpha}: the smallest "
-                        f"adjusted p would be {1.0 / (permutations + 1):.3g}; use at least "
-                        f"{int(np.ceil(1.0 / alpha)) - 1} in params.yaml")
+        raise UserError(
+            f"association.permutations ({permutations}) is too few for alpha {alpha}: the smallest "
+            f"adjusted p would be {1.0 / (permutations + 1):.3g}; use at least "
+            f"{int(np.ceil(1.0 / alpha)) - 1} in params.yaml"
+        )
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] != len(y) or len(y) != len(speakers):
         raise UserError("association: the BA matrix, labels and speakers must have the same rows")
@@ -392,7 +465,9 @@ def associate(
         raise UserError(f"association needs at least 2 classes, got {list(classes)}")
     spk, spk_names = _codes(speakers, sort=False)
     n_spk = len(spk_names)
-    chosen, reason = resolve_unit(unit, np.asarray(speakers, dtype=object), np.asarray(y, dtype=object))
+    chosen, reason = resolve_unit(
+        unit, np.asarray(speakers, dtype=object), np.asarray(y, dtype=object)
+    )
     tested = K if K > 2 else 1  # two classes: one test, the second class mirrors it
     rng = np.random.default_rng(seed)
     if chosen == "speaker":
@@ -401,16 +476,26 @@ def associate(
         F = Fs[keep] / cnt[keep, None]
         cell_codes = (np.flatnonzero(keep) % K).astype(np.int64)
         if min(np.bincount(cell_codes, minlength=K)) < 2:
-            raise UserError(f"association: every class needs at least 2 speakers for a speaker-level test; "
-                            f"speakers per class: {dict(zip(classes, np.bincount(cell_codes, minlength=K).tolist()))}")
+            raise UserError(
+                f"association: every class needs at least 2 speakers for a speaker-level test; "
+                f"speakers per class: {dict(zip(classes, np.bincount(cell_codes, minlength=K).tolist()))}"
+            )
         res = _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng)
         scheme = "over speakers"
     else:
-        if chosen == "within_speaker" and mixed_speakers(np.asarray(speakers, dtype=object), np.asarray(y, dtype=object))[0] == 0:
-            raise UserError("the label does not vary within any speaker, so unit within_speaker cannot test it; "
-                            "set selection.unit to speaker (or auto) in params.yaml")
+        if (
+            chosen == "within_speaker"
+            and mixed_speakers(np.asarray(speakers, dtype=object), np.asarray(y, dtype=object))[0]
+            == 0
+        ):
+            raise UserError(
+                "the label does not vary within any speaker, so unit within_speaker cannot test it; "
+                "set selection.unit to speaker (or auto) in params.yaml"
+            )
         strata = spk if chosen == "within_speaker" else None
-        res = _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, need_null, rng)
+        res = _within(
+            X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, need_null, rng
+        )
         scheme = "within speakers" if strata is not None else "over utterances"
     stat = np.abs(res["statistic"]).ravel()
     p = res["p"].ravel()
@@ -419,39 +504,94 @@ def associate(
     n_tests = int(stat.size)
     assoc = table[table["associated"]]
     info = {
-        "unit": chosen, "unit_reason": reason, "correction": correction, "alpha": alpha,
-        "permutations": int(permutations) if need_null else 0, "permutation_scheme": scheme if need_null else None,
-        "bootstrap": int(bootstrap), "n_rows": int(len(y)), "n_speakers": int(n_spk), "n_classes": int(K),
-        "classes": [str(c) for c in classes], "n_ba": int(X.shape[1]), "n_tests": n_tests,
+        "unit": chosen,
+        "unit_reason": reason,
+        "correction": correction,
+        "alpha": alpha,
+        "permutations": int(permutations) if need_null else 0,
+        "permutation_scheme": scheme if need_null else None,
+        "bootstrap": int(bootstrap),
+        "n_rows": int(len(y)),
+        "n_speakers": int(n_spk),
+        "n_classes": int(K),
+        "classes": [str(c) for c in classes],
+        "n_ba": int(X.shape[1]),
+        "n_tests": n_tests,
         "n_associated_tests": int(np.sum(p_adj <= alpha)),
         "n_associated_bas": int(assoc["BA"].nunique()),
         "associated_per_class": {str(c): int((assoc["class"] == c).sum()) for c in classes},
         "min_p_adjusted": float(np.min(p_adj)) if p_adj.size else None,
     }
-    log.info("association (%s, %s): %d of %d BAs associated (%s at %.3g, %d tests)", chosen, reason,
-             info["n_associated_bas"], X.shape[1], correction, alpha, n_tests)
+    log.info(
+        "association (%s, %s): %d of %d BAs associated (%s at %.3g, %d tests)",
+        chosen,
+        reason,
+        info["n_associated_bas"],
+        X.shape[1],
+        correction,
+        alpha,
+        n_tests,
+    )
     return AssociationResult(table, info)
 
 
 def _table(res, p_adj, names, classes, tested, unit, correction, alpha) -> pd.DataFrame:
     p = len(names)
     blocks = []
-    keys = ["freq_class", "freq_rest", "effect", "statistic", "p", "same_sign",
-            "freq_class_low", "freq_class_high", "freq_rest_low", "freq_rest_high", "effect_low", "effect_high"]
+    keys = [
+        "freq_class",
+        "freq_rest",
+        "effect",
+        "statistic",
+        "p",
+        "same_sign",
+        "freq_class_low",
+        "freq_class_high",
+        "freq_rest_low",
+        "freq_rest_high",
+        "effect_low",
+        "effect_high",
+    ]
     for t in range(tested):
         cols = {k: (res[k][t] if k in res else np.full(p, np.nan)) for k in keys}
-        blocks.append(pd.DataFrame({"BA": names, "class": str(classes[t]), "versus": "rest" if tested > 1 else str(classes[1]),
-                                    **cols, "p_adjusted": p_adj[t]}))
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "BA": names,
+                    "class": str(classes[t]),
+                    "versus": "rest" if tested > 1 else str(classes[1]),
+                    **cols,
+                    "p_adjusted": p_adj[t],
+                }
+            )
+        )
     if tested == 1:  # the second class: the same test seen from the other side
         a = blocks[0]
-        blocks.append(pd.DataFrame({
-            "BA": names, "class": str(classes[1]), "versus": str(classes[0]),
-            "freq_class": a["freq_rest"], "freq_rest": a["freq_class"], "effect": -a["effect"],
-            "statistic": -a["statistic"], "p": a["p"], "same_sign": a["same_sign"],
-            "freq_class_low": a["freq_rest_low"], "freq_class_high": a["freq_rest_high"],
-            "freq_rest_low": a["freq_class_low"], "freq_rest_high": a["freq_class_high"],
-            "effect_low": -a["effect_high"], "effect_high": -a["effect_low"], "p_adjusted": a["p_adjusted"]}))
-    table = pd.concat(blocks, ignore_index=True).rename(columns={"effect_low": "ci_low", "effect_high": "ci_high"})
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "BA": names,
+                    "class": str(classes[1]),
+                    "versus": str(classes[0]),
+                    "freq_class": a["freq_rest"],
+                    "freq_rest": a["freq_class"],
+                    "effect": -a["effect"],
+                    "statistic": -a["statistic"],
+                    "p": a["p"],
+                    "same_sign": a["same_sign"],
+                    "freq_class_low": a["freq_rest_low"],
+                    "freq_class_high": a["freq_rest_high"],
+                    "freq_rest_low": a["freq_class_low"],
+                    "freq_rest_high": a["freq_class_high"],
+                    "effect_low": -a["effect_high"],
+                    "effect_high": -a["effect_low"],
+                    "p_adjusted": a["p_adjusted"],
+                }
+            )
+        )
+    table = pd.concat(blocks, ignore_index=True).rename(
+        columns={"effect_low": "ci_low", "effect_high": "ci_high"}
+    )
     table["associated"] = table["p_adjusted"] <= alpha
     table["unit"], table["correction"], table["alpha"] = unit, correction, alpha
     return table[COLUMNS]
@@ -460,8 +600,9 @@ def _table(res, p_adj, names, classes, tested, unit, correction, alpha) -> pd.Da
 # ------------------------------------------------------------------------------ BA profile
 
 
-def ba_profile(X: np.ndarray, speakers: np.ndarray, names: list[str] | None = None,
-               has_share: float = 0.0) -> pd.DataFrame:
+def ba_profile(
+    X: np.ndarray, speakers: np.ndarray, names: list[str] | None = None, has_share: float = 0.0
+) -> pd.DataFrame:
     """BA-LR's description of every BA over a corpus: frequency, typicality, dropout.
 
     Parameters
@@ -494,35 +635,60 @@ def ba_profile(X: np.ndarray, speakers: np.ndarray, names: list[str] | None = No
     X = np.asarray(X)
     names = list(names) if names is not None else [f"BA{j}" for j in range(X.shape[1])]
     if not 0.0 <= has_share < 1.0:
-        raise UserError(f"association.has_share is {has_share}; use a share in [0, 1) in params.yaml")
+        raise UserError(
+            f"association.has_share is {has_share}; use a share in [0, 1) in params.yaml"
+        )
     spk, uniq = _codes(speakers, sort=False)
     sums, counts = _cell_sums(X, spk, len(uniq))
     share = sums / counts[:, None]  # per speaker: share of utterances active
     has = share > has_share
     n_has = has.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dropout = np.where(n_has > 0, ((1.0 - share) * has).sum(axis=0) / np.maximum(n_has, 1), np.nan)
+        dropout = np.where(
+            n_has > 0, ((1.0 - share) * has).sum(axis=0) / np.maximum(n_has, 1), np.nan
+        )
     total = sums.sum(axis=0)
-    return pd.DataFrame({
-        "BA": names, "frequency": total / max(len(X), 1), "typicality": n_has / max(len(uniq), 1), "dropout": dropout,
-        "n_speakers_having": n_has.astype(int), "dead": total == 0, "constant": total == len(X),
-    })[PROFILE_COLUMNS]
+    return pd.DataFrame(
+        {
+            "BA": names,
+            "frequency": total / max(len(X), 1),
+            "typicality": n_has / max(len(uniq), 1),
+            "dropout": dropout,
+            "n_speakers_having": n_has.astype(int),
+            "dead": total == 0,
+            "constant": total == len(X),
+        }
+    )[PROFILE_COLUMNS]
 
 
-def profile_summary(profile: pd.DataFrame, has_share: float = 0.0, n_speakers: int | None = None) -> dict[str, Any]:
+def profile_summary(
+    profile: pd.DataFrame, has_share: float = 0.0, n_speakers: int | None = None
+) -> dict[str, Any]:
     """Counts and distribution quantiles of a :func:`ba_profile` table (over the BAs neither dead nor constant)."""
     live = profile[~(profile["dead"] | profile["constant"])]
 
     def q(col: str) -> dict[str, float | None]:
         v = live[col].dropna().to_numpy(dtype=np.float64)
-        return {f"q{int(round(100 * k))}": (float(np.quantile(v, k)) if v.size else None) for k in QUANTILES}
+        return {
+            f"q{int(round(100 * k))}": (float(np.quantile(v, k)) if v.size else None)
+            for k in QUANTILES
+        }
 
     return {
-        "n_ba": int(len(profile)), "n_dead": int(profile["dead"].sum()), "n_always_active": int(profile["constant"].sum()),
-        "n_live": int(len(live)), "n_speakers": n_speakers, "has_share": has_share,
-        "has_definition": ("active in at least one of the speaker's utterances" if has_share == 0 else
-                           f"active in more than {has_share:g} of the speaker's utterances"),
-        "frequency": q("frequency"), "typicality": q("typicality"), "dropout": q("dropout"),
+        "n_ba": int(len(profile)),
+        "n_dead": int(profile["dead"].sum()),
+        "n_always_active": int(profile["constant"].sum()),
+        "n_live": int(len(live)),
+        "n_speakers": n_speakers,
+        "has_share": has_share,
+        "has_definition": (
+            "active in at least one of the speaker's utterances"
+            if has_share == 0
+            else f"active in more than {has_share:g} of the speaker's utterances"
+        ),
+        "frequency": q("frequency"),
+        "typicality": q("typicality"),
+        "dropout": q("dropout"),
     }
 
 
@@ -573,20 +739,29 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
     alpha = float(first.get("alpha", 0.05))
     unit = str(first.get("unit", "within_speaker"))
     rule = ("family-wise error" if correction == "maxt" else "false discovery rate") + f" {alpha:g}"
-    question = {"within_speaker": "within speakers", "speaker": "between speakers",
-                "utterance": "over utterances"}.get(unit, unit)
+    question = {
+        "within_speaker": "within speakers",
+        "speaker": "between speakers",
+        "utterance": "over utterances",
+    }.get(unit, unit)
     n_ba = table["BA"].nunique()
     if assoc.empty:
         pool = table
         if "versus" in table.columns and (table["versus"].astype(str) != "rest").all():
-            pool = table[table["effect"] >= 0]  # two classes: the side where the BA is more frequent
+            pool = table[
+                table["effect"] >= 0
+            ]  # two classes: the side where the BA is more frequent
         pool = pool if len(pool) else table
         best = pool.loc[pool["p"].astype(float).idxmin()] if "p" in pool.columns else pool.iloc[0]
-        return [f"association ({question}, {correction} at {rule}): none of the {n_ba} BAs is more or less frequent "
-                f"in one class than in the others beyond chance; the strongest, {best['BA']} in class {best['class']} "
-                f"({float(best['freq_class']):.2f} vs {float(best['freq_rest']):.2f}), has adjusted p "
-                f"{float(best['p_adjusted']):.3g} > {alpha:g}"]
-    assoc = assoc.assign(_abs=assoc["effect"].abs()).sort_values(["_abs", "BA"], ascending=[False, True])
+        return [
+            f"association ({question}, {correction} at {rule}): none of the {n_ba} BAs is more or less frequent "
+            f"in one class than in the others beyond chance; the strongest, {best['BA']} in class {best['class']} "
+            f"({float(best['freq_class']):.2f} vs {float(best['freq_rest']):.2f}), has adjusted p "
+            f"{float(best['p_adjusted']):.3g} > {alpha:g}"
+        ]
+    assoc = assoc.assign(_abs=assoc["effect"].abs()).sort_values(
+        ["_abs", "BA"], ascending=[False, True]
+    )
     lines = []
     for _, r in assoc.head(int(top)).iterrows():
         fc = f"{r['class']} {r['freq_class']:.2f}{_fmt_interval(r.get('freq_class_low', np.nan), r.get('freq_class_high', np.nan))}"
@@ -600,7 +775,9 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
         extra += f", adjusted p {r['p_adjusted']:.3g}"
         lines.append(f"{r['BA']}: {fc} vs {fr} ({extra})")
     if len(assoc) > top:
-        lines.append(f"... and {len(assoc) - int(top)} more associated (BA, class) pairs ({question}, {correction} at {rule})")
+        lines.append(
+            f"... and {len(assoc) - int(top)} more associated (BA, class) pairs ({question}, {correction} at {rule})"
+        )
     return lines
 
 
@@ -650,8 +827,16 @@ def effect_matrix(tables: dict[str, pd.DataFrame], associated_only: bool = True)
 # ------------------------------------------------------------------------------ tables
 
 
-def associate_table(df: pd.DataFrame, label: str, unit: str = "auto", correction: str = "maxt",
-                    permutations: int = 499, bootstrap: int = 499, alpha: float = 0.05, seed: int = 0) -> AssociationResult:
+def associate_table(
+    df: pd.DataFrame,
+    label: str,
+    unit: str = "auto",
+    correction: str = "maxt",
+    permutations: int = 499,
+    bootstrap: int = 499,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> AssociationResult:
     """:func:`associate` on a formatted table (``Speaker``, ``label`` and ``BA*`` columns).
 
     Parameters
@@ -668,8 +853,8 @@ def associate_table(df: pd.DataFrame, label: str, unit: str = "auto", correction
     AssociationResult
         ``info`` also names the label.
     """
-    from smp_balr.selection.api import check_classes
     from smp_balr.data.tables import ba_columns, ba_matrix, require_label
+    from smp_balr.selection.api import check_classes
 
     require_label(df, label, "the training table")
     if "Speaker" not in df.columns:
@@ -677,8 +862,18 @@ def associate_table(df: pd.DataFrame, label: str, unit: str = "auto", correction
     names = ba_columns(df)
     y = df[label].astype(str)
     check_classes(y, label)
-    res = associate(ba_matrix(df, names), y.to_numpy(), df["Speaker"].astype(str).to_numpy(), names, unit=unit,
-                    correction=correction, permutations=permutations, bootstrap=bootstrap, alpha=alpha, seed=seed)
+    res = associate(
+        ba_matrix(df, names),
+        y.to_numpy(),
+        df["Speaker"].astype(str).to_numpy(),
+        names,
+        unit=unit,
+        correction=correction,
+        permutations=permutations,
+        bootstrap=bootstrap,
+        alpha=alpha,
+        seed=seed,
+    )
     res.info = {"label": label, **res.info}
     return res
 

@@ -92,7 +92,9 @@ class BayesResult:
     null_scale: float = 1.0
 
 
-def _model(X: np.ndarray, y: np.ndarray, classes: list[str], prior_sigma: float, intercept_sigma: float):
+def _model(
+    X: np.ndarray, y: np.ndarray, classes: list[str], prior_sigma: float, intercept_sigma: float
+):
     import bambi as bmb
 
     if len(classes) == 2:
@@ -126,7 +128,11 @@ def _class_codes(y: np.ndarray, classes: list[str]) -> np.ndarray:
 
 
 def laplace_fit(
-    X: np.ndarray, codes: np.ndarray, n_classes: int, prior_sigma: float, intercept_sigma: float,
+    X: np.ndarray,
+    codes: np.ndarray,
+    n_classes: int,
+    prior_sigma: float,
+    intercept_sigma: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MAP and Gaussian (Laplace) posterior sd of the multinomial logistic model.
 
@@ -178,8 +184,13 @@ def laplace_fit(
         grad = np.vstack([R.sum(axis=0), X.T @ R]) + prec * B
         return value, grad.ravel()
 
-    res = optimize.minimize(objective, np.zeros(q * km), jac=True, method="L-BFGS-B",
-                            options={"maxiter": 20000, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-7})
+    res = optimize.minimize(
+        objective,
+        np.zeros(q * km),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20000, "maxcor": 30, "ftol": 1e-14, "gtol": 1e-7},
+    )
     B = res.x.reshape(q, km)
     _, P, _ = probs(B)
     Z = np.column_stack([np.ones(n), X])
@@ -188,8 +199,8 @@ def laplace_fit(
         for j in range(i, km):
             w = P[:, i] * ((1.0 if i == j else 0.0) - P[:, j])
             block = (Z * w[:, None]).T @ Z
-            H[i * q:(i + 1) * q, j * q:(j + 1) * q] = block
-            H[j * q:(j + 1) * q, i * q:(i + 1) * q] = block.T
+            H[i * q : (i + 1) * q, j * q : (j + 1) * q] = block
+            H[j * q : (j + 1) * q, i * q : (i + 1) * q] = block.T
     H[np.diag_indices_from(H)] += np.tile(prec[:, 0], km)
     # one Newton step from the L-BFGS mode with the exact Hessian polishes the mode
     _, grad = objective(B.ravel())
@@ -276,7 +287,9 @@ def bayes_select(
     if method not in METHODS:
         raise UserError(f"selection.bayes.method is '{method}'; use one of {', '.join(METHODS)}")
     if not 0.5 < p_direction < 1.0:
-        raise UserError(f"selection.bayes.p_direction is {p_direction}; use a probability in (0.5, 1)")
+        raise UserError(
+            f"selection.bayes.p_direction is {p_direction}; use a probability in (0.5, 1)"
+        )
     check_correction(correction)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y).astype(str)
@@ -288,7 +301,9 @@ def bayes_select(
         groups = np.asarray(groups)
     if max_rows is not None and len(y) > max_rows:
         keep = np.sort(rng.choice(len(y), size=int(max_rows), replace=False))
-        log.info("bayes: fitting on a random %d of %d rows (selection.bayes.max_rows)", len(keep), len(y))
+        log.info(
+            "bayes: fitting on a random %d of %d rows (selection.bayes.max_rows)", len(keep), len(y)
+        )
         X, y = X[keep], y[keep]
         groups = None if groups is None else groups[keep]
     varying = X.std(axis=0) > 1e-12
@@ -300,7 +315,12 @@ def bayes_select(
         return _empty(classes, len(y), p_direction)
     log.info(
         "bayes: %s model, %d rows, %d BAs, %d classes (reference %s), inference %s",
-        "bernoulli" if len(classes) == 2 else "categorical", len(y), Xv.shape[1], len(classes), classes[0], method,
+        "bernoulli" if len(classes) == 2 else "categorical",
+        len(y),
+        Xv.shape[1],
+        len(classes),
+        classes[0],
+        method,
     )
     scale = 1.0
     if method == "laplace":
@@ -308,35 +328,79 @@ def bayes_select(
         mean, sd = laplace_fit(Xv, codes, len(classes), prior_sigma, intercept_sigma)
         if null_fits > 0:
             z_null = []
-            for _ in tqdm(range(int(null_fits)), desc="bayes null fits", disable=None if progress else True, leave=False):
-                m0, s0 = laplace_fit(Xv, permute_labels(codes, groups, rng), len(classes), prior_sigma, intercept_sigma)
+            for _ in tqdm(
+                range(int(null_fits)),
+                desc="bayes null fits",
+                disable=None if progress else True,
+                leave=False,
+            ):
+                m0, s0 = laplace_fit(
+                    Xv,
+                    permute_labels(codes, groups, rng),
+                    len(classes),
+                    prior_sigma,
+                    intercept_sigma,
+                )
                 z_null.append(m0 / np.maximum(s0, 1e-300))
             s_hat, s_up = null_scale(np.concatenate(z_null, axis=None))
             scale = max(1.0, s_up)
-            log.info("bayes: null z scale %.3f (95%% upper bound %.3f) from %d permuted-label fits; p-values from |z| / %.3f",
-                     s_hat, s_up, null_fits, scale)
+            log.info(
+                "bayes: null z scale %.3f (95%% upper bound %.3f) from %d permuted-label fits; p-values from |z| / %.3f",
+                s_hat,
+                s_up,
+                null_fits,
+                scale,
+            )
     else:
         model = _model(Xv, y, classes, prior_sigma, intercept_sigma)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if method == "vi":
-                approx = model.fit(inference_method="vi", n=int(vi_iterations), random_seed=seed, progressbar=progress)
-                mean, sd = _from_draws(approx.sample(int(draws), random_seed=seed).posterior, Xv.shape[1])
+                approx = model.fit(
+                    inference_method="vi",
+                    n=int(vi_iterations),
+                    random_seed=seed,
+                    progressbar=progress,
+                )
+                mean, sd = _from_draws(
+                    approx.sample(int(draws), random_seed=seed).posterior, Xv.shape[1]
+                )
             else:
-                idata = model.fit(draws=int(draws), tune=int(draws), chains=2, cores=1, random_seed=seed,
-                                  progressbar=progress)
+                idata = model.fit(
+                    draws=int(draws),
+                    tune=int(draws),
+                    chains=2,
+                    cores=1,
+                    random_seed=seed,
+                    progressbar=progress,
+                )
                 mean, sd = _from_draws(idata.posterior, Xv.shape[1])
     return _summarise(mean, sd, names_v, classes, p_direction, correction, hdi_prob, len(y), scale)
 
 
 def _empty(classes: list[str], n_rows: int, p_direction: float) -> BayesResult:
-    table = pd.DataFrame(columns=["Feature", "Class", "Reference", "Mean", "SD", "P_Positive", "P_Negative",
-                                  "HDI_Low", "HDI_High", "P_Value", "Selected"])
+    table = pd.DataFrame(
+        columns=[
+            "Feature",
+            "Class",
+            "Reference",
+            "Mean",
+            "SD",
+            "P_Positive",
+            "P_Negative",
+            "HDI_Low",
+            "HDI_High",
+            "P_Value",
+            "Selected",
+        ]
+    )
     selected = pd.DataFrame(columns=["Feature", "Class", "Mean", "SD", "P_Direction", "P_Value"])
     return BayesResult(table, selected, p_direction, n_rows)
 
 
-def _summarise(mean, sd, names, classes, p_direction, correction, hdi_prob, n_rows, scale=1.0) -> BayesResult:
+def _summarise(
+    mean, sd, names, classes, p_direction, correction, hdi_prob, n_rows, scale=1.0
+) -> BayesResult:
     sd = np.maximum(sd, 1e-300)
     z = mean / sd
     p_pos = stats.norm.cdf(z)
@@ -351,32 +415,41 @@ def _summarise(mean, sd, names, classes, p_direction, correction, hdi_prob, n_ro
     km = mean.shape[1]
     ref = classes[0]
     cls = classes[1:] if km == len(classes) - 1 else classes[-km:]
-    table = pd.DataFrame({
-        "Feature": np.repeat(names, km),
-        "Class": np.tile(cls, len(names)),
-        "Reference": ref,
-        "Mean": mean.ravel(),
-        "SD": sd.ravel(),
-        "P_Positive": p_pos.ravel(),
-        "P_Negative": p_neg.ravel(),
-        "HDI_Low": (mean - half).ravel(),
-        "HDI_High": (mean + half).ravel(),
-        "P_Value": p_value.ravel(),
-        "Selected": passed.ravel(),
-    })
+    table = pd.DataFrame(
+        {
+            "Feature": np.repeat(names, km),
+            "Class": np.tile(cls, len(names)),
+            "Reference": ref,
+            "Mean": mean.ravel(),
+            "SD": sd.ravel(),
+            "P_Positive": p_pos.ravel(),
+            "P_Negative": p_neg.ravel(),
+            "HDI_Low": (mean - half).ravel(),
+            "HDI_High": (mean + half).ravel(),
+            "P_Value": p_value.ravel(),
+            "Selected": passed.ravel(),
+        }
+    )
     best = np.argmax(np.abs(z), axis=1)
     rows = np.arange(len(names))
     sel = passed.any(axis=1)
     strength = np.abs(z[rows, best])
     order = [i for i in np.argsort(-strength, kind="stable") if sel[i]]
-    selected = pd.DataFrame({
-        "Feature": [names[i] for i in order],
-        "Class": [cls[best[i]] for i in order],
-        "Mean": [mean[i, best[i]] for i in order],
-        "SD": [sd[i, best[i]] for i in order],
-        "P_Direction": [max(p_pos[i, best[i]], p_neg[i, best[i]]) for i in order],
-        "P_Value": [p_value[i, best[i]] for i in order],
-    })
-    log.info("bayes: %d of %d BAs selected (P(direction) >= %.6g per BA and class, correction %s)",
-             len(selected), len(names), threshold, correction)
+    selected = pd.DataFrame(
+        {
+            "Feature": [names[i] for i in order],
+            "Class": [cls[best[i]] for i in order],
+            "Mean": [mean[i, best[i]] for i in order],
+            "SD": [sd[i, best[i]] for i in order],
+            "P_Direction": [max(p_pos[i, best[i]], p_neg[i, best[i]]) for i in order],
+            "P_Value": [p_value[i, best[i]] for i in order],
+        }
+    )
+    log.info(
+        "bayes: %d of %d BAs selected (P(direction) >= %.6g per BA and class, correction %s)",
+        len(selected),
+        len(names),
+        threshold,
+        correction,
+    )
     return BayesResult(table, selected, threshold, n_rows, float(scale))

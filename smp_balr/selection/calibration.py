@@ -21,7 +21,9 @@ import pandas as pd
 from scipy import stats
 
 
-def permute_labels(y: np.ndarray, groups: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+def permute_labels(
+    y: np.ndarray, groups: np.ndarray | None, rng: np.random.Generator
+) -> np.ndarray:
     """One permutation of ``y``: within each group when ``groups`` is given, else over all rows.
 
     Parameters

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -17,7 +17,10 @@ DEFAULT_EXCLUDE = ("_all_",)
 
 
 def matching_files(
-    folder: str | Path, include: Sequence[str], exclude: Sequence[str] = (), candidates: Iterable[str] | None = None
+    folder: str | Path,
+    include: Sequence[str],
+    exclude: Sequence[str] = (),
+    candidates: Iterable[str] | None = None,
 ) -> list[Path]:
     """Feature files in ``folder`` whose names contain every ``include`` and no ``exclude`` string.
 
@@ -36,7 +39,11 @@ def matching_files(
     if candidates is not None:
         allowed = set(candidates)
         files = [p for p in files if p.name in allowed]
-    return [p for p in files if all(s in p.name for s in include) and not any(s in p.name for s in exclude)]
+    return [
+        p
+        for p in files
+        if all(s in p.name for s in include) and not any(s in p.name for s in exclude)
+    ]
 
 
 def intersect(files: Sequence[str | Path]) -> pd.DataFrame:
@@ -52,7 +59,9 @@ def intersect(files: Sequence[str | Path]) -> pd.DataFrame:
     for i, path in enumerate(files):
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
         if "Feature" not in df.columns:
-            raise UserError(f"feature file {path} has no 'Feature' column; rerun `dvc repro select`")
+            raise UserError(
+                f"feature file {path} has no 'Feature' column; rerun `dvc repro select`"
+            )
         feats = [f for f in df["Feature"] if f]
         if i == 0:
             first = feats
@@ -93,7 +102,9 @@ def label_common(
     """
     prefix = f"{label}_"
     candidates = {f"{prefix}{m}{SUFFIX}" for m in selectors}
-    files = [p for p in matching_files(folder, include, exclude, candidates) if p.name.startswith(prefix)]
+    files = [
+        p for p in matching_files(folder, include, exclude, candidates) if p.name.startswith(prefix)
+    ]
     if not files:
         raise UserError(
             f"selection.common for label '{label}': include/exclude matching no file — no feature file of "

@@ -38,7 +38,9 @@ from smp_balr.core.options import CORRECTIONS
 def check_correction(correction: str) -> str:
     """Return ``correction`` if it is one of :data:`CORRECTIONS`, else raise a one-line UserError."""
     if correction not in CORRECTIONS:
-        raise UserError(f"selection.correction is '{correction}'; use one of {', '.join(CORRECTIONS)} in params.yaml")
+        raise UserError(
+            f"selection.correction is '{correction}'; use one of {', '.join(CORRECTIONS)} in params.yaml"
+        )
     return correction
 
 

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from smp_balr.data.demo import MAIN_EMOTIONS, DemoSettings, generate
+from smp_balr.core.settings import DemoSettings, SelectionSettings, build
+from smp_balr.data.demo import MAIN_EMOTIONS, generate
 from smp_balr.selection.api import run_selection
-from smp_balr.core.settings import SelectionSettings, build
 from smp_balr.selection.multiple import reject
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,26 @@ class Corpus:
     planted: dict[str, tuple[np.ndarray, np.ndarray, list[str]]]
 
 
-def make_corpus(n_speakers: int, n_test_speakers: int, utterances_per_speaker: int, n_ba: int = 512,
-                seed: int = 0, planted: dict[str, int] | None = None, n_constant: int = 12) -> Corpus:
-    """Generate a demo corpus of the given size (see :class:`smp_balr.data.demo.DemoSettings`)."""
-    settings = DemoSettings(seed=seed, n_speakers=n_speakers, n_test_speakers=n_test_speakers,
-                            utterances_per_speaker=utterances_per_speaker, n_ba=n_ba, n_constant=n_constant)
-    if planted is not None:
-        settings.planted = dict(planted)
+def make_corpus(
+    n_speakers: int,
+    n_test_speakers: int,
+    utterances_per_speaker: int,
+    n_ba: int = 512,
+    seed: int = 0,
+    planted: dict[str, int] | None = None,
+    n_constant: int = 12,
+) -> Corpus:
+    """Generate a demo corpus of the given size (see :class:`smp_balr.core.settings.DemoSettings`)."""
+    extra = {} if planted is None else {"planted": dict(planted)}
+    settings = DemoSettings(
+        seed=seed,
+        n_speakers=n_speakers,
+        n_test_speakers=n_test_speakers,
+        utterances_per_speaker=utterances_per_speaker,
+        n_ba=n_ba,
+        n_constant=n_constant,
+        **extra,
+    )
     settings.validate()
     c = generate(settings)
     train = (c.labels["Group"] == "Train").to_numpy()
@@ -72,14 +85,25 @@ def make_corpus(n_speakers: int, n_test_speakers: int, utterances_per_speaker: i
     emo = np.where(np.isin(emo, MAIN_EMOTIONS), emo, None)
     lang = c.labels["Language"].to_numpy(dtype=object)
     return Corpus(
-        X_train=c.ba[train], X_test=c.ba[~train], spk_train=spk[train], spk_test=spk[~train],
-        planted={"within": (emo[train], emo[~train], list(c.truth["EmoClass"])),
-                 "speaker": (lang[train], lang[~train], list(c.truth["Language"]))},
+        X_train=c.ba[train],
+        X_test=c.ba[~train],
+        spk_train=spk[train],
+        spk_test=spk[~train],
+        planted={
+            "within": (emo[train], emo[~train], list(c.truth["EmoClass"])),
+            "speaker": (lang[train], lang[~train], list(c.truth["Language"])),
+        },
     )
 
 
-def make_corpus_mid(n_speakers: int, n_test_speakers: int, utterances_per_speaker: int, n_ba: int = 512,
-                    seed: int = 0, n_planted: int = 20) -> Corpus:
+def make_corpus_mid(
+    n_speakers: int,
+    n_test_speakers: int,
+    utterances_per_speaker: int,
+    n_ba: int = 512,
+    seed: int = 0,
+    n_planted: int = 20,
+) -> Corpus:
     """A harder corpus for the posterior: BAs with mid-range activation rates.
 
     :func:`smp_balr.selection.planted.make_planted` (speaker logits N(0, 1.5) around
@@ -89,19 +113,34 @@ def make_corpus_mid(n_speakers: int, n_test_speakers: int, utterances_per_speake
     """
     from smp_balr.selection.planted import make_planted
 
-    p = make_planted(n_speakers=n_speakers, per_speaker=utterances_per_speaker, n_ba=n_ba, n_planted=n_planted,
-                     n_classes=4, seed=seed)
+    p = make_planted(
+        n_speakers=n_speakers,
+        per_speaker=utterances_per_speaker,
+        n_ba=n_ba,
+        n_planted=n_planted,
+        n_classes=4,
+        seed=seed,
+    )
     spk = p.table["Speaker"].to_numpy(dtype=object)
-    test_spk = np.random.default_rng([seed, 3]).choice(np.unique(spk), size=n_test_speakers, replace=False)
+    test_spk = np.random.default_rng([seed, 3]).choice(
+        np.unique(spk), size=n_test_speakers, replace=False
+    )
     test = np.isin(spk, test_spk)
     X = p.table[[f"BA{j}" for j in range(n_ba)]].to_numpy(np.int8)
     y = p.table["Label"].to_numpy(dtype=object)
     planted = (y[~test], y[test], list(p.truth))
-    return Corpus(X_train=X[~test], X_test=X[test], spk_train=spk[~test], spk_test=spk[test],
-                  planted={"within": planted})
+    return Corpus(
+        X_train=X[~test],
+        X_test=X[test],
+        spk_train=spk[~test],
+        spk_test=spk[test],
+        planted={"within": planted},
+    )
 
 
-def null_label(speakers: np.ndarray, kind: str, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+def null_label(
+    speakers: np.ndarray, kind: str, n_classes: int, rng: np.random.Generator
+) -> np.ndarray:
     """A label with no link to any BA.
 
     Parameters
@@ -147,17 +186,28 @@ def frame(X: np.ndarray, speakers: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     return df
 
 
-def select(df: pd.DataFrame, method: str, correction: str, seed: int,
-           extra: dict[str, Any] | None = None) -> list[str]:
+def select(
+    df: pd.DataFrame, method: str, correction: str, seed: int, extra: dict[str, Any] | None = None
+) -> list[str]:
     """BAs selected by ``method`` under ``correction`` with default settings otherwise."""
     settings: dict[str, Any] = {"unit": "auto", "correction": correction}
     settings.update(extra or {})
-    return list(run_selection(df, LABEL, method, build(SelectionSettings, settings, "selection"), seed)
-                .features["Feature"])
+    return list(
+        run_selection(
+            df, LABEL, method, build(SelectionSettings, settings, "selection"), seed
+        ).features["Feature"]
+    )
 
 
-def verdict_pvalue(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-                   spk_test: np.ndarray, seed: int, n_permutations: int = 500) -> tuple[float, bool, str]:
+def verdict_pvalue(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    spk_test: np.ndarray,
+    seed: int,
+    n_permutations: int = 500,
+) -> tuple[float, bool, str]:
     """Test verdict of a cheap linear model (ridge classifier on all BAs) through :func:`evaluate`.
 
     The permutation p-value is valid for any predictions made without the test labels;
@@ -206,10 +256,17 @@ class CellSize:
         return (self.n_speakers - self.n_test_speakers) * self.utterances_per_speaker
 
 
-def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, ...] = ("slda", "bayes"),
-               n_classes: int = 3, n_permutations: int = 500, verdicts: bool = True,
-               planted_corrections: tuple[str, ...] = ("bonferroni", "fdr_bh"),
-               settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def run_corpus(
+    size: CellSize,
+    seed: int,
+    n_labels: int,
+    selectors: tuple[str, ...] = ("slda", "bayes"),
+    n_classes: int = 3,
+    n_permutations: int = 500,
+    verdicts: bool = True,
+    planted_corrections: tuple[str, ...] = ("bonferroni", "fdr_bh"),
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Claims on one corpus: ``n_labels`` null labels of each kind, and its planted labels.
 
     Parameters
@@ -241,10 +298,19 @@ def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, .
         ``(n_selected, true_positives, n_truth)``.
     """
     if size.generator == "mid":
-        c = make_corpus_mid(size.n_speakers, size.n_test_speakers, size.utterances_per_speaker, size.n_ba, seed)
+        c = make_corpus_mid(
+            size.n_speakers, size.n_test_speakers, size.utterances_per_speaker, size.n_ba, seed
+        )
     else:
-        c = make_corpus(size.n_speakers, size.n_test_speakers, size.utterances_per_speaker, size.n_ba, seed,
-                        size.planted, size.n_constant)
+        c = make_corpus(
+            size.n_speakers,
+            size.n_test_speakers,
+            size.utterances_per_speaker,
+            size.n_ba,
+            seed,
+            size.planted,
+            size.n_constant,
+        )
     rng = np.random.default_rng([seed, 12])
     out: dict[str, Any] = {"null": {}, "verdict": {}, "planted": {}}
     for kind in NULL_KINDS:
@@ -257,8 +323,9 @@ def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, .
                 out["null"][kind][m].append(len(select(df, m, "bonferroni", seed + i, settings)))
             if verdicts:
                 y_te = null_label(c.spk_test, kind, n_classes, rng)
-                p, present, scheme = verdict_pvalue(c.X_train, y_tr, c.X_test, y_te, c.spk_test, seed + i,
-                                                    n_permutations)
+                p, present, scheme = verdict_pvalue(
+                    c.X_train, y_tr, c.X_test, y_te, c.spk_test, seed + i, n_permutations
+                )
                 out["verdict"][kind].append((p, bool(present), scheme))
         if kind not in c.planted:
             continue
@@ -272,12 +339,17 @@ def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, .
                 if m == "bayes" and table is not None:
                     # the same fit under another correction: apply the rule to its p-values
                     # (alpha = 1 - p_direction, default 0.05)
-                    alpha = 1.0 - float(((settings or {}).get("bayes") or {}).get("p_direction", 0.95))
+                    alpha = 1.0 - float(
+                        ((settings or {}).get("bayes") or {}).get("p_direction", 0.95)
+                    )
                     passed, _ = reject(table["P_Value"].to_numpy(), alpha, corr)
                     chosen = sorted(set(table.loc[passed, "Feature"]))
                 else:
-                    chosen_settings = build(SelectionSettings, {"unit": "auto", "correction": corr, **(settings or {})},
-                                            "selection")
+                    chosen_settings = build(
+                        SelectionSettings,
+                        {"unit": "auto", "correction": corr, **(settings or {})},
+                        "selection",
+                    )
                     run = run_selection(df, LABEL, m, chosen_settings, seed)
                     chosen = list(run.features["Feature"])
                     table = run.table
@@ -289,7 +361,9 @@ def run_corpus(size: CellSize, seed: int, n_labels: int, selectors: tuple[str, .
 def _drop_rare(y: np.ndarray, speakers: np.ndarray) -> np.ndarray:
     """Classes held by fewer than 2 training speakers set to None (as a class filter would)."""
     known = np.asarray([v is not None for v in y])
-    pairs = pd.DataFrame({"y": np.asarray(y, dtype=object)[known], "s": np.asarray(speakers)[known]})
+    pairs = pd.DataFrame(
+        {"y": np.asarray(y, dtype=object)[known], "s": np.asarray(speakers)[known]}
+    )
     n_spk = pairs.groupby("y")["s"].nunique()
     rare = set(n_spk.index[n_spk < 2])
     return np.asarray([None if v in rare else v for v in y], dtype=object)
@@ -305,16 +379,30 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             counts = np.concatenate([r["null"][kind][m] for r in results]).astype(int)
             k, n = int((counts > 0).sum()), int(counts.size)
             low, high = clopper_pearson(k, n)
-            summary["null"][kind][m] = {"n_labels": n, "with_selection": k, "rate": k / n if n else None,
-                                        "ci_low": low, "ci_high": high, "false_bas": int(counts.sum())}
+            summary["null"][kind][m] = {
+                "n_labels": n,
+                "with_selection": k,
+                "rate": k / n if n else None,
+                "ci_low": low,
+                "ci_high": high,
+                "false_bas": int(counts.sum()),
+            }
     if len(first["null"]) > 1:  # both kinds pooled: the cell's family-wise rate
         summary["null"]["both"] = {}
         for m in next(iter(first["null"].values())):
-            counts = np.concatenate([r["null"][k][m] for r in results for k in first["null"]]).astype(int)
+            counts = np.concatenate(
+                [r["null"][k][m] for r in results for k in first["null"]]
+            ).astype(int)
             k, n = int((counts > 0).sum()), int(counts.size)
             low, high = clopper_pearson(k, n)
-            summary["null"]["both"][m] = {"n_labels": n, "with_selection": k, "rate": k / n if n else None,
-                                          "ci_low": low, "ci_high": high, "false_bas": int(counts.sum())}
+            summary["null"]["both"][m] = {
+                "n_labels": n,
+                "with_selection": k,
+                "rate": k / n if n else None,
+                "ci_low": low,
+                "ci_high": high,
+                "false_bas": int(counts.sum()),
+            }
     for kind in first["verdict"]:
         rows = [v for r in results for v in r["verdict"][kind]]
         if not rows:
@@ -323,9 +411,17 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         k, n = int(sum(v[1] for v in rows)), len(rows)
         low, high = clopper_pearson(k, n)
         ks = stats.kstest(p, "uniform")
-        summary["verdict"][kind] = {"n_labels": n, "present": k, "rate": k / n, "ci_low": low, "ci_high": high,
-                                    "p_below_005": int((p < 0.05).sum()), "ks_stat": float(ks.statistic),
-                                    "ks_p": float(ks.pvalue), "scheme": sorted({v[2] for v in rows})}
+        summary["verdict"][kind] = {
+            "n_labels": n,
+            "present": k,
+            "rate": k / n,
+            "ci_low": low,
+            "ci_high": high,
+            "p_below_005": int((p < 0.05).sum()),
+            "ks_stat": float(ks.statistic),
+            "ks_p": float(ks.pvalue),
+            "scheme": sorted({v[2] for v in rows}),
+        }
     for kind, per in first["planted"].items():
         summary["planted"][kind] = {}
         for m, by_corr in per.items():
@@ -337,6 +433,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
                 truth = np.array([v[2] for v in rows], dtype=float)
                 fdp = np.where(sel > 0, (sel - tp) / np.maximum(sel, 1), 0.0)
                 summary["planted"][kind][m][corr] = {
-                    "n_corpora": len(rows), "recall": float((tp / truth).mean()),
-                    "fdr": float(fdp.mean()), "mean_selected": float(sel.mean())}
+                    "n_corpora": len(rows),
+                    "recall": float((tp / truth).mean()),
+                    "fdr": float(fdp.mean()),
+                    "mean_selected": float(sel.mean()),
+                }
     return summary

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Iterable
 
 
-def precision_recall(selected: Iterable[str], truth: Iterable[str]) -> dict[str, float | int | None]:
+def precision_recall(
+    selected: Iterable[str], truth: Iterable[str]
+) -> dict[str, float | int | None]:
     """Precision and recall of ``selected`` against ``truth``.
 
     Returns

@@ -7,10 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from smp_balr.core import paths
-from smp_balr.selection.quality import precision_recall
 from smp_balr.data.tables import read_features
+from smp_balr.selection.quality import precision_recall
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +51,21 @@ def build_report(
         per: dict[str, Any] = {}
         label_truth = None if truth is None else truth.get(label)
         for method in selectors:
-            feats = read_features(paths.features_file(label, method), f"select@{label}-{method}", allow_empty=True)
-            per[method] = _entry(feats, label_truth, _info(paths.selection_info(label, method), ("unit", "n_rows", "n_units")))
+            feats = read_features(
+                paths.features_file(label, method), f"select@{label}-{method}", allow_empty=True
+            )
+            per[method] = _entry(
+                feats,
+                label_truth,
+                _info(paths.selection_info(label, method), ("unit", "n_rows", "n_units")),
+            )
         if common:
-            feats = read_features(paths.features_file(label, "common"), f"common@{label}", allow_empty=True)
-            per["common"] = _entry(feats, label_truth, _info(paths.common_info(label), ("n_files",)))
+            feats = read_features(
+                paths.features_file(label, "common"), f"common@{label}", allow_empty=True
+            )
+            per["common"] = _entry(
+                feats, label_truth, _info(paths.common_info(label), ("n_files",))
+            )
         report[label] = per
     return report
 

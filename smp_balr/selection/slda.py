@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from smp_balr.core.errors import UserError
-from smp_balr.selection.multiple import CORRECTIONS, check_correction, stepwise_threshold
+from smp_balr.selection.multiple import check_correction, stepwise_threshold
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,20 @@ class StepwiseResult:
 def _group_sums(codes: np.ndarray, n_groups: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column sums of ``X`` per group code and the group sizes (sparse one-hot product)."""
     n = len(codes)
-    onehot = sparse.csr_matrix((np.ones(n, dtype=X.dtype), (codes, np.arange(n))), shape=(n_groups, n))
-    return np.asarray(onehot @ X, dtype=np.float64), np.bincount(codes, minlength=n_groups).astype(np.float64)
+    onehot = sparse.csr_matrix(
+        (np.ones(n, dtype=X.dtype), (codes, np.arange(n))), shape=(n_groups, n)
+    )
+    return np.asarray(onehot @ X, dtype=np.float64), np.bincount(codes, minlength=n_groups).astype(
+        np.float64
+    )
 
 
 def _class_factors(
-    codes: np.ndarray, K: int, sums: np.ndarray, counts: np.ndarray, X: np.ndarray,
+    codes: np.ndarray,
+    K: int,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    X: np.ndarray,
     groups: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Low-rank factors of T's correction and of the hypothesis SSCP H.
@@ -157,17 +165,22 @@ class _Scatter:
         codes, uniq = pd.factorize(pd.Series(y), sort=True)
         self.K = len(uniq)
         sums, counts = _group_sums(codes, self.K, Xc)
-        sumsq = (np.asarray(sums.sum(axis=0), dtype=np.float64) if binary
-                 else np.einsum("ij,ij->j", Xc, Xc))
+        sumsq = (
+            np.asarray(sums.sum(axis=0), dtype=np.float64)
+            if binary
+            else np.einsum("ij,ij->j", Xc, Xc)
+        )
         self._tl, self._tr, self._bl, self._br, self.df_hyp = _class_factors(
-            codes, self.K, sums, counts, Xc, groups)
+            codes, self.K, sums, counts, Xc, groups
+        )
         self._Xrows, self._codes, self._counts, self._groups = Xc, codes, counts, groups
         self.n_groups = 0 if groups is None else int(pd.Series(groups).nunique())
         self.t_diag = sumsq - np.einsum("ij,ij->j", self._tl, self._tr)
         self.w_diag = self.t_diag - np.einsum("ij,ij->j", self._bl, self._br)
 
-    def null_max_ratio(self, eligible: np.ndarray, n_perm: int, rng: np.random.Generator,
-                       chunk: int = 32) -> np.ndarray:
+    def null_max_ratio(
+        self, eligible: np.ndarray, n_perm: int, rng: np.random.Generator, chunk: int = 32
+    ) -> np.ndarray:
         """Largest first-step ``H_jj / T_jj`` over ``eligible`` BAs, for permuted labels.
 
         Labels are permuted within groups when the class effect is taken given groups,
@@ -192,7 +205,9 @@ class _Scatter:
             keep = evals > 1e-9 * max(float(evals.max(initial=0.0)), 1.0)
             pinv = (evecs[:, keep] / evals[keep]) @ evecs[:, keep].T
         else:
-            fixed = (self._counts[:, None] * (np.asarray(X.sum(axis=0), dtype=np.float64) / n)[None, :])[:, eligible]
+            fixed = (
+                self._counts[:, None] * (np.asarray(X.sum(axis=0), dtype=np.float64) / n)[None, :]
+            )[:, eligible]
             pinv = np.diag(1.0 / self._counts)
         Xe = np.ascontiguousarray(X[:, eligible])
         out = np.empty(n_perm)
@@ -200,11 +215,15 @@ class _Scatter:
             b = min(start + chunk, n_perm) - start
             perm = np.stack([permute_labels(codes, gcodes, rng) for _ in range(b)])
             onehot = sparse.csr_matrix(
-                (np.ones(b * n, dtype=Xe.dtype), ((np.arange(b)[:, None] * K + perm).ravel(), np.tile(np.arange(n), b))),
-                shape=(b * K, n))
+                (
+                    np.ones(b * n, dtype=Xe.dtype),
+                    ((np.arange(b)[:, None] * K + perm).ravel(), np.tile(np.arange(n), b)),
+                ),
+                shape=(b * K, n),
+            )
             br = np.asarray(onehot @ Xe, dtype=np.float64).reshape(b, K, -1) - fixed[None]
             H = np.einsum("bkj,bkj->bj", np.einsum("kl,blj->bkj", pinv, br), br)
-            out[start:start + b] = (H / t[None, :]).max(axis=1)
+            out[start : start + b] = (H / t[None, :]).max(axis=1)
         return out
 
     # after this many single columns, one full cross-product is cheaper than more
@@ -216,7 +235,11 @@ class _Scatter:
         if self._calls > self.FULL_AFTER and getattr(self, "_gram", None) is None:
             self._gram = np.asarray(self.X.T @ self.X, dtype=np.float64)
         gram = getattr(self, "_gram", None)
-        g = gram[:, k] if gram is not None else np.asarray(self.X.T @ self.X[:, k], dtype=np.float64)
+        g = (
+            gram[:, k]
+            if gram is not None
+            else np.asarray(self.X.T @ self.X[:, k], dtype=np.float64)
+        )
         t = g - self._tl.T @ self._tr[:, k]
         w = t - self._bl.T @ self._br[:, k]
         return w, t
@@ -313,7 +336,9 @@ def forward_stepwise(
     """
     check_correction(correction)
     if p_remove is not None and p_remove <= p_enter:
-        raise UserError(f"selection.slda.p_remove ({p_remove}) must exceed p_enter ({p_enter}), or be null")
+        raise UserError(
+            f"selection.slda.p_remove ({p_remove}) must exceed p_enter ({p_enter}), or be null"
+        )
     X = np.asarray(X)  # _Scatter picks float32 (exact for 0/1) or float64
     n, p = X.shape
     names = names if names is not None else [f"x{j}" for j in range(p)]
@@ -323,8 +348,10 @@ def forward_stepwise(
         raise UserError("stepwise discriminant analysis needs at least 2 classes")
     df1 = sc.df_hyp
     if df1 < 1:
-        raise UserError("the label does not vary within any speaker, so unit within_speaker cannot test it; "
-                        "set selection.unit to speaker (or auto) in params.yaml")
+        raise UserError(
+            "the label does not vary within any speaker, so unit within_speaker cannot test it; "
+            "set selection.unit to speaker (or auto) in params.yaml"
+        )
     if absorbed_dof is None:
         absorbed_dof = max(sc.n_groups - 1, 0)
     w0, t0 = sc.w_diag, sc.t_diag
@@ -339,14 +366,20 @@ def forward_stepwise(
             null = sc.null_max_ratio(eligible, int(permutations), np.random.default_rng(seed))
             k = int(np.floor(p_enter * (permutations + 1)))
             if k < 1:
-                raise UserError(f"selection.slda.permutations ({permutations}) is too few for p_enter {p_enter}; "
-                                f"use at least {int(np.ceil(1.0 / p_enter)) - 1}")
+                raise UserError(
+                    f"selection.slda.permutations ({permutations}) is too few for p_enter {p_enter}; "
+                    f"use at least {int(np.ceil(1.0 / p_enter)) - 1}"
+                )
             r_crit = float(np.sort(null)[::-1][k - 1])
             lam_crit = min(max(1.0 - r_crit, 1e-300), 1.0)
-            t_perm = float(stats.f.sf((1.0 - lam_crit) / lam_crit * df2_0 / df1, df1, df2_0)) * (1.0 - 1e-9)
+            t_perm = float(stats.f.sf((1.0 - lam_crit) / lam_crit * df2_0 / df1, df1, df2_0)) * (
+                1.0 - 1e-9
+            )
             factor = min(1.0, t_perm * m / p_enter)
-            msg = (f"permutation null ({permutations} label permutations{' within speakers' if groups is not None else ''}): "
-                   f"per-BA level {t_perm:.3g} vs {p_enter / m:.3g} (Bonferroni); entry levels x {factor:.3g}")
+            msg = (
+                f"permutation null ({permutations} label permutations{' within speakers' if groups is not None else ''}): "
+                f"per-BA level {t_perm:.3g} vs {p_enter / m:.3g} (Bonferroni); entry levels x {factor:.3g}"
+            )
             history.append(msg)
             log.info(msg)
     cap = p if max_features is None else int(max_features)
@@ -362,7 +395,9 @@ def forward_stepwise(
         q = len(in_set)
         df2 = n - 1 - df1 - q - absorbed_dof
         if df2 <= 0:
-            history.append(f"stop: no error degrees of freedom left (n={n}, K={K}, df_hyp={df1}, q={q}, absorbed={absorbed_dof})")
+            history.append(
+                f"stop: no error degrees of freedom left (n={n}, K={K}, df_hyp={df1}, q={q}, absorbed={absorbed_dof})"
+            )
             break
         wd, td = cw.diag, ct.diag
         ok = eligible.copy()
@@ -379,7 +414,9 @@ def forward_stepwise(
         p_val = float(stats.f.sf(F[j], df1, df2))
         thr = factor * stepwise_threshold(p_enter, correction, m, q)
         if not p_val <= thr:
-            history.append(f"stop: best candidate {names[j]} F={F[j]:.3f} p={p_val:.3g} > {thr:.3g}")
+            history.append(
+                f"stop: best candidate {names[j]} F={F[j]:.3f} p={p_val:.3g} > {thr:.3g}"
+            )
             break
         step += 1
         raw[j] = sc.columns(j)
@@ -418,7 +455,9 @@ def forward_stepwise(
     rows = [(names[k], *info[k]) for k in in_set]
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["Step"] = table["Step"].astype(int)
-    return StepwiseResult(table=table, wilks_lambda=wilks, selected=in_set, history=history, n_candidates=m)
+    return StepwiseResult(
+        table=table, wilks_lambda=wilks, selected=in_set, history=history, n_candidates=m
+    )
 
 
 def wilks_lambda(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> float:

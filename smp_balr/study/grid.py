@@ -51,8 +51,9 @@ def config_text(key: Sequence) -> str:
 _COST = {"mlp": 0, "dt": 1, "logreg": 2}
 
 
-def configurations(features: Sequence[str], models: Sequence[str], balance: Sequence[int],
-                   seeds: Sequence[int]) -> list[Configuration]:
+def configurations(
+    features: Sequence[str], models: Sequence[str], balance: Sequence[int], seeds: Sequence[int]
+) -> list[Configuration]:
     """Every configuration of the grid, in the grid's order.
 
     Examples
@@ -60,7 +61,10 @@ def configurations(features: Sequence[str], models: Sequence[str], balance: Sequ
     >>> [c.text for c in configurations(["all"], ["dt", "mlp"], [0], [1])]
     ['all / dt / balance 0', 'all / mlp / balance 0']
     """
-    return [Configuration(f, m, int(b), int(s)) for f, m, b, s in itertools.product(features, models, balance, seeds)]
+    return [
+        Configuration(f, m, int(b), int(s))
+        for f, m, b, s in itertools.product(features, models, balance, seeds)
+    ]
 
 
 def run_order(configs: Sequence[Configuration]) -> list[int]:
@@ -93,20 +97,24 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         score = pd.to_numeric(ok["selection_score"], errors="coerce")
         ba = pd.to_numeric(ok["balanced_accuracy"], errors="coerce").dropna()
         p = pd.to_numeric(ok["p_value"], errors="coerce")
-        rows.append({
-            **dict(zip(CONFIG_KEYS, key)),
-            "n_runs": len(part), "n_ok": len(ok), "seeds": [int(s) for s in part["seed"]],
-            "selection_scores": score.tolist(),
-            "selection_mean": float(score.mean()) if score.notna().any() else math.nan,
-            "selection_sd": float(score.std(ddof=1)) if score.notna().sum() > 1 else math.nan,
-            "chance": float(pd.to_numeric(ok["chance"]).mean()) if len(ok) else math.nan,
-            "ba_mean": float(ba.mean()) if len(ba) else math.nan,
-            "ba_sd": float(ba.std(ddof=1)) if len(ba) > 1 else math.nan,
-            "ci_low": float(pd.to_numeric(ok["ci_low"]).min()) if len(ok) else math.nan,
-            "ci_high": float(pd.to_numeric(ok["ci_high"]).max()) if len(ok) else math.nan,
-            "p_value": float(p.max()) if len(ok) == len(part) and p.notna().all() else math.nan,
-            **_effects(ok),
-        })
+        rows.append(
+            {
+                **dict(zip(CONFIG_KEYS, key)),
+                "n_runs": len(part),
+                "n_ok": len(ok),
+                "seeds": [int(s) for s in part["seed"]],
+                "selection_scores": score.tolist(),
+                "selection_mean": float(score.mean()) if score.notna().any() else math.nan,
+                "selection_sd": float(score.std(ddof=1)) if score.notna().sum() > 1 else math.nan,
+                "chance": float(pd.to_numeric(ok["chance"]).mean()) if len(ok) else math.nan,
+                "ba_mean": float(ba.mean()) if len(ba) else math.nan,
+                "ba_sd": float(ba.std(ddof=1)) if len(ba) > 1 else math.nan,
+                "ci_low": float(pd.to_numeric(ok["ci_low"]).min()) if len(ok) else math.nan,
+                "ci_high": float(pd.to_numeric(ok["ci_high"]).max()) if len(ok) else math.nan,
+                "p_value": float(p.max()) if len(ok) == len(part) and p.notna().all() else math.nan,
+                **_effects(ok),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -121,8 +129,16 @@ def _effects(ok: pd.DataFrame) -> dict[str, float]:
             continue
         values = pd.to_numeric(ok[name], errors="coerce")
         out[name] = float(values.mean()) if values.notna().any() else math.nan
-        out[f"{name}_ci_low"] = float(pd.to_numeric(ok[f"{name}_ci_low"], errors="coerce").min()) if len(ok) else math.nan
-        out[f"{name}_ci_high"] = float(pd.to_numeric(ok[f"{name}_ci_high"], errors="coerce").max()) if len(ok) else math.nan
+        out[f"{name}_ci_low"] = (
+            float(pd.to_numeric(ok[f"{name}_ci_low"], errors="coerce").min())
+            if len(ok)
+            else math.nan
+        )
+        out[f"{name}_ci_high"] = (
+            float(pd.to_numeric(ok[f"{name}_ci_high"], errors="coerce").max())
+            if len(ok)
+            else math.nan
+        )
     return out
 
 

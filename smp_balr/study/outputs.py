@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from smp_balr.core import paths
-from smp_balr.model.artefacts import save_model
 from smp_balr.core.errors import UserError
+from smp_balr.core.outputs import atomic_dir, write_csv, write_json
+from smp_balr.data.tables import features_stage, read_features
 from smp_balr.evaluation.scores import plot_confusion
 from smp_balr.explain import ExplainReport, write_outputs
-from smp_balr.core.outputs import atomic_dir, write_csv, write_json
+from smp_balr.model.artefacts import save_model
 from smp_balr.study.grid import CONFIG_KEYS, EFFECTS, config_text
 from smp_balr.study.run import StudyResult
-from smp_balr.data.tables import features_stage, read_features
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ def feature_lists(label: str, methods: Sequence[str]) -> dict[str, list[str] | s
     out: dict[str, list[str] | str] = {}
     for method in methods:
         try:
-            out[method] = read_features(paths.features_file(label, method), features_stage(label, method))
+            out[method] = read_features(
+                paths.features_file(label, method), features_stage(label, method)
+            )
         except UserError as err:
             out[method] = str(err)
     return out
@@ -41,19 +43,40 @@ def _number(value: Any) -> Any:
     return value
 
 
-def chosen_summary(label: str, study: StudyResult, explained: ExplainReport | None) -> dict[str, Any]:
+def chosen_summary(
+    label: str, study: StudyResult, explained: ExplainReport | None
+) -> dict[str, Any]:
     """``chosen.json``: the chosen configuration, its figures across seeds, and its SHAP headline."""
     results = study.results
-    out: dict[str, Any] = {"label": label, "n_configurations": int(len(study.summary)),
-                           "n_runs": int(len(results)), "n_failed": int((results["status"] != "success").sum())}
+    out: dict[str, Any] = {
+        "label": label,
+        "n_configurations": int(len(study.summary)),
+        "n_runs": int(len(results)),
+        "n_failed": int((results["status"] != "success").sum()),
+    }
     if study.chosen is None:
         return {**out, "chosen": None}
-    row = study.summary[[tuple(r) == tuple(study.chosen) for r in study.summary[list(CONFIG_KEYS)].itertuples(
-        index=False)]].iloc[0]
-    out["chosen"] = {k: (int(v) if k == "balance" else str(v)) for k, v in zip(CONFIG_KEYS, study.chosen)}
+    row = study.summary[
+        [
+            tuple(r) == tuple(study.chosen)
+            for r in study.summary[list(CONFIG_KEYS)].itertuples(index=False)
+        ]
+    ].iloc[0]
+    out["chosen"] = {
+        k: (int(v) if k == "balance" else str(v)) for k, v in zip(CONFIG_KEYS, study.chosen)
+    }
     out["chosen_text"] = config_text(study.chosen)
-    for key in ("selection_mean", "selection_sd", "chance", "ba_mean", "ba_sd", "ci_low", "ci_high", "p_value",
-                *(f"{e}{s}" for e in EFFECTS for s in ("", "_ci_low", "_ci_high"))):
+    for key in (
+        "selection_mean",
+        "selection_sd",
+        "chance",
+        "ba_mean",
+        "ba_sd",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        *(f"{e}{s}" for e in EFFECTS for s in ("", "_ci_low", "_ci_high")),
+    ):
         out[key] = _number(float(row[key])) if key in row else None
     out["seeds"] = list(row["seeds"])
     test = study.outcome.test
@@ -61,7 +84,9 @@ def chosen_summary(label: str, study: StudyResult, explained: ExplainReport | No
     out["n_test_speakers"] = test.metrics["n_speakers"]
     out["classes"] = test.classes
     if explained is not None:
-        out["shap"] = {k: explained.metrics[k] for k in ("top5", "top5_share", "top10", "top10_share")}
+        out["shap"] = {
+            k: explained.metrics[k] for k in ("top5", "top5_share", "top10", "top10_share")
+        }
     return out
 
 
@@ -76,8 +101,12 @@ def write_study(label: str, study: StudyResult, explained: ExplainReport | None)
         write_json(chosen_summary(label, study, explained), out / paths.STUDY_CHOSEN)
         test = study.outcome.test
         write_csv(test.predictions, out / paths.STUDY_PREDICTIONS)
-        plot_confusion(test.confusion, test.classes, out / paths.STUDY_CONFUSION,
-                       title=f"{label}: {config_text(study.chosen)} (row-normalised)")
+        plot_confusion(
+            test.confusion,
+            test.classes,
+            out / paths.STUDY_CONFUSION,
+            title=f"{label}: {config_text(study.chosen)} (row-normalised)",
+        )
         explain_dir = out / paths.STUDY_EXPLAIN
         explain_dir.mkdir()
         if explained is not None:

@@ -11,29 +11,67 @@ import pandas as pd
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from smp_balr.data.demo import planted_truth
-from smp_balr.evaluation.effects import effect_sizes
 from smp_balr.core.errors import UserError
+from smp_balr.core.settings import Settings
+from smp_balr.data.demo import planted_truth
+from smp_balr.data.tables import scorable_frame
+from smp_balr.evaluation.effects import effect_sizes
 from smp_balr.evaluation.scores import TestResult, test_model
 from smp_balr.explain import ExplainReport, explain_model
-from smp_balr.core.settings import Settings
-from smp_balr.study.grid import CONFIG_KEYS, Configuration, choose, configurations, run_order, summarise
-from smp_balr.data.tables import scorable_frame
 from smp_balr.model.training import train
+from smp_balr.study.grid import (
+    CONFIG_KEYS,
+    Configuration,
+    choose,
+    configurations,
+    run_order,
+    summarise,
+)
 
 log = logging.getLogger(__name__)
 
 #: the columns of a study's results table, one row per configuration and seed
 #: effect sizes of each configuration (:func:`smp_balr.evaluation.effects.effect_sizes`), comparable across labels
-EFFECT_COLUMNS = ["ba_norm", "ba_norm_ci_low", "ba_norm_ci_high", "mi_bits", "mi_bits_ci_low", "mi_bits_ci_high",
-                  "mi_share", "mi_share_ci_low", "mi_share_ci_high", "entropy_bits"]
-RESULT_COLUMNS = ["label", "features", "model", "balance", "seed", "status", "selection_score", "selection_source",
-                  "n_features", "n_train_rows", "n_test_rows", "n_test_speakers", "chance", "balanced_accuracy",
-                  "ci_low", "ci_high", "p_value", *EFFECT_COLUMNS, "scheme", "error"]
+EFFECT_COLUMNS = [
+    "ba_norm",
+    "ba_norm_ci_low",
+    "ba_norm_ci_high",
+    "mi_bits",
+    "mi_bits_ci_low",
+    "mi_bits_ci_high",
+    "mi_share",
+    "mi_share_ci_low",
+    "mi_share_ci_high",
+    "entropy_bits",
+]
+RESULT_COLUMNS = [
+    "label",
+    "features",
+    "model",
+    "balance",
+    "seed",
+    "status",
+    "selection_score",
+    "selection_source",
+    "n_features",
+    "n_train_rows",
+    "n_test_rows",
+    "n_test_speakers",
+    "chance",
+    "balanced_accuracy",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    *EFFECT_COLUMNS,
+    "scheme",
+    "error",
+]
 
 
 # whole-number columns, kept whole (an empty cell, not NaN, where a configuration failed)
-_COUNTS = dict.fromkeys(["balance", "seed", "n_features", "n_train_rows", "n_test_rows", "n_test_speakers"], "Int64")
+_COUNTS = dict.fromkeys(
+    ["balance", "seed", "n_features", "n_train_rows", "n_test_rows", "n_test_speakers"], "Int64"
+)
 
 
 @dataclass
@@ -72,8 +110,14 @@ def _failed(row: dict[str, Any], message: str) -> dict[str, Any]:
     return {**row, "status": "failed", "error": " ".join(str(message).split())}
 
 
-def fit_and_test(config: Configuration, train_df: pd.DataFrame, test_df: pd.DataFrame, label: str,
-                 features: Sequence[str] | str, settings: Settings) -> Outcome:
+def fit_and_test(
+    config: Configuration,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    label: str,
+    features: Sequence[str] | str,
+    settings: Settings,
+) -> Outcome:
     """Fit one configuration on the training rows and test it on the test rows.
 
     Parameters
@@ -97,34 +141,75 @@ def fit_and_test(config: Configuration, train_df: pd.DataFrame, test_df: pd.Data
     """
     t0 = time.perf_counter()
     row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
-    row.update(label=label, features=config.features, model=config.model, balance=config.balance, seed=config.seed,
-               status="success", error="")
+    row.update(
+        label=label,
+        features=config.features,
+        model=config.model,
+        balance=config.balance,
+        seed=config.seed,
+        status="success",
+        error="",
+    )
     if isinstance(features, str):
         return Outcome(_failed(row, features), seconds=time.perf_counter() - t0)
     model_settings = replace(settings.model, method=config.model)
     train_settings = replace(settings.train, balance=config.balance)
-    context = {"features_method": config.features, "classes_filter": settings.class_filter(label),
-               "data_name": settings.data.name}
+    context = {
+        "features_method": config.features,
+        "classes_filter": settings.class_filter(label),
+        "data_name": settings.data.name,
+    }
     try:
-        fitted = train(train_df, label, features, model_settings, train_settings, config.seed,
-                       where="the training table", context=context)
+        fitted = train(
+            train_df,
+            label,
+            features,
+            model_settings,
+            train_settings,
+            config.seed,
+            where="the training table",
+            context=context,
+        )
         model = fitted.model
-        rows, _, _ = scorable_frame(test_df, label, settings.class_filter(label), model.classes_,
-                                    model.feature_names_in_)
-        res = test_model(model, rows, label, settings.test.n_permutations, settings.test.n_bootstrap, config.seed,
-                         model.metadata_["train_speakers"])
+        rows, _, _ = scorable_frame(
+            test_df, label, settings.class_filter(label), model.classes_, model.feature_names_in_
+        )
+        res = test_model(
+            model,
+            rows,
+            label,
+            settings.test.n_permutations,
+            settings.test.n_bootstrap,
+            config.seed,
+            model.metadata_["train_speakers"],
+        )
     except UserError as err:
         return Outcome(_failed(row, str(err)), seconds=time.perf_counter() - t0)
     m, pred = res.metrics, res.predictions
-    effects = effect_sizes(pred["true"], pred["predicted"], res.classes, pred["Speaker"],
-                           settings.test.n_permutations, settings.test.n_bootstrap, config.seed)
+    effects = effect_sizes(
+        pred["true"],
+        pred["predicted"],
+        res.classes,
+        pred["Speaker"],
+        settings.test.n_permutations,
+        settings.test.n_bootstrap,
+        config.seed,
+    )
     row.update({k: effects[k] for k in EFFECT_COLUMNS})
-    row.update(selection_score=fitted.metrics["selection_score"],
-               selection_source=fitted.metrics["selection_score_source"], n_features=len(features),
-               n_train_rows=fitted.metrics["n_rows"], n_test_rows=m["n_rows"], n_test_speakers=m["n_speakers"],
-               chance=m["chance"]["balanced_accuracy"], balanced_accuracy=m["balanced_accuracy"],
-               ci_low=m["bootstrap"]["ci_low"], ci_high=m["bootstrap"]["ci_high"],
-               p_value=m["permutation"]["p_value"], scheme=m["permutation"]["scheme"])
+    row.update(
+        selection_score=fitted.metrics["selection_score"],
+        selection_source=fitted.metrics["selection_score_source"],
+        n_features=len(features),
+        n_train_rows=fitted.metrics["n_rows"],
+        n_test_rows=m["n_rows"],
+        n_test_speakers=m["n_speakers"],
+        chance=m["chance"]["balanced_accuracy"],
+        balanced_accuracy=m["balanced_accuracy"],
+        ci_low=m["bootstrap"]["ci_low"],
+        ci_high=m["bootstrap"]["ci_high"],
+        p_value=m["permutation"]["p_value"],
+        scheme=m["permutation"]["scheme"],
+    )
     return Outcome(row, model, res, time.perf_counter() - t0)
 
 
@@ -135,9 +220,15 @@ def _task(i: int, *args: Any) -> tuple[int, Outcome]:
     return i, fit_and_test(*args)
 
 
-def run_study(train_df: pd.DataFrame, test_df: pd.DataFrame, label: str,
-              features: Mapping[str, Sequence[str] | str], settings: Settings, n_jobs: int | None = None,
-              progress: bool = True) -> StudyResult:
+def run_study(
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    label: str,
+    features: Mapping[str, Sequence[str] | str],
+    settings: Settings,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> StudyResult:
     """Fit, test and choose among every configuration of ``settings.study`` for ``label``.
 
     Parameters
@@ -165,10 +256,16 @@ def run_study(train_df: pd.DataFrame, test_df: pd.DataFrame, label: str,
     outcomes: list[Outcome | None] = [None] * len(configs)
     jobs = st.n_jobs if n_jobs is None else n_jobs
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    tasks = (delayed(_task)(i, configs[i], train_df, test_df, label, features[configs[i].features], settings)
-             for i in run_order(configs))
+    tasks = (
+        delayed(_task)(
+            i, configs[i], train_df, test_df, label, features[configs[i].features], settings
+        )
+        for i in run_order(configs)
+    )
     failed = 0
-    with tqdm(total=len(configs), desc=f"study {label}", unit="config", disable=not progress) as bar:
+    with tqdm(
+        total=len(configs), desc=f"study {label}", unit="config", disable=not progress
+    ) as bar:
         for i, out in parallel(tasks):
             outcomes[i] = out
             failed += out.row["status"] != "success"
@@ -177,18 +274,30 @@ def run_study(train_df: pd.DataFrame, test_df: pd.DataFrame, label: str,
             log.info("%s: %s in %.1f s", configs[i].text, out.row["status"], out.seconds)
     results = pd.DataFrame([o.row for o in outcomes], columns=RESULT_COLUMNS).astype(_COUNTS)
     summary = summarise(results)
-    chosen = choose({tuple(r[k] for k in CONFIG_KEYS): r["selection_scores"] for _, r in summary.iterrows()})
+    chosen = choose(
+        {tuple(r[k] for k in CONFIG_KEYS): r["selection_scores"] for _, r in summary.iterrows()}
+    )
     outcome = None
     if chosen is not None:
-        outcome = next(o for o in outcomes if tuple(o.row[k] for k in CONFIG_KEYS) == chosen
-                       and o.row["status"] == "success")
-    log.info("%s: %d configurations, %d failed, chosen %s (seconds of fit and test: %.1f in all)", label,
-             len(configs), failed, "none" if chosen is None else " / ".join(map(str, chosen)),
-             sum(o.seconds for o in outcomes))
+        outcome = next(
+            o
+            for o in outcomes
+            if tuple(o.row[k] for k in CONFIG_KEYS) == chosen and o.row["status"] == "success"
+        )
+    log.info(
+        "%s: %d configurations, %d failed, chosen %s (seconds of fit and test: %.1f in all)",
+        label,
+        len(configs),
+        failed,
+        "none" if chosen is None else " / ".join(map(str, chosen)),
+        sum(o.seconds for o in outcomes),
+    )
     return StudyResult(results, summary, chosen, outcome)
 
 
-def explain_chosen(study: StudyResult, test_df: pd.DataFrame, label: str, settings: Settings) -> ExplainReport | None:
+def explain_chosen(
+    study: StudyResult, test_df: pd.DataFrame, label: str, settings: Settings
+) -> ExplainReport | None:
     """SHAP values of the chosen configuration's model on the test rows (None when ``explain.enabled`` is false).
 
     The workers are idle once every configuration is fitted, so the agnostic explainer's
@@ -198,9 +307,17 @@ def explain_chosen(study: StudyResult, test_df: pd.DataFrame, label: str, settin
     if not settings.explain.enabled or study.outcome is None:
         return None
     model = study.outcome.model
-    df, _, _ = scorable_frame(test_df, label, settings.class_filter(label), model.classes_, model.feature_names_in_)
-    truth = (planted_truth(settings.data.labels, settings.data.ba_dir) or {}).get(label)  # demo corpus only
-    jobs = settings.study.n_jobs if settings.study.n_jobs == -1 else max(settings.explain.n_jobs, settings.study.n_jobs)
+    df, _, _ = scorable_frame(
+        test_df, label, settings.class_filter(label), model.classes_, model.feature_names_in_
+    )
+    truth = (planted_truth(settings.data.labels, settings.data.ba_dir) or {}).get(
+        label
+    )  # demo corpus only
+    jobs = (
+        settings.study.n_jobs
+        if settings.study.n_jobs == -1
+        else max(settings.explain.n_jobs, settings.study.n_jobs)
+    )
     # explain.ba names BAs of the single configuration; the chosen one may not use them all
     used = set(model.feature_names_in_)
     plotted = tuple(b for b in settings.explain.ba if b in used)
