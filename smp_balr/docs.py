@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 FIGURES = Path("docs") / "figures.json"
 CALIBRATION = Path("docs") / "calibration.json"  # written by benchmarks/bench_calibration.py
+VERDICT_CALIBRATION = (
+    Path("docs") / "calibration_verdict.json"
+)  # written by benchmarks/bench_verdict.py
 README = Path("README.md")
 _BLOCK = re.compile(
     r"(<!-- figures:(?P<name>[a-z_]+):begin -->\n).*?(<!-- figures:(?P=name):end -->)", re.S
@@ -113,7 +116,58 @@ def render_presence(presence: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(figures: dict[str, Any], calibration: dict[str, Any] | None = None) -> dict[str, str]:
+_BEYOND_CASES = {
+    "speaker": "a noisy copy of a speaker-level label (25% of speakers flipped)",
+    "within": "a noisy copy of a label (20% of rows flipped)",
+    "over_within": "a speaker-level label beyond a within-speaker label whose mix depends on it",
+}
+
+
+def _rate(cell: dict[str, Any]) -> str:
+    return f"{cell['hits']}/{cell['n']} [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]"
+
+
+def render_verdict_calibration(verdict: dict[str, Any]) -> str:
+    """The README's table of the verdict's claims on null labels: the table claim and "present beyond"."""
+    lines = [
+        "| claim | case | false claims [95% CI] (nominal "
+        f"{verdict['alpha']:g}) | power where the label has signal |",
+        "|---|---|---|---|",
+    ]
+    for row in verdict["rows"]["table"]:
+        if row["planted"] is None:
+            power = next(
+                (
+                    r["planted_power"]
+                    for r in verdict["rows"]["table"]
+                    if r["k"] == row["k"] and r["planted"] is not None
+                ),
+                None,
+            )
+            shown = "–" if power is None else f"{power['rate']:.2f} (one planted label)"
+            lines.append(
+                f"| some null label of a table called present (Holm) | K = {row['k']} labels, "
+                f"{row['n_permutations']} permutations | {_rate(row['any_null_present'])} | {shown} |"
+            )
+    for row in verdict["rows"]["beyond"]:
+        if row["own_signal"] == 0:
+            strong = max(
+                (r for r in verdict["rows"]["beyond"] if r["kind"] == row["kind"]),
+                key=lambda r: r["own_signal"],
+            )
+            lines.append(
+                f"| present beyond another label | {_BEYOND_CASES.get(row['kind'], row['kind'])}, no signal of its own | "
+                f"{_rate(row['present_beyond'])} | {strong['present_beyond']['rate']:.2f} "
+                f"(own signal {strong['own_signal']:.0%}) |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def render(
+    figures: dict[str, Any],
+    calibration: dict[str, Any] | None = None,
+    verdict: dict[str, Any] | None = None,
+) -> dict[str, str]:
     """Markdown of each README block, by block name (``calibration`` when its figures are given)."""
     t = figures["test"]
     lines = [
@@ -142,6 +196,8 @@ def render(figures: dict[str, Any], calibration: dict[str, Any] | None = None) -
     blocks = {"demo": "\n".join(lines) + "\n", "presence": render_presence(figures["presence"])}
     if calibration is not None:
         blocks["calibration"] = render_calibration(calibration)
+    if verdict is not None:
+        blocks["calibration_verdict"] = render_verdict_calibration(verdict)
     return blocks
 
 
@@ -168,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.collect:
         write_json(figures, FIGURES)
     calibration = json.loads(CALIBRATION.read_text()) if CALIBRATION.is_file() else None
-    README.write_text(fill(README.read_text(), render(figures, calibration)))
+    verdict = json.loads(VERDICT_CALIBRATION.read_text()) if VERDICT_CALIBRATION.is_file() else None
+    README.write_text(fill(README.read_text(), render(figures, calibration, verdict)))
     log.info("README figures written from %s", FIGURES)
 
 

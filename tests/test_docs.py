@@ -15,9 +15,10 @@ from conftest import ROOT
 def test_readme_shows_exactly_the_committed_figures():
     figures = json.loads((ROOT / docs.FIGURES).read_text())
     calibration = json.loads((ROOT / docs.CALIBRATION).read_text())
+    verdict = json.loads((ROOT / docs.VERDICT_CALIBRATION).read_text())
     readme = (ROOT / docs.README).read_text()
-    blocks = docs.render(figures, calibration)
-    assert set(blocks) == {"demo", "presence", "calibration"} and all(
+    blocks = docs.render(figures, calibration, verdict)
+    assert set(blocks) == {"demo", "presence", "calibration", "calibration_verdict"} and all(
         f"figures:{b}:begin" in readme for b in blocks
     )
     assert docs.fill(readme, blocks) == readme, "run `make figures` after `make repro`"
