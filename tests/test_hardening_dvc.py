@@ -176,7 +176,7 @@ SMALL_TRAIN = {
     "selection": {"selectors": ["all"]},
     "study": {"features": ["all"], "model": ["logreg"], "balance": [0], "n_jobs": 1},
     "model": {"method": "logreg", "logreg": {"C": [0.1], "cv_folds": 3}},
-    "test": {"n_permutations": 50, "n_bootstrap": 50},
+    "test": {"n_permutations": 200, "n_bootstrap": 50},
 }
 
 

@@ -35,7 +35,7 @@ TINY = {
             "n_jobs": 1,
         },
     },
-    "test": {"n_permutations": 100, "n_bootstrap": 50},
+    "test": {"n_permutations": 200, "n_bootstrap": 50},
     "explain": {"enabled": False},
     "study": {"features": ["all"], "model": ["logreg"], "balance": [0], "n_jobs": 1},
 }
