@@ -98,11 +98,11 @@ def render_calibration(calibration: dict[str, Any]) -> str:
 
 
 def render_presence(presence: dict[str, Any]) -> str:
-    """The README's presence table: per label the study's verdict and its chosen configuration."""
+    """The README's presence table: per label the study's verdict, its chosen configuration, effect sizes."""
     lines = [
-        f"| label | chosen configuration | test balanced accuracy [95% CI] | chance | p corrected "
-        f"({presence['correction']}) | verdict at {presence['alpha']} |",
-        "|---|---|---|---|---|---|",
+        "| label | chosen configuration | test balanced accuracy [95% CI] | chance | normalised [95% CI] | "
+        f"information, bits | p corrected ({presence['correction']}) | verdict at {presence['alpha']} |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, e in presence.items():
         if not isinstance(e, dict):
@@ -110,8 +110,9 @@ def render_presence(presence: dict[str, Any]) -> str:
         p = "–" if e.get("p_adjusted") is None else f"{e['p_adjusted']:.2g}"
         lines.append(
             f"| {label} | {e.get('chosen') or '–'} | {_num(e.get('balanced_accuracy'))} "
-            f"[{_num(e.get('ci_low'))}–{_num(e.get('ci_high'))}] | {_num(e.get('chance'))} | {p} | "
-            f"**{e['verdict']}** |"
+            f"[{_num(e.get('ci_low'))}–{_num(e.get('ci_high'))}] | {_num(e.get('chance'))} | "
+            f"{_num(e.get('ba_norm'), 2)} [{_num(e.get('ba_norm_ci_low'), 2)}–{_num(e.get('ba_norm_ci_high'), 2)}] | "
+            f"{_num(e.get('mi_bits'), 2)} | {p} | **{e['verdict']}** |"
         )
     return "\n".join(lines) + "\n"
 

@@ -69,6 +69,10 @@ def _metrics(folder):
                     "ci_high": 0.5,
                     "chance": 0.25,
                     "p_adjusted": 0.002,
+                    "ba_norm": 0.2,
+                    "ba_norm_ci_low": 0.0667,
+                    "ba_norm_ci_high": 0.3333,
+                    "mi_bits": 0.05,
                 },
                 "Coin": {
                     "verdict": "not shown",
@@ -95,11 +99,11 @@ def test_collect_and_render_from_metrics(tmp_path):
     assert "| Emo (4) | 3 BAs, 1.00 / 0.75 | 0 BAs, – / 0.00 |" in block
     presence = docs.render(figures)["presence"]
     assert (
-        "| Emo | slda / logreg / balance 0 | 0.400 [0.300–0.500] | 0.250 | 0.002 | **present** |"
-        in presence
+        "| Emo | slda / logreg / balance 0 | 0.400 [0.300–0.500] | 0.250 | 0.20 [0.07–0.33] | 0.05 | 0.002 | "
+        "**present** |" in presence
     )
     assert (
-        "| Coin | all / dt / balance 0 | 0.500 [0.450–0.550] | 0.500 | 0.6 | **not shown** |"
+        "| Coin | all / dt / balance 0 | 0.500 [0.450–0.550] | 0.500 | – [–––] | – | 0.6 | **not shown** |"
         in presence
     )
     text = "a\n<!-- figures:demo:begin -->\nold\n<!-- figures:demo:end -->\nb\n"
