@@ -84,10 +84,9 @@ def presence_cells(r: dict[str, Any]) -> list[str]:
     ba = _fmt(r.get("ba_mean"))
     if r.get("n_seeds", 1) > 1:
         ba += f" ± {_fmt(r.get('ba_sd'))} ({r['n_seeds']} seeds)"
-    ci = f"{_fmt(r.get('ci_low'))}–{_fmt(r.get('ci_high'))}"
-    mi = _interval(r, "mi_bits") + (
-        f", {_fmt(r.get('mi_share'), 2)} of H" if r.get("mi_share") is not None else ""
-    )
+    ba += f" [{_fmt(r.get('ci_low'))}–{_fmt(r.get('ci_high'))}]"
+    share = r.get("mi_share")
+    mi = _interval(r, "mi_bits", 2) + ("" if share is None else f"; {_fmt(share, 2)}")
     return [
         r["label"],
         r.get("level", "–"),
@@ -95,8 +94,7 @@ def presence_cells(r: dict[str, Any]) -> list[str]:
         chosen,
         sel,
         ba,
-        ci,
-        _interval(r, "ba_norm"),
+        _interval(r, "ba_norm", 2),
         mi,
         _p(r.get("p_value")),
         _p(r.get("p_adjusted")),
@@ -109,12 +107,11 @@ PRESENCE_HEAD = [
     "label",
     "level",
     "chance",
-    "chosen configuration (features / model / balance)",
+    "chosen (features / model / balance)",
     "training-side score",
-    "test balanced accuracy",
-    "95% CI (speakers)",
-    "normalised BA (0 chance, 1 perfect) [95% CI]",
-    "information, bits [95% CI], share of entropy",
+    "test balanced accuracy [95% CI]",
+    "normalised (0 chance, 1 perfect)",
+    "information, bits; share of entropy",
     "p",
     "p corrected",
     "beyond associated labels",
@@ -253,7 +250,7 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     for r in rep.presence:
         for w in r.get("warnings", []):
             out.append(f"- **{r['label']}**: {w}")
-    out += ["", fig("presence", "test balanced accuracy per label"), ""]
+    out += ["", fig("presence", "normalised balanced accuracy per label"), ""]
     out += ["## 2. Which BAs", "", PROFILE_NOTE, "", profile_text(rep.profile), ""]
     out += [fig("effects", "BA effects across labels"), ""]
     for label in rep.selected:
@@ -449,8 +446,9 @@ def to_html(rep: PresenceReport) -> str:
         _img(
             rep,
             "presence",
-            "test balanced accuracy per label",
-            "Chosen configuration per label: test balanced accuracy, speaker-bootstrap 95% interval, chance.",
+            "normalised balanced accuracy per label",
+            "Chosen configuration per label: (balanced accuracy - chance) / (1 - chance) on the test speakers, with its "
+            "speaker-bootstrap 95% interval; 0 is chance.",
         )
     )
 

@@ -143,9 +143,7 @@ def presence_png(rows: Sequence[Mapping]) -> bytes:
     ax.invert_yaxis()
     low = min([0.0] + [float(r["ba_norm_ci_low"]) for r in rows])
     ax.set_xlim(min(-0.1, low - 0.05), 1)
-    ax.set_xlabel(
-        "(balanced accuracy - chance) / (1 - chance) of the chosen configuration, test speakers"
-    )
+    ax.set_xlabel("normalised balanced accuracy of the chosen configuration (0: chance)")
     ax.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
 
