@@ -20,14 +20,9 @@ from smp_balr.evaluation.verdict import NO_RESULT, rule_sentence, table_verdicts
 from smp_balr.report import bas, confounds, figures
 from smp_balr.report.document import PresenceReport, write_documents
 from smp_balr.selection.association import association_lines, effect_matrix
-from smp_balr.study.grid import CONFIG_KEYS, config_text
+from smp_balr.study.grid import CONFIG_KEYS, EFFECT_KEYS, SUMMARY_KEYS, config_text
 
 log = logging.getLogger(__name__)
-
-#: effect sizes of the chosen configuration, comparable across labels (study.grid.EFFECTS and intervals)
-EFFECT_KEYS = tuple(
-    f"{e}{s}" for e in ("ba_norm", "mi_bits", "mi_share") for s in ("", "_ci_low", "_ci_high")
-)
 
 
 def _read_json(path: Path, label: str) -> dict[str, Any]:
@@ -109,17 +104,7 @@ def presence_entry(label: str, study: dict[str, Any]) -> dict[str, Any]:
     if chosen.get("chosen") is None:
         return {**entry, "chosen": None, "p_value": math.nan}
     entry["chosen"] = tuple(chosen["chosen"][k] for k in CONFIG_KEYS)
-    for key in (
-        "selection_mean",
-        "selection_sd",
-        "chance",
-        "ba_mean",
-        "ba_sd",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        *EFFECT_KEYS,
-    ):
+    for key in SUMMARY_KEYS:
         value = chosen.get(key)
         entry[key] = math.nan if value is None else float(value)
     entry["seeds"] = chosen.get("seeds", [])

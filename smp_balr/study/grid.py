@@ -120,6 +120,20 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 
 #: effect sizes summarised across seeds: the mean, and the widest interval
 EFFECTS = ("ba_norm", "mi_bits", "mi_share")
+#: the effect sizes with their interval ends, as the summaries and the metrics name them
+EFFECT_KEYS = tuple(f"{e}{s}" for e in EFFECTS for s in ("", "_ci_low", "_ci_high"))
+#: what a configuration's summary across seeds gives (chosen.json, the presence table)
+SUMMARY_KEYS = (
+    "selection_mean",
+    "selection_sd",
+    "chance",
+    "ba_mean",
+    "ba_sd",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    *EFFECT_KEYS,
+)
 
 
 def _effects(ok: pd.DataFrame) -> dict[str, float]:

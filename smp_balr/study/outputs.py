@@ -14,7 +14,7 @@ from smp_balr.data.tables import features_stage, read_features
 from smp_balr.evaluation.scores import plot_confusion
 from smp_balr.explain import ExplainReport, write_outputs
 from smp_balr.model.artefacts import save_model
-from smp_balr.study.grid import CONFIG_KEYS, EFFECTS, config_text
+from smp_balr.study.grid import CONFIG_KEYS, SUMMARY_KEYS, config_text
 from smp_balr.study.run import StudyResult
 
 log = logging.getLogger(__name__)
@@ -66,17 +66,7 @@ def chosen_summary(
         k: (int(v) if k == "balance" else str(v)) for k, v in zip(CONFIG_KEYS, study.chosen)
     }
     out["chosen_text"] = config_text(study.chosen)
-    for key in (
-        "selection_mean",
-        "selection_sd",
-        "chance",
-        "ba_mean",
-        "ba_sd",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        *(f"{e}{s}" for e in EFFECTS for s in ("", "_ci_low", "_ci_high")),
-    ):
+    for key in SUMMARY_KEYS:
         out[key] = _number(float(row[key])) if key in row else None
     out["seeds"] = list(row["seeds"])
     test = study.outcome.test
