@@ -127,6 +127,11 @@ def test_stages_run_the_code_of_the_project_they_run_in(tmp_path):
     words = _stages()["check"]["cmd"].split()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [sys.executable, *words[1:]], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, *words[1:]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 7, f"the stage imported another smp_balr: {proc.stderr[-300:]}"

@@ -383,7 +383,7 @@ def _git(repo: Path, *args: str) -> str:
         GIT_COMMITTER_EMAIL="t@example.org",
     )
     return subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True, timeout=60
     ).stdout
 
 
