@@ -14,6 +14,7 @@ same as with the default backend (the work and its seeds do not depend on where 
 from __future__ import annotations
 
 import logging
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -27,6 +28,8 @@ from smp_balr.core.options import PARALLEL_BACKENDS
 log = logging.getLogger(__name__)
 
 BACKENDS = PARALLEL_BACKENDS
+# the start of loky's warning when it replaces a worker (see parallel_backend)
+LOKY_WORKER_REPLACED = "A worker stopped while some jobs were given to the executor"
 
 
 def dask_available() -> bool:
@@ -86,7 +89,10 @@ def parallel_backend(
                     "(tcp://host:8786) or start a distributed.Client first"
                 ) from None
     log.info("joblib backend %s%s", name, f" at {address}" if address else "")
-    with joblib.parallel_config(backend=name, n_jobs=n_jobs, **params):
+    with warnings.catch_warnings(), joblib.parallel_config(backend=name, n_jobs=n_jobs, **params):
+        # loky replaces a worker whose memory grew by 300 MB since its first task (SHAP after
+        # a study's fits); no task is lost, and its warning blames a leak or a timeout
+        warnings.filterwarnings("ignore", message=LOKY_WORKER_REPLACED, category=UserWarning)
         yield
 
 
