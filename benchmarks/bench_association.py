@@ -114,7 +114,8 @@ def speed(n: int = 100_000, p: int = 512, n_spk: int = 200, seed: int = 0) -> di
 
 
 def recall(n_corpora: int, selectors: bool, seed: int = 500) -> dict[str, Any]:
-    """Recall of the carriers of Whisper and Gender (40 training speakers) by association and the selectors."""
+    """Recall of the carriers of Whisper and Gender (40 training speakers)
+    by association and the selectors."""
     rows: dict[str, list] = {}
     for i in range(n_corpora):
         c, X, lab = _corpus(seed + i, 48, 8, 40, 128, 256)
@@ -170,7 +171,8 @@ def recall(n_corpora: int, selectors: bool, seed: int = 500) -> dict[str, Any]:
 
 
 def null_calibration(n_labels: int, per_corpus: int, seed: int = 900) -> dict[str, Any]:
-    """Share of null labels with >= 1 associated BA, per size, BA kind, label kind and correction."""
+    """Share of null labels with >= 1 associated BA, per size, BA kind, label kind
+    and correction."""
     counts: dict[tuple, list[int]] = {}
     n_corpora = max(1, -(-n_labels // per_corpus))
     for size, (speakers, test, utts) in SIZES.items():
@@ -219,7 +221,7 @@ def null_calibration(n_labels: int, per_corpus: int, seed: int = 900) -> dict[st
     return out
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
         "--short",
@@ -236,7 +238,59 @@ def main() -> None:
     )
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: speed, recall, null")
     ap.add_argument("--out", default="", help="write the figures as JSON here")
-    args = ap.parse_args()
+    return ap
+
+
+def _speed_part(report: dict[str, Any], short: bool) -> None:
+    """Time the association at one size; print the seconds."""
+    n = 20_000 if short else 100_000
+    report["speed_seconds"] = {"rows": n, "bas": 512, **speed(n=n)}
+    print(f"speed, {n} utterances x 512 BAs, 200 speakers (seconds, loaded machine):")
+    for k, v in report["speed_seconds"].items():
+        if k not in ("rows", "bas"):
+            print(f"  {k}: {v}")
+
+
+def _recall_part(report: dict[str, Any], args: argparse.Namespace) -> None:
+    """Recall on the correlated block; print its table."""
+    t0 = time.perf_counter()
+    report["recall"] = recall(2 if args.short else args.recall_corpora, args.selectors)
+    print(
+        "\nrecall on the correlated block (256 correlated + 128 independent BAs, "
+        f"40 training speakers x 40 utterances), {time.perf_counter() - t0:.0f} s:"
+    )
+    print(
+        "| label, method | corpora | recall mean | recall min | false BAs (total) | realised FDR |"
+    )
+    print("|---|---|---|---|---|---|")
+    for k, d in report["recall"].items():
+        print(
+            f"| {k} | {d['corpora']} | {d['recall_mean']:.3f} | {d['recall_min']:.3f} "
+            f"| {d['false_bas_total']} | {d['realised_fdr']:.3f} |"
+        )
+
+
+def _null_part(report: dict[str, Any], args: argparse.Namespace) -> None:
+    """Null calibration per cell; print its table."""
+    t0 = time.perf_counter()
+    n_labels = 20 if args.short else args.labels
+    report["null"] = null_calibration(n_labels, min(args.per_corpus, n_labels))
+    print(
+        f"\nnull labels (share with >= 1 associated BA; stated 5%; 95% Clopper-Pearson), "
+        f"{time.perf_counter() - t0:.0f} s:"
+    )
+    print("| size | BAs | null label | correction | labels with >= 1 associated | 95% interval |")
+    print("|---|---|---|---|---|---|")
+    for k, d in report["null"].items():
+        print(
+            f"| {k.replace(' | ', ' | ')} "
+            f"| {d['with_associated']}/{d['labels']} = {d['rate']:.3f} "
+            f"| [{d['ci_low']:.3f}, {d['ci_high']:.3f}] |"
+        )
+
+
+def main() -> None:
+    args = _parser().parse_args()
     logging.basicConfig(level=logging.WARNING)
     np.seterr(all="ignore")
     skip = set(filter(None, args.skip.split(",")))
@@ -250,45 +304,11 @@ def main() -> None:
     }
     t_all = time.perf_counter()
     if "speed" not in skip:
-        n = 20_000 if args.short else 100_000
-        report["speed_seconds"] = {"rows": n, "bas": 512, **speed(n=n)}
-        print(f"speed, {n} utterances x 512 BAs, 200 speakers (seconds, loaded machine):")
-        for k, v in report["speed_seconds"].items():
-            if k not in ("rows", "bas"):
-                print(f"  {k}: {v}")
+        _speed_part(report, args.short)
     if "recall" not in skip:
-        t0 = time.perf_counter()
-        report["recall"] = recall(2 if args.short else args.recall_corpora, args.selectors)
-        print(
-            f"\nrecall on the correlated block (256 correlated + 128 independent BAs, 40 training speakers x 40 "
-            f"utterances), {time.perf_counter() - t0:.0f} s:"
-        )
-        print(
-            "| label, method | corpora | recall mean | recall min | false BAs (total) | realised FDR |"
-        )
-        print("|---|---|---|---|---|---|")
-        for k, d in report["recall"].items():
-            print(
-                f"| {k} | {d['corpora']} | {d['recall_mean']:.3f} | {d['recall_min']:.3f} | {d['false_bas_total']} "
-                f"| {d['realised_fdr']:.3f} |"
-            )
+        _recall_part(report, args)
     if "null" not in skip:
-        t0 = time.perf_counter()
-        n_labels = 20 if args.short else args.labels
-        report["null"] = null_calibration(n_labels, min(args.per_corpus, n_labels))
-        print(
-            f"\nnull labels (share with >= 1 associated BA; stated 5%; 95% Clopper-Pearson), "
-            f"{time.perf_counter() - t0:.0f} s:"
-        )
-        print(
-            "| size | BAs | null label | correction | labels with >= 1 associated | 95% interval |"
-        )
-        print("|---|---|---|---|---|---|")
-        for k, d in report["null"].items():
-            print(
-                f"| {k.replace(' | ', ' | ')} | {d['with_associated']}/{d['labels']} = {d['rate']:.3f} "
-                f"| [{d['ci_low']:.3f}, {d['ci_high']:.3f}] |"
-            )
+        _null_part(report, args)
     report["wall_seconds"] = round(time.perf_counter() - t_all, 1)
     print(f"\ntotal {report['wall_seconds']:.0f} s")
     if args.out:

@@ -7,9 +7,10 @@ stage scripts), each as its own process: wall time, CPU time (the process and th
 it waited for) and peak resident memory (``wait4``'s ``ru_maxrss``).
 
 Stages: ``demo`` (BA files; above ``--files-max`` utterances, or when the disk is short,
-the generator writes the formatted tables directly and ``format`` is not timed; with ``--table``
-the demo is written as one Parquet table by ``python -m smp_balr.data.make_table demo`` and ``format``
-reads it as ``data.ba_table``, at any size), ``format`` (``--format-only``: stop here),
+the generator writes the formatted tables directly and ``format`` is not timed; with
+``--table`` the demo is written as one Parquet table by
+``python -m smp_balr.data.make_table demo`` and ``format`` reads it as ``data.ba_table``, at
+any size), ``format`` (``--format-only``: stop here),
 ``select@EmoClass-slda``, then per model of ``--models`` ``train`` (and ``test`` and
 ``explain`` for the first model). Prints one table with the growth exponent of each stage
 (``log(t2 / t1) / log(n2 / n1)`` between the two largest sizes) and the issue's targets
@@ -41,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COPY = ("stages", "smp_balr", "params.yaml", "dvc.yaml")
 FILE_BYTES = 6 * 1024  # disk per BA file (mean size of the demo's formats, rounded up to blocks)
 LABEL = "EmoClass"
-TABLE = "data/demo/ba.parquet"  # --table: the demo as one table, labels included (data.labels and data.ba_table)
+# --table: the demo as one table, labels included (data.labels and data.ba_table)
+TABLE = "data/demo/ba.parquet"
 GB = 1024**3
 
 
@@ -132,7 +134,8 @@ def prepare(
 
 
 def write_tables_directly(dest: Path) -> None:
-    """Generate the demo corpus of the copy's params and write the formatted tables (no BA files)."""
+    """Generate the demo corpus of the copy's params and write the formatted tables
+    (no BA files)."""
     sys.path.insert(0, str(dest))
     os.chdir(dest)
     from smp_balr.core import paths
@@ -230,7 +233,8 @@ def _print_rows(n_utt: int, out: list[tuple[str, dict[str, Any]]]) -> None:
     for name, m in out:
         state = "" if m["ok"] else f"  FAILED: {m['error']}"
         print(
-            f"  {n_utt:>9,} {name:<16} wall {m['wall']:8.1f} s  cpu {m['cpu']:8.1f} s  peak {m['peak_mb']:7.0f} MB{state}",
+            f"  {n_utt:>9,} {name:<16} wall {m['wall']:8.1f} s  cpu {m['cpu']:8.1f} s  "
+            f"peak {m['peak_mb']:7.0f} MB{state}",
             flush=True,
         )
 
@@ -244,51 +248,53 @@ def growth(sizes: list[int], values: list[float | None]) -> str:
     return f"{math.log(v2 / v1) / math.log(n2 / n1):.2f}"
 
 
-def report(
-    sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]], models: list[str]
-) -> str:
+def _stage_names(
+    sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]]
+) -> list[str]:
+    """Every stage measured at any size, in the order first met."""
     stages: list[str] = []
     for n in sizes:
         for name, _ in results[n]:
             if name not in stages:
                 stages.append(name)
-    head = f"{'stage':<16}" + "".join(
-        f" | {f'{n:,} utt: wall / cpu s, peak GB':>34}" for n in sizes
+    return stages
+
+
+def _stage_line(
+    stage: str, sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]]
+) -> str:
+    """One row of the table: the stage's measures at every size and its growth exponents."""
+    cells, walls, cpus = [], [], []
+    for n in sizes:
+        m = dict(results[n]).get(stage)
+        if m is None:
+            cells.append(f"{'-':>34}")
+            walls.append(None)
+            cpus.append(None)
+            continue
+        flag = "" if m["ok"] else " FAIL"
+        cells.append(f"{m['wall']:>9.1f} / {m['cpu']:>8.1f}, {m['peak_mb'] / 1024:>5.2f}{flag:>5}")
+        walls.append(m["wall"] if m["ok"] else None)
+        cpus.append(m["cpu"] if m["ok"] else None)
+    return (
+        f"{stage:<16}"
+        + "".join(f" | {c:>34}" for c in cells)
+        + f" | {growth(sizes, walls)} / {growth(sizes, cpus)}"
     )
-    lines = [head + " | growth wall / cpu", "-" * (len(head) + 20)]
-    for stage in stages:
-        cells, walls, cpus = [], [], []
-        for n in sizes:
-            m = dict(results[n]).get(stage)
-            if m is None:
-                cells.append(f"{'-':>34}")
-                walls.append(None)
-                cpus.append(None)
-                continue
-            flag = "" if m["ok"] else " FAIL"
-            cells.append(
-                f"{m['wall']:>9.1f} / {m['cpu']:>8.1f}, {m['peak_mb'] / 1024:>5.2f}{flag:>5}"
-            )
-            walls.append(m["wall"] if m["ok"] else None)
-            cpus.append(m["cpu"] if m["ok"] else None)
-        lines.append(
-            f"{stage:<16}"
-            + "".join(f" | {c:>34}" for c in cells)
-            + f" | {growth(sizes, walls)} / {growth(sizes, cpus)}"
-        )
-    n = sizes[-1]
-    got = dict(results[n])
+
+
+def _total(got: dict[str, dict[str, Any]], names: list[str]) -> str:
+    """Wall and CPU seconds of ``names`` together, if every one was measured and succeeded."""
+    parts = [got.get(s) for s in names]
+    if any(p is None or not p["ok"] for p in parts):
+        return "not all measured"
+    return f"{sum(p['wall'] for p in parts):.0f} s wall ({sum(p['cpu'] for p in parts):.0f} s cpu)"
+
+
+def _targets(n: int, got: dict[str, dict[str, Any]], models: list[str]) -> list[str]:
+    """The issue's targets at the largest size ``n``, beside what was measured there."""
     first = models[0] if models else None
-
-    def total(names: list[str]) -> str:
-        parts = [got.get(s) for s in names]
-        if any(p is None or not p["ok"] for p in parts):
-            return "not all measured"
-        return (
-            f"{sum(p['wall'] for p in parts):.0f} s wall ({sum(p['cpu'] for p in parts):.0f} s cpu)"
-        )
-
-    lines.append(f"targets at {n:,} utterances (load average now {os.getloadavg()[0]:.1f}):")
+    lines = [f"targets at {n:,} utterances (load average now {os.getloadavg()[0]:.1f}):"]
     if first:
         core = [
             s
@@ -300,12 +306,25 @@ def report(
                 f"explain {first}",
             )
         ]
-        lines.append(f"  {' + '.join(core)}: {total(core)}   [target 900 s for dt]")
+        lines.append(f"  {' + '.join(core)}: {_total(got, core)}   [target 900 s for dt]")
     for model, limit in (("mlp", 600), ("logreg", 300)):
         if model in models:
-            lines.append(f"  train {model}: {total([f'train {model}'])}   [target {limit} s]")
+            lines.append(f"  train {model}: {_total(got, [f'train {model}'])}   [target {limit} s]")
     peak = max((m["peak_mb"] for m in got.values()), default=0.0) / 1024
     lines.append(f"  largest peak memory of a stage: {peak:.2f} GB   [target 8 GB]")
+    return lines
+
+
+def report(
+    sizes: list[int], results: dict[int, list[tuple[str, dict[str, Any]]]], models: list[str]
+) -> str:
+    head = f"{'stage':<16}" + "".join(
+        f" | {f'{n:,} utt: wall / cpu s, peak GB':>34}" for n in sizes
+    )
+    lines = [head + " | growth wall / cpu", "-" * (len(head) + 20)]
+    for stage in _stage_names(sizes, results):
+        lines.append(_stage_line(stage, sizes, results))
+    lines += _targets(sizes[-1], dict(results[sizes[-1]]), models)
     return "\n".join(lines)
 
 

@@ -5,7 +5,8 @@ spent fitting and testing (summed over the workers), the explain time of the cho
 and the overhead per configuration beyond those; then the report stage and a no-op
 ``dvc repro``.
 
-    python benchmarks/bench_study.py --corpus small   # 1,600 utterances, 4 labels x 18 configurations
+    python benchmarks/bench_study.py --corpus small   # 1,600 utterances,
+                                                      # 4 labels x 18 configurations
     python benchmarks/bench_study.py --corpus demo    # the default demo corpus (12,000 utterances)
     python benchmarks/bench_study.py --corpus 100k    # 100,000 utterances, 3 labels
 """
@@ -129,9 +130,10 @@ def main() -> None:
         overhead = (wall - fit / jobs - shap) / n
         total, n_all = total + wall, n_all + n
         print(
-            f"study@{label:<10} {wall:6.1f} s wall, peak {PEAK_MB[0]:6.0f} MB, {n} configurations ({failed} failed), "
-            f"fit+test {fit:6.1f} s summed over {jobs} workers, explain {shap:5.1f} s, overhead {overhead:.2f} s "
-            "per configuration",
+            f"study@{label:<10} {wall:6.1f} s wall, peak {PEAK_MB[0]:6.0f} MB, "
+            f"{n} configurations ({failed} failed), "
+            f"fit+test {fit:6.1f} s summed over {jobs} workers, explain {shap:5.1f} s, "
+            f"overhead {overhead:.2f} s per configuration",
             flush=True,
         )
     print(f"study stages together: {total:.1f} s for {n_all} configurations")

@@ -5,7 +5,9 @@ the real demo tables when ``data/demo_train_data.csv`` exists, otherwise a synth
 (72 train + 16 test speakers x 200 utterances x 512 BAs, four emotion classes).
 Prints the median wall time of ``--repeats`` runs and the peak RSS of the stage processes.
 
-Usage: ``python benchmarks/bench_train_test.py [--repeats 3] [--methods logreg dt mlp] [--synthetic]``
+Usage::
+
+    python benchmarks/bench_train_test.py [--repeats 3] [--methods logreg dt mlp] [--synthetic]
 """
 
 from __future__ import annotations
@@ -133,10 +135,14 @@ def main() -> None:
             med_test = statistics.median(t for _, t in times)
             score = train_m.get("cv_score", train_m.get("validation_score"))
             print(
-                f"{method}: train {med_train:.1f} s + test {med_test:.1f} s = {med_train + med_test:.1f} s "
-                f"(median of {args.repeats}; CPU {statistics.median(cpus):.0f} s, load {os.getloadavg()[0]:.1f}); train score {score:.3f}; test balanced acc "
-                f"{test_m['balanced_accuracy']:.3f} [{test_m['bootstrap']['ci_low']:.3f}, {test_m['bootstrap']['ci_high']:.3f}] "
-                f"vs chance {test_m['chance']['balanced_accuracy']:.3f}, p={test_m['permutation']['p_value']:.4g}"
+                f"{method}: train {med_train:.1f} s + test {med_test:.1f} s "
+                f"= {med_train + med_test:.1f} s "
+                f"(median of {args.repeats}; CPU {statistics.median(cpus):.0f} s, "
+                f"load {os.getloadavg()[0]:.1f}); train score {score:.3f}; test balanced acc "
+                f"{test_m['balanced_accuracy']:.3f} [{test_m['bootstrap']['ci_low']:.3f}, "
+                f"{test_m['bootstrap']['ci_high']:.3f}] "
+                f"vs chance {test_m['chance']['balanced_accuracy']:.3f}, "
+                f"p={test_m['permutation']['p_value']:.4g}"
             )
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS of a stage process: {peak:.0f} MB")

@@ -2,11 +2,13 @@
 
 Generates a demo corpus (``--speakers`` x 200 utterances x 512 BAs, 20% of the speakers in
 Test), searches the params.yaml grid (EmoClass, classes A/H/N/S, 5 speaker folds) with each
-strategy of :func:`smp_balr.model.tree_search.search_tree`, refits on all training rows and scores
-the Test speakers. Prints wall and CPU seconds (this process and its joblib workers), the
-chosen parameters and the test balanced accuracy of each.
+strategy of :func:`smp_balr.model.tree_search.search_tree`, refits on all training rows and
+scores the Test speakers. Prints wall and CPU seconds (this process and its joblib workers),
+the chosen parameters and the test balanced accuracy of each.
 
-Usage: ``python benchmarks/bench_tree_search.py [--speakers 500] [--strategies full subsample halving]``
+Usage::
+
+    python benchmarks/bench_tree_search.py [--speakers 500] [--strategies full subsample halving]
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def main() -> None:
     y = np.unique(lab["EmoClass"].to_numpy(dtype=str), return_inverse=True)[1]
     groups = lab["Speaker"].to_numpy(dtype=str)
     print(
-        f"{len(lab):,} utterances, {int(train.sum()):,} training rows, {int(test.sum()):,} test rows"
+        f"{len(lab):,} utterances, {int(train.sum()):,} training rows, "
+        f"{int(test.sum()):,} test rows"
     )
     for strategy in args.strategies:
         cpu0, t0 = cpu_seconds(), time.perf_counter()
@@ -84,7 +87,8 @@ def main() -> None:
         score = balanced_accuracy_score(y[test], tree.predict(corpus.ba[test].astype(np.float32)))
         print(
             f"{strategy:<10} wall {wall:7.1f} s  cpu {cpu:7.1f} s  fits {info['n_fits']:4d}  "
-            f"rows searched {info['search_rows']:,}  CV {info['cv_score']:.4f}  test balanced accuracy {score:.4f}  "
+            f"rows searched {info['search_rows']:,}  CV {info['cv_score']:.4f}  "
+            f"test balanced accuracy {score:.4f}  "
             f"best {info['best_params']}",
             flush=True,
         )

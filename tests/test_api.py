@@ -87,7 +87,8 @@ def test_no_ba_selected_gives_an_empty_table():
 
 
 def test_single_class_label_says_what_is_wrong():
-    """A label with one value: the data is the problem, not a classes.<label> key that does not exist."""
+    """A label with one value: the data is the problem,
+    not a classes.<label> key that does not exist."""
     from smp_balr.selection.api import check_classes
 
     with pytest.raises(UserError) as info:

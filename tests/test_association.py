@@ -45,7 +45,8 @@ REQUIRED = [
 
 def _within_corpus(seed: int = 0, n_spk: int = 20, per: int = 30):
     """Speakers with skewed class mixes: BA0 flips with the class inside every speaker, BA1 marks
-    the speakers who hold mostly class W (it differs between speakers, never within), BA2 is noise."""
+    the speakers who hold mostly class W (it differs between speakers, never within),
+    BA2 is noise."""
     rng = np.random.default_rng(seed)
     spk = np.repeat(np.arange(n_spk), per)
     share_w = np.where(np.arange(n_spk) < n_spk // 2, 0.8, 0.2)  # half the speakers mostly W
@@ -91,7 +92,8 @@ def test_a_ba_that_only_marks_speakers_is_not_associated_with_a_within_speaker_l
     # ... but not within any speaker: not associated, and its within-speaker difference is about 0
     assert not w.loc["BA1", "associated"] and abs(w.loc["BA1", "effect"]) < 0.1
     assert not w.loc["BA2", "associated"]
-    # the utterance unit (speakers ignored) is fooled by it: the confound the stratified test removes
+    # the utterance unit (speakers ignored) is fooled by it:
+    # the confound the stratified test removes
     naive = associate(
         X,
         y,

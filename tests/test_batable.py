@@ -1,4 +1,5 @@
-"""BA vectors as one table (data.ba_table): same formatted tables as the files, one-line errors, the DVC stage."""
+"""BA vectors as one table (data.ba_table): same formatted tables as the files,
+one-line errors, the DVC stage."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ SMALL = DemoSettings(
 
 @pytest.fixture(scope="module")
 def demo_files(tmp_path_factory) -> tuple[Path, Path]:
-    """The small demo written as balr files (txt and pkl, shapes (D,) and (D, 2), ints and floats)."""
+    """The small demo written as balr files
+    (txt and pkl, shapes (D,) and (D, 2), ints and floats)."""
     root = tmp_path_factory.mktemp("demo")
     write_demo(SMALL, root / "ba", root / "labels.csv", root / "truth.json", progress=False)
     return root / "labels.csv", root / "ba"
@@ -153,7 +155,8 @@ def _parquet(path: Path, columns: dict) -> Path:
     [
         (
             lambda p: _csv(p / "t.csv", "FileName,BA0,BA1\na.wav,0,1\nb.wav,1,2\n"),
-            r"^BA table .*t.csv: column BA1 holds 2 on line 3 \(FileName 'b.wav'\); BA values must be 0 or 1",
+            r"^BA table .*t.csv: column BA1 holds 2 on line 3 \(FileName 'b.wav'\); "
+            r"BA values must be 0 or 1",
         ),
         (
             lambda p: _csv(p / "t.csv", "FileName,BA0,BA1\na.wav,0,0.5\nb.wav,1,1\n"),
@@ -205,7 +208,8 @@ def _parquet(path: Path, columns: dict) -> Path:
         ),
         (
             lambda p: _csv(p / "t.csv", "FileName,BA0\na.wav,0\nb.wav,1\na.wav,1\n"),
-            r"^BA table .*t.csv: FileName 'a.wav' appears more than once \(line 2 and line 4; 1 duplicates in all\)",
+            r"^BA table .*t.csv: FileName 'a.wav' appears more than once "
+            r"\(line 2 and line 4; 1 duplicates in all\)",
         ),
         (
             lambda p: _parquet(
@@ -259,7 +263,8 @@ def test_labels_in_the_table_are_checked_as_a_labels_csv(tmp_path):
     [
         (
             {"ba_dir": "data/demo/ba", "ba_table": "t.parquet"},
-            r"^params.yaml: data.ba_dir \(data/demo/ba\) and data.ba_table \(t.parquet\) are both set; keep the one",
+            r"^params.yaml: data.ba_dir \(data/demo/ba\) and data.ba_table \(t.parquet\) "
+            r"are both set; keep the one",
         ),
         (
             {"ba_dir": "", "ba_table": None},
@@ -293,7 +298,8 @@ def test_sources_set_and_unset():
 
 @pytest.mark.integration
 def test_dvc_repro_format_from_a_folder_then_a_table(project_copy):
-    """Both sources through `dvc repro`: the folder (table ''), then a table (folder ''), which DVC tracks."""
+    """Both sources through `dvc repro`: the folder (table ''),
+    then a table (folder ''), which DVC tracks."""
     proj = project_copy(SMALL_DEMO)
     run_cmd(["dvc", "repro", "format"], proj, timeout=600)
     lock = yaml.safe_load((proj / "dvc.lock").read_text())["stages"]["format"]

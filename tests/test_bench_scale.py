@@ -1,4 +1,5 @@
-"""The scale benchmark at its smallest size: every stage runs from the dvc.yaml commands and is reported."""
+"""The scale benchmark at its smallest size:
+every stage runs from the dvc.yaml commands and is reported."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def test_bench_scale_smallest_size_runs_every_stage(tmp_path) -> None:
         "--workdir",
         str(tmp_path),
         "--set",
-        "model.dt.grid={max_depth: [3], min_samples_split: [2], min_samples_leaf: [1], criterion: [gini]}",
+        "model.dt.grid={max_depth: [3], min_samples_split: [2], min_samples_leaf: [1], "
+        "criterion: [gini]}",
         "--set",
         "model.dt.cv_folds=3",
         "--set",
@@ -51,7 +53,8 @@ def test_bench_scale_smallest_size_runs_every_stage(tmp_path) -> None:
 
 
 def test_growth_exponent_and_direct_tables(tmp_path) -> None:
-    """Above --files-max the generator writes the tables: they read back as the format stage's would."""
+    """Above --files-max the generator writes the tables:
+    they read back as the format stage's would."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_scale
 

@@ -65,7 +65,8 @@ def test_fwer_rules_on_hand_made_pvalues():
 def test_stepwise_levels():
     assert stepwise_threshold(0.05, "bonferroni", 100, 7) == pytest.approx(0.0005)
     assert stepwise_threshold(0.05, "holm", 100, 7) == pytest.approx(0.05 / 93)
-    # Benjamini-Gavrilov: alpha k / (m + 1 - k (1 - alpha)); k = 1: 0.05 / 100.05, k = 3: 0.15 / 98.15
+    # Benjamini-Gavrilov: alpha k / (m + 1 - k (1 - alpha));
+    # k = 1: 0.05 / 100.05, k = 3: 0.15 / 98.15
     assert stepwise_threshold(0.05, "fdr_bh", 100, 0) == pytest.approx(0.05 / 100.05)
     assert stepwise_threshold(0.05, "fdr_bh", 100, 2) == pytest.approx(0.15 / 98.15)
     assert stepwise_threshold(0.05, "none", 100, 2) == 0.05

@@ -1,4 +1,5 @@
-"""The demo corpus: determinism, realistic structure, detectable planted truth, balr file formats."""
+"""The demo corpus: determinism, realistic structure, detectable planted truth,
+balr file formats."""
 
 from __future__ import annotations
 
@@ -112,7 +113,8 @@ def test_speaker_discriminative(corpus) -> None:
 
 @pytest.mark.parametrize("label", ["EmoClass", "Modality"])
 def test_planted_found_within_speaker_not_across(corpus, label: str) -> None:
-    """Within-speaker tests with Bonferroni find the planted BAs; across utterances the speaker confound adds many."""
+    """Within-speaker tests with Bonferroni find the planted BAs;
+    across utterances the speaker confound adds many."""
     lab, ba = corpus.labels, corpus.ba
     keep = (lab.Group == "Train").to_numpy() & lab[label].isin(
         ["A", "H", "N", "S", "Speech", "Sing"]

@@ -39,7 +39,8 @@ def _imported(path: Path) -> set[str]:
 
 
 def project_modules(script: Path) -> set[str]:
-    """Files of every project module ``script`` imports, directly or not (packages' __init__ included)."""
+    """Files of every project module ``script`` imports, directly or not
+    (packages' __init__ included)."""
     files: set[Path] = set()
     todo = [script]
     while todo:
@@ -75,7 +76,8 @@ def test_stage_lists_its_script_and_every_imported_module(name):
         m for m in project_modules(ROOT / script) - deps if not m.startswith(tuple(folders))
     )
     assert not missing, (
-        f"stage {name}: add to its deps in dvc.yaml (the module or its package): {', '.join(missing)}"
+        f"stage {name}: add to its deps in dvc.yaml (the module or its package): "
+        f"{', '.join(missing)}"
     )
     stale = sorted(
         d for d in deps if d.startswith(("smp_balr/", "stages/")) and not (ROOT / d).exists()

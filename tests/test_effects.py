@@ -1,4 +1,5 @@
-"""Effect sizes: hand values, perfect and random confusion matrices, the permutation null it shares."""
+"""Effect sizes: hand values, perfect and random confusion matrices,
+the permutation null it shares."""
 
 from __future__ import annotations
 

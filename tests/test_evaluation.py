@@ -158,7 +158,8 @@ def test_speaker_only_predictor_is_not_significant(level):
 
 
 def test_speaker_shortcut_is_removed_within_speakers():
-    # predicting each speaker's majority class scores well above chance, but only through the speaker
+    # predicting each speaker's majority class scores well above chance,
+    # but only through the speaker
     rng = np.random.default_rng(4)
     y, _, spk = _speaker_test_set(rng, "utterance")
     majority = {s: np.bincount(y[spk == s]).argmax() for s in np.unique(spk)}

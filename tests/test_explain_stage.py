@@ -1,4 +1,5 @@
-"""The `explain` stage script and its dvc.yaml stage, on a project copy with a small model made here."""
+"""The `explain` stage script and its dvc.yaml stage,
+on a project copy with a small model made here."""
 
 from __future__ import annotations
 

@@ -411,7 +411,8 @@ def test_empty_labels_counted_apart_from_the_class_filter(tmp_path: Path, caplog
 def test_empty_selection_says_what_to_change(
     tmp_path: Path, method: str, fragments: list[str]
 ) -> None:
-    """A selection that ran and selected nothing: rerunning it would not help, a setting must change."""
+    """A selection that ran and selected nothing:
+    rerunning it would not help, a setting must change."""
     from smp_balr.data.tables import read_features
 
     path = tmp_path / f"Emo_Class_{method}_features.csv"  # a label with an underscore

@@ -77,9 +77,11 @@ def test_name_line_says_which_why_and_how():
     with pytest.raises(UserError) as err:
         settings_from_params(_params(labels=["EmoClass", "x;touch PWNED1;"]))
     assert _one_line(err) == (
-        "params.yaml: labels[2] 'x;touch PWNED1;' is not a plain name: it holds ';'; only letters, digits, '_', '-' "
-        "and '.' are allowed; names reach commands and file names, so rename it in labels (and in the labels CSV, "
-        "if it names a column), e.g. to 'x_touch_PWNED1' (letters, digits, '_', '-', '.'; no leading '-' or '.'; "
+        "params.yaml: labels[2] 'x;touch PWNED1;' is not a plain name: it holds ';'; "
+        "only letters, digits, '_', '-' and '.' are allowed; "
+        "names reach commands and file names, so rename it in labels "
+        "(and in the labels CSV, if it names a column), e.g. to 'x_touch_PWNED1' "
+        "(letters, digits, '_', '-', '.'; no leading '-' or '.'; "
         f"at most {MAX_NAME} characters)"
     )
 
@@ -129,7 +131,8 @@ def test_stage_reads_its_item_from_its_name_and_refuses_a_payload(tmp_path, payl
         (
             "seed",
             2**32,
-            "params.yaml: seed must be at most 4,294,967,295 (time and memory grow with it), got 4,294,967,296",
+            "params.yaml: seed must be at most 4,294,967,295 (time and memory grow with it), "
+            "got 4,294,967,296",
         ),
         (
             "test.n_permutations",
@@ -185,7 +188,8 @@ def test_kernel_work_is_bounded():
     with pytest.raises(UserError) as err:
         settings_from_params(params)
     assert _one_line(err).startswith(
-        "params.yaml: explain.kernel_nsamples x explain.background_size is 2,000,000, above 1,000,000"
+        "params.yaml: explain.kernel_nsamples x explain.background_size is 2,000,000, "
+        "above 1,000,000"
     )
 
 
@@ -221,7 +225,8 @@ def test_first_hidden_layer_is_bounded_at_build():
 
 def _read_in_subprocess(path: Path) -> subprocess.CompletedProcess:
     code = (
-        "import sys; from smp_balr.data.bafiles import read_ba_file\nfrom smp_balr.core.errors import UserError\n"
+        "import sys; from smp_balr.data.bafiles import read_ba_file\n"
+        "from smp_balr.core.errors import UserError\n"
         "try:\n    read_ba_file(sys.argv[1])\nexcept UserError as e:\n    print(e)\n"
     )
     return subprocess.run(
@@ -237,9 +242,9 @@ def test_fifo_is_refused_before_reading(tmp_path):
     fifo = tmp_path / "x_ba.txt"
     os.mkfifo(fifo)
     proc = _read_in_subprocess(fifo)  # a read would block: the timeout fails the test then
-    assert (
-        proc.stdout.strip()
-        == f"BA file {fifo} is a FIFO (named pipe), not a regular file; replace it by balr's output or remove it"
+    assert proc.stdout.strip() == (
+        f"BA file {fifo} is a FIFO (named pipe), not a regular file; "
+        "replace it by balr's output or remove it"
     )
 
 
@@ -269,7 +274,8 @@ def test_huge_file_is_refused_by_its_size(tmp_path, link):
     with pytest.raises(UserError) as err:
         read_ba_file(path)
     assert _one_line(err) == (
-        f"BA file {path} has 2,147,483,648 bytes, more than a BA vector can take ({MAX_BA_BYTES:,}); "
+        f"BA file {path} has 2,147,483,648 bytes, "
+        f"more than a BA vector can take ({MAX_BA_BYTES:,}); "
         "it is not a balr BA file — re-extract it or remove it"
     )
 
@@ -371,6 +377,7 @@ def test_class_values_with_spaces_and_accents_are_fine(tmp_path):
 
 # ----------------------------------------------------------------------------------- same bytes
 
+# a backslash ending a line below joins it to the next: the script run keeps its long lines
 _RUN = """
 import sys
 import numpy as np, pandas as pd
@@ -386,11 +393,14 @@ X = X - X.mean(axis=0)
 res = forward_stepwise(X, y, names, p_enter=0.05, correction="none", max_features=20)
 probe = LogisticRegression(C=0.1, max_iter=2000).fit(X, y)
 out = sys.argv[1]
-write_csv(pd.DataFrame(probe.predict_proba(X), columns=[str(c) for c in probe.classes_]), out + "/proba.csv")
+write_csv(pd.DataFrame(probe.predict_proba(X), columns=[str(c) for c in probe.classes_]), \
+out + "/proba.csv")
 write_csv(pd.DataFrame(probe.coef_.T, index=names), out + "/coef.csv", index=True)
-write_json({"coef": probe.coef_, "gram": (X.T @ X)[:8, :8], "selected": list(getattr(res, "selected", []))}, out + "/fit.json")
+write_json({"coef": probe.coef_, "gram": (X.T @ X)[:8, :8], \
+"selected": list(getattr(res, "selected", []))}, out + "/fit.json")
 big = np.random.default_rng(0).random((600, 600))
-product = big @ big  # split differently per BLAS thread count: a third of its values differ in the last bit
+product = big @ big  \
+# split differently per BLAS thread count: a third of its values differ in the last bit
 write_csv(pd.DataFrame(product[:10]), out + "/product.csv")
 np.save(out + "/raw.npy", product[:10])
 """
@@ -518,7 +528,8 @@ def test_interrupt_inside_the_mlp_fit_is_an_interrupt(monkeypatch):
 def test_stage_interrupted_exits_130_with_its_line(tmp_path):
     code = (
         "from smp_balr.core.cli import run\nfrom smp_balr.core.outputs import write_json\n"
-        "def main():\n    write_json({'a': 1}, 'out.json')\n    raise KeyboardInterrupt\nrun(main, 'train')\n"
+        "def main():\n    write_json({'a': 1}, 'out.json')\n    raise KeyboardInterrupt\n"
+        "run(main, 'train')\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -533,7 +544,8 @@ def test_stage_interrupted_exits_130_with_its_line(tmp_path):
 
 
 def test_any_stage_run_by_dvc_removes_leftovers_first(tmp_path):
-    """A stage restored from DVC's run cache never writes: the next stage DVC runs removes what it left."""
+    """A stage restored from DVC's run cache never writes:
+    the next stage DVC runs removes what it left."""
     leftover = tmp_path / "metrics" / "explain" / ".beeswarm_A.png.k3j4h5g6.tmp"
     leftover.parent.mkdir(parents=True)
     leftover.write_text("partial")
@@ -552,10 +564,13 @@ def test_any_stage_run_by_dvc_removes_leftovers_first(tmp_path):
 
 
 def test_interrupt_swallowed_by_a_library_still_fails_the_stage(tmp_path):
-    """pymc's ADVI/NUTS loops catch KeyboardInterrupt and return partial results: the stage must not succeed."""
+    """pymc's ADVI/NUTS loops catch KeyboardInterrupt and return partial results:
+    the stage must not succeed."""
     code = (
-        "import os, signal\nfrom smp_balr.core.cli import run\nfrom smp_balr.core.outputs import write_json\n"
-        "def main():\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n    except KeyboardInterrupt:\n        pass\n"
+        "import os, signal\nfrom smp_balr.core.cli import run\n"
+        "from smp_balr.core.outputs import write_json\n"
+        "def main():\n    try:\n        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    except KeyboardInterrupt:\n        pass\n"
         "    write_json({'partial': True}, 'out.json')\nrun(main, 'select')\n"
     )
     proc = subprocess.run(

@@ -63,7 +63,8 @@ def test_repro_refuses_unknown_blocks_injected_names_and_escaping_paths(project_
     (proj / "params.yaml").write_text(original + "modle:\n  method: mlp\n")
     line = _check_line(run_cmd(["dvc", "repro"], proj, check=False))
     assert line.startswith(
-        "error [check]: params.yaml: unknown top-level setting 'modle'; the top-level settings are seed, "
+        "error [check]: params.yaml: unknown top-level setting 'modle'; "
+        "the top-level settings are seed, "
     )
 
     # labels that would run a command in the stage's shell: refused before any select stage runs
@@ -71,10 +72,11 @@ def test_repro_refuses_unknown_blocks_injected_names_and_escaping_paths(project_
     _set(proj, labels=["EmoClass", *PAYLOADS])
     proc = run_cmd(["dvc", "repro"], proj, check=False)
     assert _check_line(proc) == (
-        "error [check]: params.yaml: labels[2] 'x;touch PWNED1;' is not a plain name: it holds ';'; only letters, "
-        "digits, '_', '-' and '.' are allowed; names reach commands and file names, so rename it in labels (and in the "
-        "labels CSV, if it names a column), e.g. to 'x_touch_PWNED1' (letters, digits, '_', '-', '.'; no leading '-' "
-        "or '.'; at most 64 characters)"
+        "error [check]: params.yaml: labels[2] 'x;touch PWNED1;' is not a plain name: "
+        "it holds ';'; only letters, digits, '_', '-' and '.' are allowed; "
+        "names reach commands and file names, so rename it in labels "
+        "(and in the labels CSV, if it names a column), e.g. to 'x_touch_PWNED1' "
+        "(letters, digits, '_', '-', '.'; no leading '-' or '.'; at most 64 characters)"
     )
     assert "Running stage 'select" not in proc.stdout
     for payload in PAYLOADS[1:]:  # each one alone too (the quote one included)
@@ -89,7 +91,8 @@ def test_repro_refuses_unknown_blocks_injected_names_and_escaping_paths(project_
     (proj / "params.yaml").write_text(original)
     _set(proj, **{"data.name": "../../escaped"})
     assert _check_line(run_cmd(["dvc", "repro"], proj, check=False)).startswith(
-        "error [check]: params.yaml: data.name '../../escaped' is not a plain name: it starts with '.'; names reach "
+        "error [check]: params.yaml: data.name '../../escaped' is not a plain name: "
+        "it starts with '.'; names reach "
         "commands and file names, so rename it in data.name, e.g. to 'escaped'"
     )
     after = _files(outside) - _files(tmp_path) - {str(tmp_path.relative_to(outside))}
@@ -104,7 +107,8 @@ def test_repro_refuses_unknown_blocks_injected_names_and_escaping_paths(project_
     assert dvc.returncode != 0 and "is not iterable" in dvc.stdout + dvc.stderr
     alone = run_cmd(["python", "-m", "stages.check"], proj, check=False)
     assert alone.returncode == 2 and alone.stderr.strip().startswith(
-        "error [check]: params.yaml: labels must be a list of names such as [EmoClass], got the single text 'EmoClass'"
+        "error [check]: params.yaml: labels must be a list of names such as [EmoClass], "
+        "got the single text 'EmoClass'"
     )
 
 
@@ -210,7 +214,8 @@ def test_damaged_model_advice_works_and_cache_is_not_shared(project_copy):
             bad.stderr.strip()
             .splitlines()[-1]
             .endswith(
-                "restore it with `dvc checkout --force models/model.joblib`, or retrain it with `dvc repro -f train`"
+                "restore it with `dvc checkout --force models/model.joblib`, "
+                "or retrain it with `dvc repro -f train`"
             )
         )
         run_cmd(remedy, proj)

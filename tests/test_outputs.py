@@ -1,4 +1,5 @@
-"""Outputs written all together or not at all, leftovers of killed runs, permissions, write errors."""
+"""Outputs written all together or not at all, leftovers of killed runs,
+permissions, write errors."""
 
 from __future__ import annotations
 
@@ -460,7 +461,8 @@ def test_killed_mid_write(tmp_path: Path, sig: int) -> None:
     ],
 )
 def test_cli_run_file_system_errors_one_line(err: OSError, line: str, capsys) -> None:
-    """Errors outside a transaction (e.g. a library writing on its own) still end as one line, exit 2."""
+    """Errors outside a transaction (e.g. a library writing on its own)
+    still end as one line, exit 2."""
     import signal as sig
 
     from smp_balr.core.cli import run
@@ -491,7 +493,8 @@ def test_cli_run_other_os_errors_are_bugs() -> None:
 def test_stage_outputs_are_one_set_through_cli_run(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A stage writes its model, then fails on its metrics: neither output is replaced (issue: model vs train.json)."""
+    """A stage writes its model, then fails on its metrics: neither output is replaced
+    (issue: model vs train.json)."""
     from smp_balr.core.cli import run
 
     monkeypatch.chdir(tmp_path)

@@ -1,4 +1,5 @@
-"""joblib backends: the dt search and row-chunked SHAP give identical results on any backend, a Dask cluster included."""
+"""joblib backends: the dt search and row-chunked SHAP give identical results on any backend,
+a Dask cluster included."""
 
 from __future__ import annotations
 

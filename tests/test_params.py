@@ -88,7 +88,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ],
 )
 def test_yaml_error_names_the_line_to_fix(tmp_path: Path, broken: str, fragment: str) -> None:
-    """The project's own params.yaml broken on one known line: that line is named, counted from 1."""
+    """The project's own params.yaml broken on one known line:
+    that line is named, counted from 1."""
     lines = (ROOT / "params.yaml").read_text().splitlines()
     target = next(
         i for i, ln in enumerate(lines) if ln.strip().startswith("n_bootstrap:")

@@ -1,4 +1,5 @@
-"""The whole pipeline through `dvc` itself on a small demo corpus: repro, no-op repro, experiments."""
+"""The whole pipeline through `dvc` itself on a small demo corpus:
+repro, no-op repro, experiments."""
 
 from __future__ import annotations
 
@@ -93,7 +94,8 @@ def test_full_pipeline_repro_then_noop_then_experiment(project_copy):
     again = run_cmd(["dvc", "repro"], proj)
     assert "Running stage" not in again.stdout
 
-    # an experiment on another label / model needs no file edits and reruns only what depends on them
+    # an experiment on another label / model needs no file edits
+    # and reruns only what depends on them
     run_cmd(["git", "add", "-A"], proj)
     run_cmd(["git", "commit", "-qm", "baseline"], proj)
     exp = run_cmd(

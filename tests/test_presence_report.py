@@ -402,24 +402,37 @@ def test_html_is_self_contained_and_markdown_links_its_figures(tmp_path: Path) -
 
 PROBE = """<script>
 window.__violations = [];
-document.addEventListener('securitypolicyviolation', function (e) { window.__violations.push(e.blockedURI || 'inline'); });
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__violations.push(e.blockedURI || 'inline');
+});
 window.addEventListener('load', function () {
   var imgs = Array.prototype.slice.call(document.images);
-  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0); });
+  var bad = imgs.filter(function (i) {
+    return !(i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0);
+  });
   var tables = Array.prototype.slice.call(document.querySelectorAll('table'));
-  var shown = tables.filter(function (t) { return t.getBoundingClientRect().height > 0 && t.rows.length > 1; });
+  var shown = tables.filter(function (t) {
+    return t.getBoundingClientRect().height > 0 && t.rows.length > 1;
+  });
   var sorted = null, t = document.querySelector('table.sortable');
   if (t) {
-    var heads = Array.prototype.slice.call(t.tHead.rows[0].cells), col = heads.findIndex(function (h) { return h.textContent === 'test BA'; });
+    var heads = Array.prototype.slice.call(t.tHead.rows[0].cells),
+      col = heads.findIndex(function (h) { return h.textContent === 'test BA'; });
     heads[col].click();
-    var vals = Array.prototype.slice.call(t.tBodies[0].rows).map(function (r) { return r.cells[col].dataset.v; })
+    var vals = Array.prototype.slice.call(t.tBodies[0].rows)
+      .map(function (r) { return r.cells[col].dataset.v; })
       .filter(function (v) { return v !== ''; }).map(parseFloat);
     sorted = vals.every(function (v, i) { return i === 0 || vals[i - 1] <= v; });
   }
-  var out = {images: imgs.length, bad_images: bad.length, tables: tables.length, tables_shown: shown.length,
-             resources: performance.getEntriesByType('resource').map(function (e) { return e.name; }),
+  var out = {images: imgs.length, bad_images: bad.length,
+             tables: tables.length, tables_shown: shown.length,
+             resources: performance.getEntriesByType('resource')
+               .map(function (e) { return e.name; }),
              violations: window.__violations, sorted: sorted};
-  var pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+  var pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
 });
 </script>"""
 CSP = (
@@ -442,7 +455,8 @@ NO_NETWORK = [
 
 
 def chromium_check(page: Path, work: Path) -> tuple[dict, Path]:
-    """Render ``page`` in headless Chromium: probe results (images, tables, requests, sorting) and a screenshot.
+    """Render ``page`` in headless Chromium: probe results (images, tables, requests, sorting)
+    and a screenshot.
 
     The probe is a copy of the page with a listener for blocked requests (a strict
     content-security policy: any attempt to load something not inline is reported) and a
@@ -491,7 +505,8 @@ def chromium_check(page: Path, work: Path) -> tuple[dict, Path]:
 
 
 def assert_rendered(result: dict, shot: Path, n_images: int) -> None:
-    """Every image decoded and visible, every table shown, no request, sortable table sorts, screenshot not blank."""
+    """Every image decoded and visible, every table shown, no request, sortable table sorts,
+    screenshot not blank."""
     assert result["images"] == n_images and result["bad_images"] == 0, result
     assert result["tables"] >= 3 and result["tables_shown"] == result["tables"], result
     assert result["resources"] == [] and result["violations"] == [], result
@@ -530,7 +545,7 @@ def test_chromium_check_catches_a_network_reference(tmp_path: Path) -> None:
     assert result["bad_images"] == 1
 
 
-# ------------------------------------------------------------------ a tiny real study, then the report
+# -------------------------------------------------------------- a tiny real study, then the report
 def _tiny_study_params() -> dict:
     from conftest import SMALL_DEMO
 
@@ -557,7 +572,8 @@ def _tiny_study_params() -> dict:
         },
         "test": {"n_permutations": 1000, "n_bootstrap": 200},
         "explain": {"n_samples": 24, "background_size": 4},
-        # Noise has no signal: slda selects no BA for it, so Noise x slda fails (recorded with its line)
+        # Noise has no signal: slda selects no BA for it,
+        # so Noise x slda fails (recorded with its line)
         "study": {
             "features": ["all", "slda"],
             "model": ["dt", "logreg"],

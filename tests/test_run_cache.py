@@ -102,7 +102,8 @@ def test_second_clone_pulls_results_instead_of_recomputing(project_copy, tmp_pat
     run_cmd(["git", "checkout", "--", "."], two)
     run_cmd(["dvc", "checkout", "--force"], two)
 
-    # the whole experiment (commit, metrics, outputs) comes over with exp pull: applied, it is current
+    # the whole experiment (commit, metrics, outputs) comes over with exp pull:
+    # applied, it is current
     run_cmd(["dvc", "exp", "pull", "origin", "tree"], two)
     run_cmd(["dvc", "exp", "apply", "tree"], two)
     run_cmd(["dvc", "pull"], two)

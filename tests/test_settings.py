@@ -121,7 +121,8 @@ BAD = [
     ({"demo.n_speakers": 3}, "demo.n_speakers must be at least 8"),
     (
         {"label": "Gender"},
-        r"label 'Gender' is not in labels \['EmoClass', 'Language', 'Modality', 'Noise'\]: the select ",
+        r"label 'Gender' is not in labels \['EmoClass', 'Language', 'Modality', 'Noise'\]: "
+        r"the select ",
     ),
     (
         {"labels": ["EmoClass", "Gender"]},
@@ -129,7 +130,8 @@ BAD = [
     ),
     (
         {"study.features": ["all", "slda"], "selection.selectors": ["all", "bayes"]},
-        r"^params.yaml: study.features lists 'slda', but selection.selectors \['all', 'bayes'\] does not run it",
+        r"^params.yaml: study.features lists 'slda', but selection.selectors \['all', 'bayes'\] "
+        r"does not run it",
     ),
     ({"study.model": ["svm"]}, r"study.model\[1\] must be one of logreg, mlp, dt, got 'svm'"),
     ({"study.balance": [0, 0]}, r"study.balance lists an entry twice"),

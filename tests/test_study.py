@@ -1,4 +1,5 @@
-"""The study: every configuration fitted and tested in one process, chosen on the training side only."""
+"""The study: every configuration fitted and tested in one process,
+chosen on the training side only."""
 
 from __future__ import annotations
 

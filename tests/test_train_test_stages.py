@@ -225,7 +225,8 @@ ERROR_CASES = [
     (
         "train",
         lambda r: (r / "features" / "EmoClass" / "EmoClass_all_features.csv").unlink(),
-        r"features file features/EmoClass/EmoClass_all_features.csv not found; run `dvc repro select@EmoClass-all`",
+        r"features file features/EmoClass/EmoClass_all_features.csv not found; "
+        r"run `dvc repro select@EmoClass-all`",
     ),
     (
         "train",
@@ -250,7 +251,8 @@ ERROR_CASES = [
     (
         "train",
         lambda r: write_params(r, **{"classes.EmoClass": ["A"]}),
-        r"label 'EmoClass' has a single class in data/demo_train_data.csv: 'A' .* after the class filter classes.EmoClass: \[A\]",
+        r"label 'EmoClass' has a single class in data/demo_train_data.csv: 'A' .* "
+        r"after the class filter classes.EmoClass: \[A\]",
     ),
     (
         "train",

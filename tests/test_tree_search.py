@@ -55,7 +55,8 @@ def test_full_strategy_is_the_plain_grid_search() -> None:
 
 
 def test_subsample_of_a_small_corpus_is_the_full_search() -> None:
-    """Fewer rows than max_search_rows: the subsample is every row, so the tree is the full grid's."""
+    """Fewer rows than max_search_rows: the subsample is every row,
+    so the tree is the full grid's."""
     X, y, groups = _data()
     full_tree, full = search_tree(X, y, groups, GRID, cv_folds=4, seed=3, strategy="full")
     tree, info = search_tree(

@@ -1,4 +1,5 @@
-"""The table verdict on hand-made p-values: Holm across labels, independent of the configurations."""
+"""The table verdict on hand-made p-values: Holm across labels,
+independent of the configurations."""
 
 from __future__ import annotations
 
