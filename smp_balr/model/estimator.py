@@ -13,9 +13,10 @@ respect speakers inside ``fit``:
 * ``logreg``: the linear probe, a logistic regression whose penalty ``C`` is chosen by
   speaker-grouped cross-validation.
 
-After ``fit``: ``classes_`` (the labels as given: strings in the pipeline), ``n_features_in_`` / ``feature_names_in_``,
-``model_`` (the fitted scikit-learn model, whose classes are ``0..K-1``) and ``fit_info_``
-(what ``metrics/train.json`` reports, plus ``curves``).
+After ``fit``: ``classes_`` (the labels as given: strings in the pipeline),
+``n_features_in_`` / ``feature_names_in_``, ``model_`` (the fitted scikit-learn model,
+whose classes are ``0..K-1``) and ``fit_info_`` (what ``metrics/train.json`` reports,
+plus ``curves``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> y = rng.choice(["calm", "loud"], 400)
     >>> speakers = np.repeat([f"s{k}" for k in range(20)], 20)
-    >>> X = pd.DataFrame({"BA0": (y == "loud").astype(np.int8), "BA1": rng.integers(0, 2, 400, dtype=np.int8)})
+    >>> X = pd.DataFrame({"BA0": (y == "loud").astype(np.int8),
+    ...                   "BA1": rng.integers(0, 2, 400, dtype=np.int8)})
     >>> model = BAClassifier(method="logreg", random_state=0).fit(X, y, speakers)
     >>> model.classes_.tolist(), model.predict(X.iloc[:3]).tolist() == y[:3].tolist()
     (['calm', 'loud'], True)
@@ -259,8 +261,9 @@ def fit_dt(
     seed: int,
     is_copy: np.ndarray | None = None,
 ) -> tuple[DecisionTreeClassifier, dict[str, Any]]:
-    """Search a decision tree's grid with speaker-grouped folds (:func:`smp_balr.model.tree_search.search_tree`),
-    refit the best on all rows.
+    """Search a decision tree's grid with speaker-grouped folds, refit the best on all rows.
+
+    The search is :func:`smp_balr.model.tree_search.search_tree`.
 
     Parameters
     ----------
@@ -391,9 +394,9 @@ def build_mlp(n_features: int, settings: MlpSettings, seed: int) -> MLPClassifie
     first = max(1, int(round(n_features * settings.hidden1_ratio)))
     if first > MAX_UNITS:
         raise UserError(
-            f"params.yaml: model.mlp.hidden1_ratio {settings.hidden1_ratio:g} x {n_features} features gives a first "
-            f"hidden layer of {first:,} units, above the maximum of {MAX_UNITS:,}; lower model.mlp.hidden1_ratio "
-            f"to at most {MAX_UNITS / n_features:.3g}"
+            f"params.yaml: model.mlp.hidden1_ratio {settings.hidden1_ratio:g} x {n_features} "
+            f"features gives a first hidden layer of {first:,} units, above the maximum of "
+            f"{MAX_UNITS:,}; lower model.mlp.hidden1_ratio to at most {MAX_UNITS / n_features:.3g}"
         )
     return MLPClassifier(
         hidden_layer_sizes=(first, settings.hidden2),
@@ -409,7 +412,7 @@ def build_mlp(n_features: int, settings: MlpSettings, seed: int) -> MLPClassifie
     )
 
 
-#: whether fit_mlp shows a bar over its epochs (the study, fitting many models at once, turns it off)
+#: whether fit_mlp shows a bar over its epochs (off in the study, which fits many models at once)
 EPOCH_BAR = True
 
 
