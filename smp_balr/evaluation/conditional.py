@@ -310,7 +310,8 @@ def associated_pairs(
     >>> df = pd.DataFrame({"Speaker": [f"s{i}" for i in range(12)],
     ...                    "Gender": ["f", "m"] * 6, "Range": ["high", "low"] * 6,
     ...                    "Noise": list("xxyyxxyyxyxy")})
-    >>> [(d["a"], d["b"], round(d["v"], 2)) for d in associated_pairs(df, ["Gender", "Range", "Noise"])]
+    >>> pairs = associated_pairs(df, ["Gender", "Range", "Noise"])
+    >>> [(d["a"], d["b"], round(d["v"], 2)) for d in pairs]
     [('Gender', 'Range', 1.0)]
     """
     mats = {

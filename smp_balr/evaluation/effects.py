@@ -1,4 +1,4 @@
-"""Effect sizes comparable across labels: chance-normalised balanced accuracy and mutual information.
+"""Effect sizes comparable across labels: chance-normalised balanced accuracy, mutual information.
 
 Balanced accuracy against chance (0.369 against 0.200, 0.950 against 0.500) does not
 compare across labels with different numbers of classes. Two scales that do:

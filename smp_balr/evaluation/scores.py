@@ -283,7 +283,8 @@ def evaluate(
     Examples
     --------
     >>> m = evaluate(["a", "a", "b", "b"] * 5, ["a", "b", "b", "b"] * 5, ["a", "b"],
-    ...              [f"s{k}" for k in range(5) for _ in range(4)], n_permutations=99, n_bootstrap=50, seed=0)
+    ...              [f"s{k}" for k in range(5) for _ in range(4)],
+    ...              n_permutations=99, n_bootstrap=50, seed=0)
     >>> m["balanced_accuracy"], m["chance"]["balanced_accuracy"], m["permutation"]["scheme"]
     (0.75, 0.5, 'within_speakers')
     """
@@ -369,7 +370,7 @@ def _per_class(
 
 
 def is_present(metrics: dict[str, Any], alpha: float = 0.05) -> bool:
-    """The verdict: permutation p below ``alpha`` and the speaker interval's lower end above chance."""
+    """The verdict: permutation p below ``alpha``, the speaker interval's lower end above chance."""
     return bool(
         metrics["permutation"]["p_value"] < alpha
         and metrics["bootstrap"]["ci_low"] > metrics["chance"]["balanced_accuracy"]
@@ -402,7 +403,8 @@ def verdict(metrics: dict[str, Any], alpha: float = 0.05) -> str:
     ok = is_present(metrics, alpha)
     word = "ABOVE chance: the modality is present in these BAs" if ok else "NOT shown above chance"
     return (
-        f"balanced accuracy {bal:.3f} (95% speaker CI {low:.3f}-{high:.3f}) vs chance {chance:.3f}, "
+        f"balanced accuracy {bal:.3f} (95% speaker CI {low:.3f}-{high:.3f}) "
+        f"vs chance {chance:.3f}, "
         f"permutation p={p:.4g}: {word}"
     )
 
