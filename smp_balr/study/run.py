@@ -1,4 +1,4 @@
-"""Fit and test every configuration of one label, in parallel, and choose one on the training side."""
+"""Fit and test every configuration of one label, in parallel; choose one on the training side."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from smp_balr.study.grid import (
 
 log = logging.getLogger(__name__)
 
-#: the columns of a study's results table, one row per configuration and seed
-#: effect sizes of each configuration (:func:`smp_balr.evaluation.effects.effect_sizes`), comparable across labels
+#: effect sizes of each configuration, comparable across labels
+#: (:func:`smp_balr.evaluation.effects.effect_sizes`)
 EFFECT_COLUMNS = [
     "ba_norm",
     "ba_norm_ci_low",
@@ -44,6 +44,7 @@ EFFECT_COLUMNS = [
     "mi_share_ci_high",
     "entropy_bits",
 ]
+#: the columns of a study's results table, one row per configuration and seed
 RESULT_COLUMNS = [
     "label",
     "features",
@@ -91,11 +92,13 @@ class StudyResult:
     Attributes
     ----------
     results : pandas.DataFrame
-        One row per configuration and seed (:data:`RESULT_COLUMNS`), failed ones with their error line.
+        One row per configuration and seed (:data:`RESULT_COLUMNS`), failed ones with their
+        error line.
     summary : pandas.DataFrame
         One row per configuration across seeds (:func:`smp_balr.study.grid.summarise`).
     chosen : tuple or None
-        ``(features, model, balance)`` chosen on the training-side score; None when no configuration has one.
+        ``(features, model, balance)`` chosen on the training-side score; None when no
+        configuration has one.
     outcome : Outcome or None
         The chosen configuration's first seed: its model and test result.
     """
@@ -318,7 +321,9 @@ def run_study(
 def explain_chosen(
     study: StudyResult, test_df: pd.DataFrame, label: str, settings: Settings
 ) -> ExplainReport | None:
-    """SHAP values of the chosen configuration's model on the test rows (None when ``explain.enabled`` is false).
+    """SHAP values of the chosen configuration's model on the test rows.
+
+    None when ``explain.enabled`` is false or no configuration was chosen.
 
     The workers are idle once every configuration is fitted, so the agnostic explainer's
     row chunks run on ``max(explain.n_jobs, study.n_jobs)`` of them (the values do not
