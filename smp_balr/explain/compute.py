@@ -40,8 +40,11 @@ _GLOBAL_RNG = threading.Lock()
 
 
 def unwrap_estimator(model: Any) -> Any:
-    """The fitted scikit-learn model inside a :class:`~smp_balr.model.estimator.BAClassifier` (``model_``)
-    or a search object (``best_estimator_``), or the model itself."""
+    """The fitted scikit-learn model inside a model or search object, or the model itself.
+
+    Inside a :class:`~smp_balr.model.estimator.BAClassifier` it is ``model_``, inside a search
+    object ``best_estimator_``.
+    """
     model = getattr(model, "model_", model)
     return getattr(model, "best_estimator_", model)
 
@@ -57,7 +60,7 @@ def is_tree_model(model: Any) -> bool:
 
 
 def is_linear_model(model: Any) -> bool:
-    """True for scikit-learn linear classifiers that :class:`shap.LinearExplainer` explains exactly."""
+    """True for sklearn linear classifiers that :class:`shap.LinearExplainer` explains exactly."""
     from sklearn.linear_model import LogisticRegression
 
     return isinstance(unwrap_estimator(model), LogisticRegression)
@@ -336,7 +339,7 @@ def _agnostic_chunk(
     x: np.ndarray,
     chunk: int,
 ) -> np.ndarray:
-    """SHAP values and base values of one chunk of rows, (rows, features + 1, classes): the base last.
+    """SHAP values and base values of a chunk of rows, (rows, features + 1, classes): base last.
 
     The chunk's explainer is seeded from ``(seed, chunk)`` only.
     """
@@ -350,7 +353,7 @@ def _agnostic_chunk(
         state = np.random.get_state()
         try:
             if kind == "permutation":
-                # the weights entering by repeated rows would cost time; the masker averages rows equally
+                # weights as repeated rows would cost time; the masker averages rows equally
                 masker = shap.maskers.Independent(bg, max_samples=len(bg))
                 explainer = shap.PermutationExplainer(predict, masker, seed=chunk_seed)
                 out = explainer(x, max_evals=permutations * (2 * n_features + 1), silent=True)
@@ -360,9 +363,8 @@ def _agnostic_chunk(
                     bg, [str(i) for i in range(n_features)], None, weights * len(bg)
                 )
                 explainer = shap.KernelExplainer(predict, data)
-                np.random.seed(
-                    chunk_seed
-                )  # KernelExplainer samples coalitions from numpy's global generator
+                # KernelExplainer samples coalitions from numpy's global generator
+                np.random.seed(chunk_seed)
                 values = explainer.shap_values(x, nsamples=kernel_nsamples, silent=True)
                 base = explainer.expected_value
         finally:
