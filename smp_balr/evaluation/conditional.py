@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -115,16 +116,7 @@ def presence_beyond(
     >>> out["verdict"], out["n_strata_used"]
     ('cannot be separated', 0)
     """
-    frame = pd.DataFrame(
-        {
-            "y": pd.Series(list(y_true), dtype=object),
-            "p": pd.Series(list(y_pred), dtype=object),
-            "o": pd.Series(list(other), dtype=object),
-            "s": pd.Series(list(speakers), dtype=object),
-        }
-    )
-    frame = frame.dropna(subset=["y", "o", "s"]).astype(str)
-    y, pred, oth, spk = (frame[c].to_numpy() for c in ("y", "p", "o", "s"))
+    y, pred, oth, spk = _beyond_arrays(y_true, y_pred, other, speakers)
     keep, strata = _usable_rows(y, oth, spk, min_speakers)
     out: dict[str, Any] = {
         "n_strata": len(strata),
@@ -142,7 +134,67 @@ def presence_beyond(
             scheme=None,
         )
         return out
-    y, pred, oth, spk = y[keep], pred[keep], oth[keep], spk[keep]
+    codes = _strata_codes(y[keep], pred[keep], oth[keep], spk[keep], strata)
+    obs_correct, obs_total = _stratum_counts(codes, codes.t[None, :])
+    observed = float(_statistic(obs_correct, obs_total, codes.chance, codes.weight)[0])
+    null = _null_statistics(codes, n_permutations, seed, chunk)
+    p_value = float((1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + n_permutations))
+    ba = balanced_accuracy_from_counts(obs_correct[0], obs_total[0])
+    for j, v in enumerate(codes.values):
+        strata[str(v)]["balanced_accuracy"] = float(ba[j])
+    out.update(
+        verdict=PRESENT_BEYOND if p_value <= alpha else NOT_SHOWN_BEYOND,
+        p_value=p_value,
+        statistic=observed,
+        null_mean=float(null.mean()),
+        scheme="within_speakers" if codes.within else "between_speakers",
+    )
+    return out
+
+
+def _beyond_arrays(
+    y_true: Sequence, y_pred: Sequence, other: Sequence, speakers: Sequence
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, predictions, other label and speakers as strings, rows with a missing one dropped."""
+    frame = pd.DataFrame(
+        {
+            "y": pd.Series(list(y_true), dtype=object),
+            "p": pd.Series(list(y_pred), dtype=object),
+            "o": pd.Series(list(other), dtype=object),
+            "s": pd.Series(list(speakers), dtype=object),
+        }
+    )
+    frame = frame.dropna(subset=["y", "o", "s"]).astype(str)
+    y, pred, oth, spk = (frame[c].to_numpy() for c in ("y", "p", "o", "s"))
+    return y, pred, oth, spk
+
+
+@dataclass
+class _StrataCodes:
+    """The tested rows as integer codes: classes, strata, (stratum, speaker) cells, weights."""
+
+    t: np.ndarray  # true class of each row
+    p: np.ndarray  # predicted class of each row
+    k: int  # classes
+    values: np.ndarray  # the other label's values, one stratum each
+    stratum: np.ndarray  # stratum of each row
+    cell: np.ndarray  # (stratum, speaker) cell of each row
+    within: bool  # the label varies within some cell: labels shuffled inside the cells
+    cell_label: np.ndarray | None  # between cells: the label of each cell
+    cell_stratum: np.ndarray | None  # between cells: the stratum of each cell
+    chance: np.ndarray  # chance level of each stratum, 1 / its classes
+    weight: np.ndarray  # share of the rows in each stratum
+
+    @property
+    def n_str(self) -> int:
+        """Number of strata."""
+        return len(self.values)
+
+
+def _strata_codes(
+    y: np.ndarray, pred: np.ndarray, oth: np.ndarray, spk: np.ndarray, strata: dict
+) -> _StrataCodes:
+    """Integer codes of the usable rows, and the permutation scheme they allow."""
     classes = sorted(set(y) | set(pred))
     lookup = {c: i for i, c in enumerate(classes)}
     t = np.array([lookup[v] for v in y])
@@ -153,6 +205,7 @@ def presence_beyond(
         np.char.add(np.char.add(oth.astype(str), "\x1f"), spk.astype(str)), return_inverse=True
     )
     within = bool(pd.Series(t).groupby(cell).nunique().gt(1).any())
+    cell_label = cell_stratum = None
     if not within:  # speaker-level label in every stratum: (stratum, speaker) cells exchange labels
         n_cell = int(cell.max()) + 1
         cell_label = np.zeros(n_cell, dtype=np.int64)
@@ -162,39 +215,36 @@ def presence_beyond(
     n_class = np.array([len(strata[str(v)]["classes"]) for v in values], dtype=float)
     chance = 1.0 / n_class
     weight = np.bincount(stratum, minlength=n_str) / t.size
+    return _StrataCodes(
+        t, p, k, values, stratum, cell, within, cell_label, cell_stratum, chance, weight
+    )
 
-    def counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        m = labels.shape[0]
-        bins = (np.arange(m)[:, None] * n_str + stratum[None, :]) * k + labels
-        total = np.bincount(bins.ravel(), minlength=m * n_str * k).reshape(m, n_str, k)
-        correct = np.bincount(bins[labels == p[None, :]], minlength=m * n_str * k).reshape(
-            m, n_str, k
-        )
-        return correct, total
 
-    obs_correct, obs_total = counts(t[None, :])
-    observed = float(_statistic(obs_correct, obs_total, chance, weight)[0])
+def _stratum_counts(codes: _StrataCodes, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Correct and total rows per (labelling, stratum, class) of labellings ``labels`` (m, n)."""
+    m, n_str, k = labels.shape[0], codes.n_str, codes.k
+    bins = (np.arange(m)[:, None] * n_str + codes.stratum[None, :]) * k + labels
+    total = np.bincount(bins.ravel(), minlength=m * n_str * k).reshape(m, n_str, k)
+    correct = np.bincount(bins[labels == codes.p[None, :]], minlength=m * n_str * k).reshape(
+        m, n_str, k
+    )
+    return correct, total
+
+
+def _null_statistics(codes: _StrataCodes, n_permutations: int, seed: int, chunk: int) -> np.ndarray:
+    """The statistic of ``n_permutations`` labellings permuted within strata, ``chunk`` at once."""
     rng = np.random.default_rng(seed)
     null = np.empty(n_permutations)
     for start in range(0, n_permutations, chunk):
         m = min(start + chunk, n_permutations) - start
-        if within:
-            shuffled = _shuffled_within(t, cell, m, rng)
+        if codes.within:
+            shuffled = _shuffled_within(codes.t, codes.cell, m, rng)
         else:
-            shuffled = _shuffled_within(cell_label, cell_stratum, m, rng)[:, cell]
-        null[start : start + m] = _statistic(*counts(shuffled), chance, weight)
-    p_value = float((1.0 + np.count_nonzero(null >= observed - 1e-12)) / (1.0 + n_permutations))
-    ba = balanced_accuracy_from_counts(obs_correct[0], obs_total[0])
-    for j, v in enumerate(values):
-        strata[str(v)]["balanced_accuracy"] = float(ba[j])
-    out.update(
-        verdict=PRESENT_BEYOND if p_value <= alpha else NOT_SHOWN_BEYOND,
-        p_value=p_value,
-        statistic=observed,
-        null_mean=float(null.mean()),
-        scheme="within_speakers" if within else "between_speakers",
-    )
-    return out
+            shuffled = _shuffled_within(codes.cell_label, codes.cell_stratum, m, rng)[:, codes.cell]
+        null[start : start + m] = _statistic(
+            *_stratum_counts(codes, shuffled), codes.chance, codes.weight
+        )
+    return null
 
 
 def beyond_entries(
@@ -260,7 +310,8 @@ def associated_pairs(
     >>> df = pd.DataFrame({"Speaker": [f"s{i}" for i in range(12)],
     ...                    "Gender": ["f", "m"] * 6, "Range": ["high", "low"] * 6,
     ...                    "Noise": list("xxyyxxyyxyxy")})
-    >>> [(d["a"], d["b"], round(d["v"], 2)) for d in associated_pairs(df, ["Gender", "Range", "Noise"])]
+    >>> pairs = associated_pairs(df, ["Gender", "Range", "Noise"])
+    >>> [(d["a"], d["b"], round(d["v"], 2)) for d in pairs]
     [('Gender', 'Range', 1.0)]
     """
     mats = {

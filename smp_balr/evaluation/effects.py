@@ -1,4 +1,4 @@
-"""Effect sizes comparable across labels: chance-normalised balanced accuracy and mutual information.
+"""Effect sizes comparable across labels: chance-normalised balanced accuracy, mutual information.
 
 Balanced accuracy against chance (0.369 against 0.200, 0.950 against 0.500) does not
 compare across labels with different numbers of classes. Two scales that do:
@@ -204,6 +204,7 @@ def null_confusions(
 
 
 def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the finite ``values`` (NaNs when there is none)."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return math.nan, math.nan
@@ -293,6 +294,44 @@ def effect_sizes(
     mi = mi_raw - null_mean
     mi_p = float((1.0 + np.count_nonzero(null >= mi_raw - 1e-12)) / (1.0 + n_permutations))
 
+    ba_ci, mi_ci, share_ci = _bootstrap_intervals(
+        t, p, k, spk, n_spk, n_bootstrap, seed, chance, mi_raw, null_mean
+    )
+    return {
+        "balanced_accuracy": ba,
+        "chance": chance,
+        "ba_norm": float(normalised_ba(ba, chance)),
+        "ba_norm_ci_low": ba_ci[0],
+        "ba_norm_ci_high": ba_ci[1],
+        "mi_bits": mi,
+        "mi_bits_ci_low": mi_ci[0],
+        "mi_bits_ci_high": mi_ci[1],
+        "mi_bits_raw": mi_raw,
+        "mi_null_mean": null_mean,
+        "mi_p_value": mi_p,
+        "entropy_bits": entropy,
+        "mi_share": mi / entropy if entropy > 0 else math.nan,
+        "mi_share_ci_low": share_ci[0],
+        "mi_share_ci_high": share_ci[1],
+        "scheme": scheme,
+        "n_permutations": int(n_permutations),
+        "n_bootstrap": int(n_bootstrap),
+    }
+
+
+def _bootstrap_intervals(
+    t: np.ndarray,
+    p: np.ndarray,
+    k: int,
+    spk: np.ndarray,
+    n_spk: int,
+    n_bootstrap: int,
+    seed: int,
+    chance: float,
+    mi_raw: float,
+    null_mean: float,
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+    """Speaker-bootstrap intervals of the normalised BA, the corrected MI and its share."""
     per_speaker = np.zeros((n_spk, k * k))
     np.add.at(per_speaker, (spk, t * k + p), 1)
     draws = speaker_draws(n_spk, n_bootstrap, np.random.default_rng(seed))
@@ -305,26 +344,8 @@ def effect_sizes(
     mi_boot = mi_boot_raw - (mi_boot_raw.mean() - mi_raw) - null_mean
     with np.errstate(divide="ignore", invalid="ignore"):
         share_boot = mi_boot / entropy_bits(boot_total)
-    ba_low, ba_high = _interval(np.asarray(ba_norm_boot, dtype=float))
-    mi_low, mi_high = _interval(mi_boot)
-    share_low, share_high = _interval(share_boot)
-    return {
-        "balanced_accuracy": ba,
-        "chance": chance,
-        "ba_norm": float(normalised_ba(ba, chance)),
-        "ba_norm_ci_low": ba_low,
-        "ba_norm_ci_high": ba_high,
-        "mi_bits": mi,
-        "mi_bits_ci_low": mi_low,
-        "mi_bits_ci_high": mi_high,
-        "mi_bits_raw": mi_raw,
-        "mi_null_mean": null_mean,
-        "mi_p_value": mi_p,
-        "entropy_bits": entropy,
-        "mi_share": mi / entropy if entropy > 0 else math.nan,
-        "mi_share_ci_low": share_low,
-        "mi_share_ci_high": share_high,
-        "scheme": scheme,
-        "n_permutations": int(n_permutations),
-        "n_bootstrap": int(n_bootstrap),
-    }
+    return (
+        _interval(np.asarray(ba_norm_boot, dtype=float)),
+        _interval(mi_boot),
+        _interval(share_boot),
+    )

@@ -283,7 +283,8 @@ def evaluate(
     Examples
     --------
     >>> m = evaluate(["a", "a", "b", "b"] * 5, ["a", "b", "b", "b"] * 5, ["a", "b"],
-    ...              [f"s{k}" for k in range(5) for _ in range(4)], n_permutations=99, n_bootstrap=50, seed=0)
+    ...              [f"s{k}" for k in range(5) for _ in range(4)],
+    ...              n_permutations=99, n_bootstrap=50, seed=0)
     >>> m["balanced_accuracy"], m["chance"]["balanced_accuracy"], m["permutation"]["scheme"]
     (0.75, 0.5, 'within_speakers')
     """
@@ -301,19 +302,7 @@ def evaluate(
     )
     n_spk = int(pd.unique(np.asarray(speakers, dtype=str)).size)
     if scheme == "between_speakers":
-        # distinct assignments of the speaker labels to the speakers: S! / prod(n_c!)
-        per_class = (
-            pd.Series(t).groupby(pd.Series(np.asarray(speakers, dtype=str))).first().value_counts()
-        )
-        n_assign = math.factorial(n_spk) // math.prod(math.factorial(int(c)) for c in per_class)
-        if n_assign < 20:
-            log.warning(
-                "only %d distinct assignments of labels to the %d test speakers: the permutation "
-                "p-value cannot fall below %.3g; add test speakers",
-                n_assign,
-                n_spk,
-                1.0 / n_assign,
-            )
+        _warn_few_assignments(t, speakers, n_spk)
     low, high, _ = bootstrap_speakers(t, p, speakers, n_bootstrap, seed)
     acc = float(accuracy_score(t, p))
     return {
@@ -340,20 +329,48 @@ def evaluate(
             "n": int(n_bootstrap),
             "unit": "speaker",
         },
-        "per_class": {
-            c: {
-                "precision": float(prec[i]),
-                "recall": float(rec[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, c in enumerate(classes)
-        },
+        "per_class": _per_class(classes, prec, rec, f1, support),
+    }
+
+
+def _warn_few_assignments(t: np.ndarray, speakers: Sequence[str], n_spk: int) -> None:
+    """Warn when a speaker-level label has too few distinct assignments for a small p-value."""
+    # distinct assignments of the speaker labels to the speakers: S! / prod(n_c!)
+    per_class = (
+        pd.Series(t).groupby(pd.Series(np.asarray(speakers, dtype=str))).first().value_counts()
+    )
+    n_assign = math.factorial(n_spk) // math.prod(math.factorial(int(c)) for c in per_class)
+    if n_assign < 20:
+        log.warning(
+            "only %d distinct assignments of labels to the %d test speakers: the permutation "
+            "p-value cannot fall below %.3g; add test speakers",
+            n_assign,
+            n_spk,
+            1.0 / n_assign,
+        )
+
+
+def _per_class(
+    classes: list[str],
+    prec: np.ndarray,
+    rec: np.ndarray,
+    f1: np.ndarray,
+    support: np.ndarray,
+) -> dict[str, dict[str, Any]]:
+    """Precision, recall, F1 and support of each class, JSON-ready."""
+    return {
+        c: {
+            "precision": float(prec[i]),
+            "recall": float(rec[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, c in enumerate(classes)
     }
 
 
 def is_present(metrics: dict[str, Any], alpha: float = 0.05) -> bool:
-    """The verdict: permutation p below ``alpha`` and the speaker interval's lower end above chance."""
+    """The verdict: permutation p below ``alpha``, the speaker interval's lower end above chance."""
     return bool(
         metrics["permutation"]["p_value"] < alpha
         and metrics["bootstrap"]["ci_low"] > metrics["chance"]["balanced_accuracy"]
@@ -386,7 +403,8 @@ def verdict(metrics: dict[str, Any], alpha: float = 0.05) -> str:
     ok = is_present(metrics, alpha)
     word = "ABOVE chance: the modality is present in these BAs" if ok else "NOT shown above chance"
     return (
-        f"balanced accuracy {bal:.3f} (95% speaker CI {low:.3f}-{high:.3f}) vs chance {chance:.3f}, "
+        f"balanced accuracy {bal:.3f} (95% speaker CI {low:.3f}-{high:.3f}) "
+        f"vs chance {chance:.3f}, "
         f"permutation p={p:.4g}: {word}"
     )
 

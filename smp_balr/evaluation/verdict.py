@@ -6,8 +6,9 @@ configurations tried does not enter. A presence table claims its K labels at onc
 p-values are corrected across the labels of the table (Holm by default, Benjamini-Hochberg
 to screen many labels).
 
-The permutation p-value floors at ``1 / (B + 1)``; :func:`smp_balr.core.multitest.required_permutations` gives the
-``B`` at which that floor is well below the smallest Holm level ``alpha / K``, and
+The permutation p-value floors at ``1 / (B + 1)``;
+:func:`smp_balr.core.multitest.required_permutations` gives the ``B`` at which that floor
+is well below the smallest Holm level ``alpha / K``, and
 :func:`~smp_balr.core.multitest.check_permutations` refuses fewer.
 """
 
@@ -31,7 +32,10 @@ CORRECTIONS: tuple[str, ...] = ("holm", "fdr_bh")
 
 _CORRECTION_TEXT = {
     "holm": "Holm-corrected across the {k} labels of this table (family-wise level {alpha:g})",
-    "fdr_bh": "Benjamini-Hochberg-corrected across the {k} labels of this table (false discovery rate {alpha:g})",
+    "fdr_bh": (
+        "Benjamini-Hochberg-corrected across the {k} labels of this table "
+        "(false discovery rate {alpha:g})"
+    ),
 }
 
 #: the rule, for the page (fill with :func:`rule_sentence`)

@@ -154,9 +154,8 @@ def explain_model(
     features = [str(f) for f in model.feature_names_in_]
     classes = [str(c) for c in model.classes_]
     check_plot_bas(settings.ba, features)  # an unknown BA fails before the work
-    df = (
-        df.copy()
-    )  # one consolidated block: inserting into the fragmented frame read from CSV is slow
+    # one consolidated block: inserting into the fragmented frame read from CSV is slow
+    df = df.copy()
     df.insert(0, "Sample_ID", np.arange(len(df)))
     labels = df[label].astype(str).to_numpy()
     idx = stratified_sample(labels, settings.n_samples, seed)
@@ -168,6 +167,38 @@ def explain_model(
         background = make_background(
             x_all, labels, settings.background, settings.background_size, seed
         )
+    res, tolerance = _explained(model, x, background, settings, seed)
+    importance = global_importance(res.values, features)
+    top = top_metrics(importance, truth)
+    ba_plots = choose_plot_bas(settings.ba, features, importance)
+    metrics = {
+        "enabled": True,
+        "label": label,
+        "model": type(unwrap_estimator(model)).__name__,
+        "explainer": res.explainer,
+        "background": None if background is None else f"{settings.background}:{len(background[0])}",
+        "n_test_rows": int(len(df)),
+        "n_explained": int(len(sample)),
+        "n_features": len(features),
+        "additivity_max_error": res.additivity_error,
+        "additivity_tolerance": tolerance,
+        **top,
+        "n_truth": None if truth is None else len(truth),
+        "ba_plotted": ba_plots,
+    }
+    metrics["output"] = res.output
+    _log_top(top, truth, label)
+    return ExplainReport(res, sample, x, features, classes, importance, ba_plots, metrics)
+
+
+def _explained(
+    model: Any,
+    x: np.ndarray,
+    background: tuple[np.ndarray, np.ndarray] | None,
+    settings: ExplainSettings,
+    seed: int,
+) -> tuple[Explanation, float]:
+    """SHAP values of the rows ``x``, timed, and the additivity tolerance they are held to."""
     t0 = time.perf_counter()
     res = explain(
         model,
@@ -190,25 +221,11 @@ def explain_model(
         log.warning(
             "additivity error %.2e exceeds the tolerance %.0e", res.additivity_error, tolerance
         )
-    importance = global_importance(res.values, features)
-    top = top_metrics(importance, truth)
-    ba_plots = choose_plot_bas(settings.ba, features, importance)
-    metrics = {
-        "enabled": True,
-        "label": label,
-        "model": type(unwrap_estimator(model)).__name__,
-        "explainer": res.explainer,
-        "background": None if background is None else f"{settings.background}:{len(background[0])}",
-        "n_test_rows": int(len(df)),
-        "n_explained": int(len(sample)),
-        "n_features": len(features),
-        "additivity_max_error": res.additivity_error,
-        "additivity_tolerance": tolerance,
-        **top,
-        "n_truth": None if truth is None else len(truth),
-        "ba_plotted": ba_plots,
-    }
-    metrics["output"] = res.output
+    return res, tolerance
+
+
+def _log_top(top: dict[str, Any], truth: Sequence[str] | None, label: str) -> None:
+    """Log the top-5 BAs and the top shares, and how many of the top 10 are planted."""
     log.info(
         "top-5 BAs %s (share %.3f); top-10 share %.3f",
         ", ".join(top["top5"]),
@@ -217,7 +234,6 @@ def explain_model(
     )
     if truth is not None:
         log.info("%d of the top-10 BAs are planted for '%s'", top["n_top10_in_truth"], label)
-    return ExplainReport(res, sample, x, features, classes, importance, ba_plots, metrics)
 
 
 def write_outputs(out: Path, report: ExplainReport, label: str, seed: int) -> None:

@@ -40,8 +40,11 @@ _GLOBAL_RNG = threading.Lock()
 
 
 def unwrap_estimator(model: Any) -> Any:
-    """The fitted scikit-learn model inside a :class:`~smp_balr.model.estimator.BAClassifier` (``model_``)
-    or a search object (``best_estimator_``), or the model itself."""
+    """The fitted scikit-learn model inside a model or search object, or the model itself.
+
+    Inside a :class:`~smp_balr.model.estimator.BAClassifier` it is ``model_``, inside a search
+    object ``best_estimator_``.
+    """
     model = getattr(model, "model_", model)
     return getattr(model, "best_estimator_", model)
 
@@ -57,7 +60,7 @@ def is_tree_model(model: Any) -> bool:
 
 
 def is_linear_model(model: Any) -> bool:
-    """True for scikit-learn linear classifiers that :class:`shap.LinearExplainer` explains exactly."""
+    """True for sklearn linear classifiers that :class:`shap.LinearExplainer` explains exactly."""
     from sklearn.linear_model import LogisticRegression
 
     return isinstance(unwrap_estimator(model), LogisticRegression)
@@ -165,6 +168,7 @@ def _as_3d(values: Any, n_rows: int, n_features: int, n_classes: int) -> np.ndar
 
 
 def _base_2d(base: Any, n_rows: int, n_classes: int) -> np.ndarray:
+    """Bring shap's base values to (rows, classes), broadcasting one value per class."""
     arr = np.asarray(base, dtype=np.float64)
     if arr.ndim <= 1:
         arr = np.broadcast_to(arr.reshape(1, -1), (n_rows, n_classes))
@@ -215,7 +219,8 @@ def explain(
     est = unwrap_estimator(model)
     x = np.asarray(x, dtype=np.float64)
     agnostic = not is_tree_model(est) and not is_linear_model(est)
-    # the agnostic explainers evaluate the model on float32 BAs (below): the explained output is that same evaluation
+    # the agnostic explainers evaluate the model on float32 BAs (below): the explained output
+    # is that same evaluation
     proba = _Proba64(est)(x.astype(np.float32) if agnostic else x)
     n_rows, n_features = x.shape
     n_classes = proba.shape[1]
@@ -225,56 +230,102 @@ def explain(
         base = explainer.expected_value
         name = "tree"
     elif is_linear_model(est):
-        if background is None:
-            raise ValueError("a background is required for the linear explainer")
-        bg = background[0]
-        out = shap.LinearExplainer(est, shap.maskers.Independent(bg, max_samples=len(bg)))(x)
-        values, base, proba = out.values, out.base_values, est.decision_function(x)
-        if proba.ndim == 1:  # two classes: one log-odds, class 0's is its negative
-            values, base, proba = (
-                np.stack([-values, values], axis=-1),
-                np.stack([-base, base], axis=-1),
-                np.stack([-proba, proba], axis=-1),
-            )
+        values, base, proba = _linear_values(est, x, background)
         name = "linear"
     else:
-        if mlp_explainer not in AGNOSTIC_EXPLAINERS:
-            raise ValueError(
-                f"mlp_explainer must be one of {', '.join(AGNOSTIC_EXPLAINERS)}, got {mlp_explainer!r}"
-            )
-        if background is None:
-            raise ValueError("a background is required for a model-agnostic explainer")
-        if mlp_explainer == "permutation" and permutations < 1:
-            raise ValueError(f"permutations must be at least 1, got {permutations}")
-        if mlp_explainer == "kernel" and kernel_nsamples < 1:
-            raise ValueError(f"kernel_nsamples must be at least 1, got {kernel_nsamples}")
-        # 0/1 BAs are exact in float32, and a model fitted on float32 (the MLP) then computes in
-        # float32: 2.9x faster than float64 on the demo's 500 BAs, additivity within 1e-6
-        x32, background = (
-            x.astype(np.float32),
-            (np.asarray(background[0], dtype=np.float32), background[1]),
-        )
-        work = partial(
-            _agnostic_chunk,
+        _check_agnostic(mlp_explainer, background, permutations, kernel_nsamples)
+        values, base = _agnostic_values(
             est,
+            x,
             background,
             mlp_explainer,
             permutations,
             kernel_nsamples,
             seed,
             n_classes,
+            n_jobs,
         )
-        n_chunks = max(1, -(-n_rows // CHUNK_ROWS))
-        stacked = map_row_chunks(
-            work, x32, n_chunks, n_jobs=n_jobs, indexed=True, progress=f"SHAP ({mlp_explainer})"
-        )
-        values, base, name = stacked[:, :-1, :], stacked[:, -1, :], mlp_explainer
+        name = mlp_explainer
     return Explanation(
         values=_as_3d(values, n_rows, n_features, n_classes),
         base=_base_2d(base, n_rows, n_classes),
         proba=np.asarray(proba, dtype=np.float64),
         explainer=name,
     )
+
+
+def _linear_values(
+    est: Any, x: np.ndarray, background: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact SHAP values, base values and log-odds of a linear model (both classes of two)."""
+    import shap
+
+    if background is None:
+        raise ValueError("a background is required for the linear explainer")
+    bg = background[0]
+    out = shap.LinearExplainer(est, shap.maskers.Independent(bg, max_samples=len(bg)))(x)
+    values, base, proba = out.values, out.base_values, est.decision_function(x)
+    if proba.ndim == 1:  # two classes: one log-odds, class 0's is its negative
+        values, base, proba = (
+            np.stack([-values, values], axis=-1),
+            np.stack([-base, base], axis=-1),
+            np.stack([-proba, proba], axis=-1),
+        )
+    return values, base, proba
+
+
+def _check_agnostic(
+    mlp_explainer: str,
+    background: tuple[np.ndarray, np.ndarray] | None,
+    permutations: int,
+    kernel_nsamples: int,
+) -> None:
+    """Refuse an unknown agnostic explainer, a missing background or a sampling size below 1."""
+    if mlp_explainer not in AGNOSTIC_EXPLAINERS:
+        raise ValueError(
+            f"mlp_explainer must be one of {', '.join(AGNOSTIC_EXPLAINERS)}, got {mlp_explainer!r}"
+        )
+    if background is None:
+        raise ValueError("a background is required for a model-agnostic explainer")
+    if mlp_explainer == "permutation" and permutations < 1:
+        raise ValueError(f"permutations must be at least 1, got {permutations}")
+    if mlp_explainer == "kernel" and kernel_nsamples < 1:
+        raise ValueError(f"kernel_nsamples must be at least 1, got {kernel_nsamples}")
+
+
+def _agnostic_values(
+    est: Any,
+    x: np.ndarray,
+    background: tuple[np.ndarray, np.ndarray],
+    mlp_explainer: str,
+    permutations: int,
+    kernel_nsamples: int,
+    seed: int,
+    n_classes: int,
+    n_jobs: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP values and base values of the agnostic explainer, chunk by chunk over the rows."""
+    # 0/1 BAs are exact in float32, and a model fitted on float32 (the MLP) then computes in
+    # float32: 2.9x faster than float64 on the demo's 500 BAs, additivity within 1e-6
+    x32, background = (
+        x.astype(np.float32),
+        (np.asarray(background[0], dtype=np.float32), background[1]),
+    )
+    work = partial(
+        _agnostic_chunk,
+        est,
+        background,
+        mlp_explainer,
+        permutations,
+        kernel_nsamples,
+        seed,
+        n_classes,
+    )
+    n_chunks = max(1, -(-len(x) // CHUNK_ROWS))
+    stacked = map_row_chunks(
+        work, x32, n_chunks, n_jobs=n_jobs, indexed=True, progress=f"SHAP ({mlp_explainer})"
+    )
+    return stacked[:, :-1, :], stacked[:, -1, :]
 
 
 def _agnostic_chunk(
@@ -288,7 +339,7 @@ def _agnostic_chunk(
     x: np.ndarray,
     chunk: int,
 ) -> np.ndarray:
-    """SHAP values and base values of one chunk of rows, (rows, features + 1, classes): the base last.
+    """SHAP values and base values of a chunk of rows, (rows, features + 1, classes): base last.
 
     The chunk's explainer is seeded from ``(seed, chunk)`` only.
     """
@@ -302,7 +353,7 @@ def _agnostic_chunk(
         state = np.random.get_state()
         try:
             if kind == "permutation":
-                # the weights entering by repeated rows would cost time; the masker averages rows equally
+                # weights as repeated rows would cost time; the masker averages rows equally
                 masker = shap.maskers.Independent(bg, max_samples=len(bg))
                 explainer = shap.PermutationExplainer(predict, masker, seed=chunk_seed)
                 out = explainer(x, max_evals=permutations * (2 * n_features + 1), silent=True)
@@ -312,9 +363,8 @@ def _agnostic_chunk(
                     bg, [str(i) for i in range(n_features)], None, weights * len(bg)
                 )
                 explainer = shap.KernelExplainer(predict, data)
-                np.random.seed(
-                    chunk_seed
-                )  # KernelExplainer samples coalitions from numpy's global generator
+                # KernelExplainer samples coalitions from numpy's global generator
+                np.random.seed(chunk_seed)
                 values = explainer.shap_values(x, nsamples=kernel_nsamples, silent=True)
                 base = explainer.expected_value
         finally:

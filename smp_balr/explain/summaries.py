@@ -120,13 +120,17 @@ def top_metrics(importance: pd.DataFrame, truth: Sequence[str] | None = None) ->
 
 
 def check_plot_bas(requested: Sequence[str], features: Sequence[str]) -> None:
-    """Raise a :class:`UserError` naming the BAs of ``requested`` (``explain.ba``) that are not model inputs."""
+    """Raise a :class:`UserError` naming the BAs of ``requested`` (``explain.ba``) not in the model.
+
+    ``features`` are the model's input BAs.
+    """
     valid = [str(f) for f in features]
     bad = [str(b) for b in requested if str(b) not in set(valid)]
     if bad:
         shown = ", ".join(valid[:30]) + (f", ... ({len(valid)} in all)" if len(valid) > 30 else "")
         raise UserError(
-            f"explain.ba lists {', '.join(bad)}, not among the model's input BAs; use BAs from: {shown}"
+            f"explain.ba lists {', '.join(bad)}, not among the model's input BAs; "
+            f"use BAs from: {shown}"
         )
 
 

@@ -1,1 +1,1 @@
-"""Step 3: the classifier (BAClassifier), its folds, sampling, tree search, training and saved artefacts."""
+"""Step 3: the classifier (BAClassifier), folds, sampling, tree search, training, artefacts."""

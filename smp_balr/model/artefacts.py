@@ -1,4 +1,5 @@
-"""The trained model file: a joblib dump of a fitted :class:`~smp_balr.model.estimator.BAClassifier`.
+"""The trained model file: a joblib dump of a fitted
+:class:`~smp_balr.model.estimator.BAClassifier`.
 
 A joblib file is a pickle, and unpickling runs code: load only model files that the
 project's own ``train`` stage wrote (``models/model.joblib``), never one received from
@@ -32,7 +33,7 @@ def _restore(path: str | Path) -> str:
 
 
 def save_model(model: BAClassifier, path: str | Path) -> None:
-    """Check that ``model`` is a fitted :class:`BAClassifier` with metadata and dump it atomically."""
+    """Check that ``model`` is a fitted :class:`BAClassifier` with metadata; dump it atomically."""
     _check(model, path)
     with atomic_path(path) as tmp:
         joblib.dump(model, tmp)
@@ -67,7 +68,8 @@ def load_model(path: str | Path) -> BAClassifier:
 def _check(model: Any, path: str | Path) -> None:
     if not isinstance(model, BAClassifier):
         raise UserError(
-            f"model file {path} does not hold a BAClassifier (it holds {type(model).__name__}); {_FIX}"
+            f"model file {path} does not hold a BAClassifier "
+            f"(it holds {type(model).__name__}); {_FIX}"
         )
     try:
         check_is_fitted(model, "model_")

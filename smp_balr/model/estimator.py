@@ -13,9 +13,10 @@ respect speakers inside ``fit``:
 * ``logreg``: the linear probe, a logistic regression whose penalty ``C`` is chosen by
   speaker-grouped cross-validation.
 
-After ``fit``: ``classes_`` (the labels as given: strings in the pipeline), ``n_features_in_`` / ``feature_names_in_``,
-``model_`` (the fitted scikit-learn model, whose classes are ``0..K-1``) and ``fit_info_``
-(what ``metrics/train.json`` reports, plus ``curves``).
+After ``fit``: ``classes_`` (the labels as given: strings in the pipeline),
+``n_features_in_`` / ``feature_names_in_``, ``model_`` (the fitted scikit-learn model,
+whose classes are ``0..K-1``) and ``fit_info_`` (what ``metrics/train.json`` reports,
+plus ``curves``).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> y = rng.choice(["calm", "loud"], 400)
     >>> speakers = np.repeat([f"s{k}" for k in range(20)], 20)
-    >>> X = pd.DataFrame({"BA0": (y == "loud").astype(np.int8), "BA1": rng.integers(0, 2, 400, dtype=np.int8)})
+    >>> X = pd.DataFrame({"BA0": (y == "loud").astype(np.int8),
+    ...                   "BA1": rng.integers(0, 2, 400, dtype=np.int8)})
     >>> model = BAClassifier(method="logreg", random_state=0).fit(X, y, speakers)
     >>> model.classes_.tolist(), model.predict(X.iloc[:3]).tolist() == y[:3].tolist()
     (['calm', 'loud'], True)
@@ -135,36 +137,13 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
         UserError
             The rows cannot fill the speaker folds the method needs.
         """
-        if self.method not in options.MODEL_METHODS:
-            raise ValueError(
-                f"method must be one of {', '.join(options.MODEL_METHODS)}, got {self.method!r}"
-            )
-        if self.balance not in options.BALANCE:
-            raise ValueError(f"balance must be one of {options.BALANCE}, got {self.balance!r}")
-        X = validate_data(self, X, dtype=_DTYPES, reset=True)
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-        groups = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups).astype(str)
-        if len(groups) != len(y):
-            raise ValueError(f"groups has {len(groups)} entries for {len(y)} rows")
+        self._check_options()
+        X, y, groups = self._validated_fit_input(X, y, groups)
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_  # the labels as given (strings in the pipeline)
         codes = encoder.transform(y)
         check_classes(np.asarray(y), groups, *self.fold_requirement())
-        is_copy = None
-        if self.balance == 1:
-            extra = oversample_indices(codes, groups, self.random_state)
-            log.info("oversampled %d extra rows", extra.size)
-            X, codes, groups = (
-                X[np.r_[np.arange(len(codes)), extra]],
-                np.r_[codes, codes[extra]],
-                np.r_[groups, groups[extra]],
-            )
-            is_copy = np.r_[
-                np.zeros(len(codes) - extra.size, dtype=bool), np.ones(extra.size, dtype=bool)
-            ]
+        X, codes, groups, is_copy = self._oversampled(X, codes, groups)
         log.info(
             "fitting %s on %d rows x %d BAs, %d speakers (balance=%d)",
             self.method,
@@ -172,30 +151,7 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
             np.unique(groups).size,
             self.balance,
         )
-        if self.method == "dt":
-            self.model_, info = fit_dt(
-                X, codes, groups, self.dt or DtSettings(), self.balance, self.random_state, is_copy
-            )
-        elif self.method == "logreg":
-            self.model_, info = fit_logreg(
-                X,
-                codes,
-                groups,
-                self.logreg or LogregSettings(),
-                self.balance,
-                self.random_state,
-                is_copy,
-            )
-        else:
-            self.model_, info = fit_mlp(
-                X,
-                codes,
-                groups,
-                self.mlp or MlpSettings(),
-                self.balance,
-                self.random_state,
-                is_copy,
-            )
+        self.model_, info = self._fit_method(X, codes, groups, is_copy)
         fitted = info.pop("fitted_class_counts", None)
         if fitted is None:
             fitted = dict(zip(*np.unique(codes, return_counts=True)))
@@ -204,6 +160,75 @@ class BAClassifier(ClassifierMixin, BaseEstimator):
         }
         self.fit_info_ = info
         return self
+
+    def _check_options(self) -> None:
+        """Refuse a ``method`` or ``balance`` that is not one of the options."""
+        if self.method not in options.MODEL_METHODS:
+            raise ValueError(
+                f"method must be one of {', '.join(options.MODEL_METHODS)}, got {self.method!r}"
+            )
+        if self.balance not in options.BALANCE:
+            raise ValueError(f"balance must be one of {options.BALANCE}, got {self.balance!r}")
+
+    def _validated_fit_input(
+        self, X: Any, y: Any, groups: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``X``, ``y`` and ``groups`` checked and as arrays (sets ``n_features_in_`` and names)."""
+        X = validate_data(self, X, dtype=_DTYPES, reset=True)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        groups = np.arange(len(y)).astype(str) if groups is None else np.asarray(groups).astype(str)
+        if len(groups) != len(y):
+            raise ValueError(f"groups has {len(groups)} entries for {len(y)} rows")
+        return X, y, groups
+
+    def _oversampled(
+        self, X: np.ndarray, codes: np.ndarray, groups: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """With ``balance=1``, the rows with their oversampled copies appended and a copy mask."""
+        if self.balance != 1:
+            return X, codes, groups, None
+        extra = oversample_indices(codes, groups, self.random_state)
+        log.info("oversampled %d extra rows", extra.size)
+        X, codes, groups = (
+            X[np.r_[np.arange(len(codes)), extra]],
+            np.r_[codes, codes[extra]],
+            np.r_[groups, groups[extra]],
+        )
+        is_copy = np.r_[
+            np.zeros(len(codes) - extra.size, dtype=bool), np.ones(extra.size, dtype=bool)
+        ]
+        return X, codes, groups, is_copy
+
+    def _fit_method(
+        self, X: np.ndarray, codes: np.ndarray, groups: np.ndarray, is_copy: np.ndarray | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The fitted scikit-learn model of ``method`` and its fit information."""
+        if self.method == "dt":
+            return fit_dt(
+                X, codes, groups, self.dt or DtSettings(), self.balance, self.random_state, is_copy
+            )
+        if self.method == "logreg":
+            return fit_logreg(
+                X,
+                codes,
+                groups,
+                self.logreg or LogregSettings(),
+                self.balance,
+                self.random_state,
+                is_copy,
+            )
+        return fit_mlp(
+            X,
+            codes,
+            groups,
+            self.mlp or MlpSettings(),
+            self.balance,
+            self.random_state,
+            is_copy,
+        )
 
     # ------------------------------------------------------------------ prediction
 
@@ -236,8 +261,9 @@ def fit_dt(
     seed: int,
     is_copy: np.ndarray | None = None,
 ) -> tuple[DecisionTreeClassifier, dict[str, Any]]:
-    """Search a decision tree's grid with speaker-grouped folds (:func:`smp_balr.model.tree_search.search_tree`),
-    refit the best on all rows.
+    """Search a decision tree's grid with speaker-grouped folds, refit the best on all rows.
+
+    The search is :func:`smp_balr.model.tree_search.search_tree`.
 
     Parameters
     ----------
@@ -368,9 +394,9 @@ def build_mlp(n_features: int, settings: MlpSettings, seed: int) -> MLPClassifie
     first = max(1, int(round(n_features * settings.hidden1_ratio)))
     if first > MAX_UNITS:
         raise UserError(
-            f"params.yaml: model.mlp.hidden1_ratio {settings.hidden1_ratio:g} x {n_features} features gives a first "
-            f"hidden layer of {first:,} units, above the maximum of {MAX_UNITS:,}; lower model.mlp.hidden1_ratio "
-            f"to at most {MAX_UNITS / n_features:.3g}"
+            f"params.yaml: model.mlp.hidden1_ratio {settings.hidden1_ratio:g} x {n_features} "
+            f"features gives a first hidden layer of {first:,} units, above the maximum of "
+            f"{MAX_UNITS:,}; lower model.mlp.hidden1_ratio to at most {MAX_UNITS / n_features:.3g}"
         )
     return MLPClassifier(
         hidden_layer_sizes=(first, settings.hidden2),
@@ -386,7 +412,7 @@ def build_mlp(n_features: int, settings: MlpSettings, seed: int) -> MLPClassifie
     )
 
 
-#: whether fit_mlp shows a bar over its epochs (the study, fitting many models at once, turns it off)
+#: whether fit_mlp shows a bar over its epochs (off in the study, which fits many models at once)
 EPOCH_BAR = True
 
 
@@ -455,20 +481,70 @@ def fit_mlp(
     model = build_mlp(X.shape[1], settings, seed)
     info: dict[str, Any] = {"hidden_layer_sizes": list(model.hidden_layer_sizes)}
     if not settings.early_stopping:
-        check_classes(y, groups, 1, "model.mlp.validation_fraction")
-        weights = balanced_sample_weights(y) if balance == 2 else None
-        model.set_params(batch_size=batch_size(len(y), settings))
-        with warnings.catch_warnings(), interrupts_propagate():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(as_model_input(X), y, sample_weight=weights)
-        info["epochs"] = int(model.n_iter_)
-        info["curves"] = {
-            "train_loss": [
-                {"epoch": i + 1, "train_loss": float(v)} for i, v in enumerate(model.loss_curve_)
-            ]
+        return _fit_mlp_all_rows(model, X, y, groups, settings, balance, info)
+    X_tr, y_tr, X_va, y_va, valid_groups = _held_out_speakers(X, y, groups, settings, seed, is_copy)
+    info["fitted_class_counts"] = {
+        int(c): int(n) for c, n in zip(*np.unique(y_tr, return_counts=True))
+    }
+    weights = balanced_sample_weights(y_tr) if balance == 2 else None
+    model.set_params(batch_size=batch_size(len(y_tr), settings))
+    info["batch_size"] = model.batch_size
+    best_score, best_epoch, scores, losses = _train_epochs(
+        model, X_tr, y_tr, X_va, y_va, weights, classes, settings
+    )
+    info.update(
+        {
+            "validation_score": best_score,
+            "validation_scores": scores,
+            "epochs": len(scores),
+            "best_epoch": best_epoch,
+            "n_valid_rows": int(y_va.size),
+            "n_valid_speakers": int(np.unique(valid_groups).size),
+            "curves": {
+                "train_loss": [{"epoch": i + 1, "train_loss": v} for i, v in enumerate(losses)],
+                "valid_balanced_accuracy": [
+                    {"epoch": i + 1, "valid_balanced_accuracy": v} for i, v in enumerate(scores)
+                ],
+            },
         }
-        return model, info
+    )
+    return model, info
 
+
+def _fit_mlp_all_rows(
+    model: MLPClassifier,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    settings: MlpSettings,
+    balance: int,
+    info: dict[str, Any],
+) -> tuple[MLPClassifier, dict[str, Any]]:
+    """Without early stopping: ``max_iter`` epochs of scikit-learn's own fit on all rows."""
+    check_classes(y, groups, 1, "model.mlp.validation_fraction")
+    weights = balanced_sample_weights(y) if balance == 2 else None
+    model.set_params(batch_size=batch_size(len(y), settings))
+    with warnings.catch_warnings(), interrupts_propagate():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(as_model_input(X), y, sample_weight=weights)
+    info["epochs"] = int(model.n_iter_)
+    info["curves"] = {
+        "train_loss": [
+            {"epoch": i + 1, "train_loss": float(v)} for i, v in enumerate(model.loss_curve_)
+        ]
+    }
+    return model, info
+
+
+def _held_out_speakers(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    settings: MlpSettings,
+    seed: int,
+    is_copy: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training and validation rows of early stopping, and the validation rows' speakers."""
     n_folds = validation_folds(settings.validation_fraction)
     check_classes(
         y,
@@ -486,18 +562,26 @@ def fit_mlp(
             [train_idx, train_idx[oversample_indices(y[train_idx], groups[train_idx], seed)]]
         )
     # float32 once (the MLP then trains in float32) instead of a float64 copy at every epoch
-    X_tr, y_tr, X_va, y_va = (
+    return (
         as_model_input(X[train_idx]),
         y[train_idx],
         as_model_input(X[valid_idx]),
         y[valid_idx],
+        groups[valid_idx],
     )
-    info["fitted_class_counts"] = {
-        int(c): int(n) for c, n in zip(*np.unique(y_tr, return_counts=True))
-    }
-    weights = balanced_sample_weights(y_tr) if balance == 2 else None
-    model.set_params(batch_size=batch_size(len(y_tr), settings))
-    info["batch_size"] = model.batch_size
+
+
+def _train_epochs(
+    model: MLPClassifier,
+    X_tr: np.ndarray,
+    y_tr: np.ndarray,
+    X_va: np.ndarray,
+    y_va: np.ndarray,
+    weights: np.ndarray | None,
+    classes: np.ndarray,
+    settings: MlpSettings,
+) -> tuple[float, int, list[float], list[float]]:
+    """Early-stopped epochs; keeps the best epoch's weights, returns its score and the curves."""
     best_score, best_epoch, best_state, stale, scores, losses = -np.inf, 0, None, 0, [], []
     bar = tqdm(
         range(1, settings.max_iter + 1),
@@ -522,23 +606,7 @@ def fit_mlp(
                 break
     bar.close()
     model.coefs_, model.intercepts_ = best_state
-    info.update(
-        {
-            "validation_score": best_score,
-            "validation_scores": scores,
-            "epochs": len(scores),
-            "best_epoch": best_epoch,
-            "n_valid_rows": int(valid_idx.size),
-            "n_valid_speakers": int(np.unique(groups[valid_idx]).size),
-            "curves": {
-                "train_loss": [{"epoch": i + 1, "train_loss": v} for i, v in enumerate(losses)],
-                "valid_balanced_accuracy": [
-                    {"epoch": i + 1, "valid_balanced_accuracy": v} for i, v in enumerate(scores)
-                ],
-            },
-        }
-    )
-    return model, info
+    return best_score, best_epoch, scores, losses
 
 
 def settings_dict(model: BAClassifier) -> dict[str, Any]:

@@ -28,13 +28,15 @@ def check_classes(y: np.ndarray, groups: np.ndarray, n_folds: int, what: str) ->
     classes, counts = np.unique(y, return_counts=True)
     if classes.size < 2:
         raise UserError(
-            f"only {classes.size} class left for training after filtering ({', '.join(map(str, classes)) or 'none'}); "
+            f"only {classes.size} class left for training after filtering "
+            f"({', '.join(map(str, classes)) or 'none'}); "
             "a model needs at least 2 classes"
         )
     n_speakers = np.unique(groups).size
     if n_speakers < n_folds:
         raise UserError(
-            f"{n_speakers} training speakers cannot fill {n_folds} speaker-disjoint folds; lower {what}"
+            f"{n_speakers} training speakers cannot fill {n_folds} speaker-disjoint folds; "
+            f"lower {what}"
         )
     small = [f"{c} ({n})" for c, n in zip(classes, counts) if n < n_folds]
     if small:

@@ -141,7 +141,7 @@ def oversample_indices(y: np.ndarray, speakers: np.ndarray, seed: int) -> np.nda
 def oversample(
     df: pd.DataFrame, label: str, seed: int, speaker_col: str = "Speaker"
 ) -> pd.DataFrame:
-    """Oversample every class to exactly the size of the largest class (see :func:`oversample_indices`).
+    """Oversample every class to exactly the size of the largest (see :func:`oversample_indices`).
 
     Parameters
     ----------

@@ -51,6 +51,7 @@ class TrainResult:
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
+    """Rows per class, classes sorted (JSON-ready)."""
     return {str(k): int(v) for k, v in sorted(values.value_counts().items())}
 
 
@@ -87,34 +88,9 @@ def train(
     -------
     TrainResult
     """
-    if df[label].nunique() < 2:
-        raise UserError(
-            too_few_classes(
-                label, df[label].value_counts(), where, (context or {}).get("classes_filter")
-            )
-        )
-    require_columns(
-        df.columns,
-        features,
-        where,
-        "rerun `dvc repro format` and the selection stages on the same data",
-    )
+    _check_training_table(df, label, features, where, context)
     if train_settings.speakers:
-        df, info = filter_speakers(df, label)
-        log.info(
-            "speakers filter: kept %d/%d speakers (%.1f%%), %d/%d rows (%.1f%%)",
-            info.speakers_kept,
-            info.speakers_before,
-            info.speakers_percent,
-            info.rows_kept,
-            info.rows_before,
-            info.rows_percent,
-        )
-        if info.speakers_kept == 0:
-            raise UserError(
-                f"no speaker of {where} has rows of every class of '{label}' (speaker-level label?); "
-                "set train.speakers: 0"
-            )
+        df = _speakers_with_every_class(df, label, where)
     counts_before = _counts(df[label])
     speakers = df["Speaker"].astype(str).to_numpy()
     estimator = BAClassifier(
@@ -149,9 +125,7 @@ def train(
     details = {
         "model": model.method,
         "n_rows": len(df),
-        "n_rows_fitted": sum(
-            counts_final.values()
-        ),  # early-stopped mlp: the held-in speakers' rows
+        "n_rows_fitted": sum(counts_final.values()),  # early-stopped mlp: held-in rows only
         "n_speakers": int(len(set(speakers))),
         "n_features": len(features),
         "class_counts": counts_before,
@@ -159,21 +133,71 @@ def train(
         **{k: info[k] for k in _REPORTED[model.method] if k in info},
     }
     _log_fit(model.method, info)
+    metrics = _headline(model.method, info, len(df), details["n_speakers"], len(features))
+    return TrainResult(estimator, metrics, details, curves)
+
+
+def _check_training_table(
+    df: pd.DataFrame,
+    label: str,
+    features: Sequence[str],
+    where: str,
+    context: dict[str, Any] | None,
+) -> None:
+    """Refuse a table with fewer than two classes of ``label`` or without the ``features``."""
+    if df[label].nunique() < 2:
+        raise UserError(
+            too_few_classes(
+                label, df[label].value_counts(), where, (context or {}).get("classes_filter")
+            )
+        )
+    require_columns(
+        df.columns,
+        features,
+        where,
+        "rerun `dvc repro format` and the selection stages on the same data",
+    )
+
+
+def _speakers_with_every_class(df: pd.DataFrame, label: str, where: str) -> pd.DataFrame:
+    """``train.speakers``: the rows of the speakers that have every class of ``label``."""
+    df, info = filter_speakers(df, label)
+    log.info(
+        "speakers filter: kept %d/%d speakers (%.1f%%), %d/%d rows (%.1f%%)",
+        info.speakers_kept,
+        info.speakers_before,
+        info.speakers_percent,
+        info.rows_kept,
+        info.rows_before,
+        info.rows_percent,
+    )
+    if info.speakers_kept == 0:
+        raise UserError(
+            f"no speaker of {where} has rows of every class of '{label}' "
+            "(speaker-level label?); set train.speakers: 0"
+        )
+    return df
+
+
+def _headline(
+    method: str, info: dict[str, Any], n_rows: int, n_speakers: int, n_features: int
+) -> dict[str, Any]:
+    """``metrics/train.json``: the model, its selection score and where that score comes from."""
     score = info.get("cv_score", info.get("validation_score"))
-    metrics = {
-        "model": model.method,
+    return {
+        "model": method,
         "selection_score": score,
         "selection_score_source": None
         if score is None
         else ("speaker-grouped CV" if "cv_score" in info else "held-out speakers"),
-        "n_rows": len(df),
-        "n_speakers": details["n_speakers"],
-        "n_features": len(features),
+        "n_rows": n_rows,
+        "n_speakers": n_speakers,
+        "n_features": n_features,
     }
-    return TrainResult(estimator, metrics, details, curves)
 
 
 def _log_fit(method: str, info: dict[str, Any]) -> None:
+    """Log the training-side score: the CV score and best parameters, or the early stop."""
     if "cv_score" in info:
         log.info(
             "%s: speaker-grouped CV balanced accuracy %.3f +- %.3f, best %s",

@@ -148,19 +148,12 @@ def search_tree(
         raise UserError(
             f"dt search strategy must be one of {', '.join(STRATEGIES)}, got '{strategy}'"
         )
-    X = _model_input(X)
-    y = np.asarray(y)
-    groups = np.asarray(groups)
-    if not (len(X) == len(y) == len(groups)):
-        raise UserError(
-            f"X, y and groups must have the same rows, got {len(X)}, {len(y)}, {len(groups)}"
-        )
+    X, y, groups = _checked_input(X, y, groups)
     n_folds = int(cv_folds)
     check_classes(y, groups, n_folds, "model.dt.cv_folds")
     grid = {k: list(v) for k, v in dict(grid).items()}
     candidates = distinct_tree_params(grid)
     n_grid = int(np.prod([len(v) for v in grid.values()]))
-    tree = DecisionTreeClassifier(random_state=seed, class_weight=class_weight)
     param_grid = [{k: [v] for k, v in c.items()} for c in candidates]
     t0 = time.perf_counter()
     search_rows = len(y)
@@ -168,62 +161,148 @@ def search_tree(
         if strategy == "subsample":
             rows = stratified_speaker_subsample(y, groups, int(max_search_rows), seed)
             search_rows = len(rows)
-            sub_copy = None if is_copy is None else np.asarray(is_copy)[rows]
-            folds = grouped_folds(y[rows], groups[rows], n_folds, seed, sub_copy)
-            search = GridSearchCV(
-                tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False
+            search, best = _search_subsample(
+                X,
+                y,
+                groups,
+                rows,
+                param_grid,
+                n_folds,
+                scoring,
+                seed,
+                n_jobs,
+                is_copy,
+                class_weight,
             )
-            search.fit(X[rows], y[rows])
-            best_params = search.best_params_
-            best = DecisionTreeClassifier(
-                random_state=seed, class_weight=class_weight, **best_params
-            ).fit(X, y)
-            n_fits = len(candidates) * n_folds + 1
         else:
-            folds = grouped_folds(y, groups, n_folds, seed, is_copy)
-            if strategy == "full":
-                search = GridSearchCV(
-                    tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=True
-                )
-                n_fits = len(candidates) * n_folds + 1
-            else:
-                search = HalvingGridSearchCV(
-                    tree,
-                    param_grid,
-                    factor=factor,
-                    resource="n_samples",
-                    min_resources=min_resources,
-                    scoring=scoring,
-                    cv=folds,
-                    n_jobs=n_jobs,
-                    refit=True,
-                    random_state=seed,
-                )
-            with warnings.catch_warnings():
-                warnings.filterwarnings(
-                    "ignore", message="The least populated class", category=UserWarning
-                )
-                search.fit(X, y)
-            if strategy == "halving":
-                n_fits = int(sum(search.n_candidates_)) * n_folds + 1
-            best_params = search.best_params_
+            search = _search_all_rows(
+                strategy,
+                X,
+                y,
+                groups,
+                param_grid,
+                n_folds,
+                scoring,
+                seed,
+                n_jobs,
+                is_copy,
+                class_weight,
+                factor,
+                min_resources,
+            )
             best = search.best_estimator_
     except ValueError as err:
         reason = " ".join(str(err).split())[:200]
         raise UserError(
             f"dt grid search failed ({reason}); check model.dt in params.yaml"
         ) from None
+    info = _search_info(search, strategy, len(candidates), n_folds, n_grid, search_rows, t0)
+    _log_search(info, len(candidates))
+    return best, info
+
+
+def _checked_input(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``X`` (float32), ``y`` and ``groups`` as arrays, refused when their rows differ."""
+    X = _model_input(X)
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    if not (len(X) == len(y) == len(groups)):
+        raise UserError(
+            f"X, y and groups must have the same rows, got {len(X)}, {len(y)}, {len(groups)}"
+        )
+    return X, y, groups
+
+
+def _search_subsample(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    rows: np.ndarray,
+    param_grid: list[dict[str, list[Any]]],
+    n_folds: int,
+    scoring: str,
+    seed: int,
+    n_jobs: int,
+    is_copy: np.ndarray | None,
+    class_weight: str | None,
+) -> tuple[GridSearchCV, DecisionTreeClassifier]:
+    """``subsample``: the full grid searched on ``rows``, the best point refitted on all rows."""
+    tree = DecisionTreeClassifier(random_state=seed, class_weight=class_weight)
+    sub_copy = None if is_copy is None else np.asarray(is_copy)[rows]
+    folds = grouped_folds(y[rows], groups[rows], n_folds, seed, sub_copy)
+    search = GridSearchCV(tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False)
+    search.fit(X[rows], y[rows])
+    best = DecisionTreeClassifier(
+        random_state=seed, class_weight=class_weight, **search.best_params_
+    ).fit(X, y)
+    return search, best
+
+
+def _search_all_rows(
+    strategy: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    param_grid: list[dict[str, list[Any]]],
+    n_folds: int,
+    scoring: str,
+    seed: int,
+    n_jobs: int,
+    is_copy: np.ndarray | None,
+    class_weight: str | None,
+    factor: int,
+    min_resources: int | str,
+) -> GridSearchCV | HalvingGridSearchCV:
+    """``full`` or ``halving``: the search fitted on all rows, the best refitted (refit=True)."""
+    tree = DecisionTreeClassifier(random_state=seed, class_weight=class_weight)
+    folds = grouped_folds(y, groups, n_folds, seed, is_copy)
+    if strategy == "full":
+        search = GridSearchCV(
+            tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=True
+        )
+    else:
+        search = HalvingGridSearchCV(
+            tree,
+            param_grid,
+            factor=factor,
+            resource="n_samples",
+            min_resources=min_resources,
+            scoring=scoring,
+            cv=folds,
+            n_jobs=n_jobs,
+            refit=True,
+            random_state=seed,
+        )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        search.fit(X, y)
+    return search
+
+
+def _search_info(
+    search: GridSearchCV | HalvingGridSearchCV,
+    strategy: str,
+    n_candidates: int,
+    n_folds: int,
+    n_grid: int,
+    search_rows: int,
+    t0: float,
+) -> dict[str, Any]:
+    """What :func:`search_tree` reports about a fitted search, as plain data (JSON-ready)."""
     res = search.cv_results_
     i = int(search.best_index_)
     n_res = res.get("n_resources", np.full(len(res["params"]), search_rows))
-    info = {
+    fitted = int(sum(search.n_candidates_)) if strategy == "halving" else n_candidates
+    return {
         "strategy": strategy,
         "cv_score": float(search.best_score_),
         "cv_score_std": float(res["std_test_score"][i]),
-        "best_params": {k: _plain(v) for k, v in best_params.items()},
+        "best_params": {k: _plain(v) for k, v in search.best_params_.items()},
         "n_folds": n_folds,
-        "n_fits": int(n_fits),
-        "n_candidates": len(candidates),
+        "n_fits": fitted * n_folds + 1,  # the refit on all rows included
+        "n_candidates": n_candidates,
         "n_grid": n_grid,
         "search_rows": int(search_rows),
         "seconds": round(time.perf_counter() - t0, 3),
@@ -235,18 +314,21 @@ def search_tree(
             "iter": [int(v) for v in res.get("iter", np.zeros(len(res["params"]), dtype=int))],
         },
     }
+
+
+def _log_search(info: dict[str, Any], n_candidates: int) -> None:
+    """One log line: distinct grid points, fits, the best point and its CV score, seconds."""
     log.info(
         "dt search (%s): %d of %d grid points distinct, %d fits, best %s, CV %.3f +- %.3f, %.1f s",
-        strategy,
-        len(candidates),
-        n_grid,
+        info["strategy"],
+        n_candidates,
+        info["n_grid"],
         info["n_fits"],
         info["best_params"],
         info["cv_score"],
         info["cv_score_std"],
         info["seconds"],
     )
-    return best, info
 
 
 def _model_input(X: np.ndarray) -> np.ndarray:

@@ -68,7 +68,10 @@ def configurations(
 
 
 def run_order(configs: Sequence[Configuration]) -> list[int]:
-    """Indices of ``configs`` in the order to start them: dearest models first (the results keep grid order)."""
+    """Indices of ``configs`` in the order to start them: dearest models first.
+
+    The results keep the grid's order.
+    """
     return sorted(range(len(configs)), key=lambda i: (_COST.get(configs[i].model, 9), i))
 
 
@@ -83,10 +86,11 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> r = pd.DataFrame({"features": ["all"] * 2, "model": ["dt"] * 2, "balance": [0, 0], "seed": [1, 2],
-    ...                   "status": ["success"] * 2, "selection_score": [0.6, 0.8], "chance": [0.5, 0.5],
-    ...                   "balanced_accuracy": [0.7, 0.9], "ci_low": [0.6, 0.8], "ci_high": [0.8, 0.95],
-    ...                   "p_value": [0.01, 0.002]})
+    >>> r = pd.DataFrame({"features": ["all"] * 2, "model": ["dt"] * 2, "balance": [0, 0],
+    ...                   "seed": [1, 2], "status": ["success"] * 2,
+    ...                   "selection_score": [0.6, 0.8], "chance": [0.5, 0.5],
+    ...                   "balanced_accuracy": [0.7, 0.9], "ci_low": [0.6, 0.8],
+    ...                   "ci_high": [0.8, 0.95], "p_value": [0.01, 0.002]})
     >>> s = summarise(r)
     >>> float(s.loc[0, "selection_mean"]), float(s.loc[0, "p_value"]), float(s.loc[0, "ci_low"])
     (0.7, 0.01, 0.6)

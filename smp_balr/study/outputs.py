@@ -46,7 +46,7 @@ def _number(value: Any) -> Any:
 def chosen_summary(
     label: str, study: StudyResult, explained: ExplainReport | None
 ) -> dict[str, Any]:
-    """``chosen.json``: the chosen configuration, its figures across seeds, and its SHAP headline."""
+    """``chosen.json``: the chosen configuration, its figures across seeds, its SHAP headline."""
     results = study.results
     out: dict[str, Any] = {
         "label": label,
@@ -81,7 +81,7 @@ def chosen_summary(
 
 
 def write_study(label: str, study: StudyResult, explained: ExplainReport | None) -> None:
-    """Write stage ``study@<label>``'s outputs: its folder under ``metrics/study/`` and the chosen model.
+    """Write stage ``study@<label>``'s outputs: its ``metrics/study/`` folder, the chosen model.
 
     The model file is always written (a chosen model, or none when nothing was chosen:
     then the stage has failed before, see :func:`check_chosen`).

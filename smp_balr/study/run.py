@@ -1,4 +1,4 @@
-"""Fit and test every configuration of one label, in parallel, and choose one on the training side."""
+"""Fit and test every configuration of one label, in parallel; choose one on the training side."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from smp_balr.data.tables import scorable_frame
 from smp_balr.evaluation.effects import effect_sizes
 from smp_balr.evaluation.scores import TestResult, test_model
 from smp_balr.explain import ExplainReport, explain_model
-from smp_balr.model.training import train
+from smp_balr.model.training import TrainResult, train
 from smp_balr.study.grid import (
     CONFIG_KEYS,
     Configuration,
@@ -30,8 +30,8 @@ from smp_balr.study.grid import (
 
 log = logging.getLogger(__name__)
 
-#: the columns of a study's results table, one row per configuration and seed
-#: effect sizes of each configuration (:func:`smp_balr.evaluation.effects.effect_sizes`), comparable across labels
+#: effect sizes of each configuration, comparable across labels
+#: (:func:`smp_balr.evaluation.effects.effect_sizes`)
 EFFECT_COLUMNS = [
     "ba_norm",
     "ba_norm_ci_low",
@@ -44,6 +44,7 @@ EFFECT_COLUMNS = [
     "mi_share_ci_high",
     "entropy_bits",
 ]
+#: the columns of a study's results table, one row per configuration and seed
 RESULT_COLUMNS = [
     "label",
     "features",
@@ -91,11 +92,13 @@ class StudyResult:
     Attributes
     ----------
     results : pandas.DataFrame
-        One row per configuration and seed (:data:`RESULT_COLUMNS`), failed ones with their error line.
+        One row per configuration and seed (:data:`RESULT_COLUMNS`), failed ones with their
+        error line.
     summary : pandas.DataFrame
         One row per configuration across seeds (:func:`smp_balr.study.grid.summarise`).
     chosen : tuple or None
-        ``(features, model, balance)`` chosen on the training-side score; None when no configuration has one.
+        ``(features, model, balance)`` chosen on the training-side score; None when no
+        configuration has one.
     outcome : Outcome or None
         The chosen configuration's first seed: its model and test result.
     """
@@ -107,6 +110,7 @@ class StudyResult:
 
 
 def _failed(row: dict[str, Any], message: str) -> dict[str, Any]:
+    """``row`` marked failed, with ``message`` on one line as its error."""
     return {**row, "status": "failed", "error": " ".join(str(message).split())}
 
 
@@ -140,49 +144,11 @@ def fit_and_test(
         ``status`` failed and its error line; it never raises a :class:`UserError`.
     """
     t0 = time.perf_counter()
-    row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
-    row.update(
-        label=label,
-        features=config.features,
-        model=config.model,
-        balance=config.balance,
-        seed=config.seed,
-        status="success",
-        error="",
-    )
+    row = _config_row(config, label)
     if isinstance(features, str):
         return Outcome(_failed(row, features), seconds=time.perf_counter() - t0)
-    model_settings = replace(settings.model, method=config.model)
-    train_settings = replace(settings.train, balance=config.balance)
-    context = {
-        "features_method": config.features,
-        "classes_filter": settings.class_filter(label),
-        "data_name": settings.data.name,
-    }
     try:
-        fitted = train(
-            train_df,
-            label,
-            features,
-            model_settings,
-            train_settings,
-            config.seed,
-            where="the training table",
-            context=context,
-        )
-        model = fitted.model
-        rows, _, _ = scorable_frame(
-            test_df, label, settings.class_filter(label), model.classes_, model.feature_names_in_
-        )
-        res = test_model(
-            model,
-            rows,
-            label,
-            settings.test.n_permutations,
-            settings.test.n_bootstrap,
-            config.seed,
-            model.metadata_["train_speakers"],
-        )
+        fitted, res = _train_and_test(config, train_df, test_df, label, features, settings)
     except UserError as err:
         return Outcome(_failed(row, str(err)), seconds=time.perf_counter() - t0)
     m, pred = res.metrics, res.predictions
@@ -210,7 +176,64 @@ def fit_and_test(
         p_value=m["permutation"]["p_value"],
         scheme=m["permutation"]["scheme"],
     )
-    return Outcome(row, model, res, time.perf_counter() - t0)
+    return Outcome(row, model=fitted.model, test=res, seconds=time.perf_counter() - t0)
+
+
+def _config_row(config: Configuration, label: str) -> dict[str, Any]:
+    """The results row of a configuration before it runs: its keys, status success."""
+    row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
+    row.update(
+        label=label,
+        features=config.features,
+        model=config.model,
+        balance=config.balance,
+        seed=config.seed,
+        status="success",
+        error="",
+    )
+    return row
+
+
+def _train_and_test(
+    config: Configuration,
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    label: str,
+    features: Sequence[str],
+    settings: Settings,
+) -> tuple[TrainResult, TestResult]:
+    """Train the configuration's model and score it on the test rows of its classes."""
+    model_settings = replace(settings.model, method=config.model)
+    train_settings = replace(settings.train, balance=config.balance)
+    context = {
+        "features_method": config.features,
+        "classes_filter": settings.class_filter(label),
+        "data_name": settings.data.name,
+    }
+    fitted = train(
+        train_df,
+        label,
+        features,
+        model_settings,
+        train_settings,
+        config.seed,
+        where="the training table",
+        context=context,
+    )
+    model = fitted.model
+    rows, _, _ = scorable_frame(
+        test_df, label, settings.class_filter(label), model.classes_, model.feature_names_in_
+    )
+    res = test_model(
+        model,
+        rows,
+        label,
+        settings.test.n_permutations,
+        settings.test.n_bootstrap,
+        config.seed,
+        model.metadata_["train_speakers"],
+    )
+    return fitted, res
 
 
 def _task(i: int, *args: Any) -> tuple[int, Outcome]:
@@ -298,7 +321,9 @@ def run_study(
 def explain_chosen(
     study: StudyResult, test_df: pd.DataFrame, label: str, settings: Settings
 ) -> ExplainReport | None:
-    """SHAP values of the chosen configuration's model on the test rows (None when ``explain.enabled`` is false).
+    """SHAP values of the chosen configuration's model on the test rows.
+
+    None when ``explain.enabled`` is false or no configuration was chosen.
 
     The workers are idle once every configuration is fitted, so the agnostic explainer's
     row chunks run on ``max(explain.n_jobs, study.n_jobs)`` of them (the values do not
