@@ -24,7 +24,8 @@ def main() -> None:
     clean_project_leftovers()  # what killed runs left, whatever the cache state of their stages
     if os.environ.get("DVC_STAGE"):
         check_dvc_sources(load_params())
-    # constant content: downstream stages rerun for their own params, never because this file changed
+    # constant content: downstream stages rerun for their own params, never because this
+    # file changed
     write_json({"params": "valid"}, paths.SETTINGS_CHECK)
     log.info(
         "params.yaml is valid: label %s, features %s, model %s",

@@ -1,4 +1,7 @@
-"""Stage `demo`: generate the synthetic demo corpus (BA files, labels CSV, planted truth), streamed."""
+"""Stage `demo`: generate the synthetic demo corpus, streamed.
+
+The corpus: BA files, a labels CSV and the planted truth.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Stage `format` (Step 1): labels CSV + BALR BA files (or one BA table) -> data/<name>_{train,test}_data.csv."""
+"""Stage `format` (Step 1): labels CSV + BALR BA files (or one BA table) -> Train/Test tables.
+
+The tables are data/<name>_{train,test}_data.csv.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ def main() -> None:
     if not data.split and os.environ.get("DVC_STAGE"):
         # dvc.yaml declares the train/test tables: a single table cannot satisfy them.
         raise UserError(
-            f"data.split is 0, but the pipeline needs the Train/Test tables of data.split: 1; set data.split: 1 "
-            f"for `dvc repro`, or run `python stages/format.py` directly to write {paths.full_table(data.name)}"
+            "data.split is 0, but the pipeline needs the Train/Test tables of data.split: 1; "
+            "set data.split: 1 for `dvc repro`, or run `python stages/format.py` directly "
+            f"to write {paths.full_table(data.name)}"
         )
     tables, _ = format_corpus(
         data.labels,
@@ -41,7 +45,8 @@ def main() -> None:
         log.info("wrote %s (%d rows x %d BAs)", path, len(table), table.ba.shape[1])
     if not data.split:
         log.info(
-            "data.split is 0: one table only; the select/train/test stages read the split tables (data.split: 1)"
+            "data.split is 0: one table only; the select/train/test stages read the split tables "
+            "(data.split: 1)"
         )
 
 

@@ -1,8 +1,10 @@
 """Stage `select@<label>-<method>`: select BAs for one label with one method.
 
-Usage: python -m stages.select_features <label> <method> (under DVC: from the stage name)   (method: all | slda | bayes)
+Usage: python -m stages.select_features <label> <method> (under DVC: from the stage name),
+where <method> is all, slda or bayes.
 Writes features/<label>_<method>_features.csv, metrics/selection/<label>_<method>_table.csv
-(bayes: every BA x class; otherwise the feature table) and metrics/selection/<label>_<method>_info.json.
+(bayes: every BA x class; otherwise the feature table) and
+metrics/selection/<label>_<method>_info.json.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def main() -> None:
     )
     if method not in SELECTORS:
         raise UserError(
-            f"unknown selection method '{method}'; use one of {', '.join(SELECTORS)} in selection.selectors"
+            f"unknown selection method '{method}'; use one of {', '.join(SELECTORS)} "
+            "in selection.selectors"
         )
     s = load_settings()
     table = paths.train_table(s.data.name)

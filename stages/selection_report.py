@@ -1,6 +1,7 @@
 """Stage `selection_report`: metrics/selection.json (count selected; precision/recall on the demo).
 
-Per label: one entry per method of `selection.selectors` and one for `common` (stage `common@<label>`).
+Per label: one entry per method of `selection.selectors` and one for `common` (stage
+`common@<label>`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Stage `study@<label>`: every configuration of the `study:` grid fitted, tested, one chosen and explained.
+"""Stage `study@<label>`: every configuration of the `study:` grid fitted and tested.
+
+One configuration is chosen and explained.
 
 Usage: python -m stages.study <label> (under DVC: from the stage name)
 Writes metrics/study/<label>/ (results.csv, chosen.json, predictions.csv, confusion_matrix.png,

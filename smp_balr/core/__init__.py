@@ -1,1 +1,5 @@
-"""Infrastructure every step uses: settings (the one reader of params.yaml), paths, errors, the stage runner, outputs, memory checks, plotting, parallel backends, multiple testing."""
+"""Infrastructure every step uses.
+
+Settings (the one reader of params.yaml), paths, errors, the stage runner, outputs, memory
+checks, plotting, parallel backends, multiple testing.
+"""

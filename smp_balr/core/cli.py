@@ -23,7 +23,9 @@ class _Terminated(BaseException):
 
 
 def stage_item(n: int, usage: str) -> list[str]:
-    """The item a ``foreach``/``matrix`` stage runs for: a label (``n`` = 1) or a label and a method (2).
+    """The item a ``foreach``/``matrix`` stage runs for.
+
+    The item is a label (``n`` = 1) or a label and a method (``n`` = 2).
 
     Under DVC the item comes from the stage's own name (DVC sets ``DVC_STAGE``, e.g.
     ``select@EmoClass-slda``), so no name from params.yaml or the labels CSV is ever part of
@@ -135,9 +137,15 @@ def fs_error_line(err: OSError) -> str | None:
     from smp_balr.core.outputs import write_error
 
     if err.filename is None:
-        return f"{err.strerror or 'file-system error'} while writing outputs; free space or fix the permissions and rerun"
+        return (
+            f"{err.strerror or 'file-system error'} while writing outputs; "
+            "free space or fix the permissions and rerun"
+        )
     if err.errno in (errno.EACCES, errno.EPERM):
-        return f"cannot access {err.filename}: permission denied; check the permissions of that file and its folder"
+        return (
+            f"cannot access {err.filename}: permission denied; "
+            "check the permissions of that file and its folder"
+        )
     return str(write_error(err, err.filename))
 
 

@@ -31,10 +31,14 @@ def require_memory(need: int, what: str, fix: str, available: int | None = None)
     have = available_bytes() if available is None else int(available)
     if need > have:
         raise UserError(
-            f"{what} needs about {need / GB:.1f} GB of memory but {have / GB:.1f} GB is available; {fix}"
+            f"{what} needs about {need / GB:.1f} GB of memory but {have / GB:.1f} GB is available; "
+            f"{fix}"
         )
 
 
 def format_need(n_rows: int, n_ba: int, label_bytes: int) -> int:
-    """Peak bytes of ``format``: the int8 matrix, its Train/Test copies and the labels (x2 for pandas)."""
+    """Peak bytes of ``format``.
+
+    The int8 matrix, its Train/Test copies and the labels (x2 for pandas).
+    """
     return 2 * n_rows * n_ba + 2 * int(label_bytes)

@@ -216,7 +216,7 @@ MARGIN = 10
 
 
 def required_permutations(alpha: float, n_labels: int, margin: int = MARGIN) -> int:
-    """Permutations ``B`` such that the p-value floor ``1 / (B + 1)`` is at most ``alpha / (margin K)``.
+    """Permutations ``B`` whose p-value floor ``1 / (B + 1)`` is at most ``alpha / (margin K)``.
 
     With Holm over K labels the strictest level is ``alpha / K``; a clearly present label
     gets the floor p-value, so its corrected p is at most ``K / (B + 1) <= alpha / margin``:
@@ -240,7 +240,8 @@ def required_permutations(alpha: float, n_labels: int, margin: int = MARGIN) -> 
 
     Examples
     --------
-    >>> required_permutations(0.05, 5), required_permutations(0.01, 5), required_permutations(0.05, 1)
+    >>> (required_permutations(0.05, 5), required_permutations(0.01, 5),
+    ...  required_permutations(0.05, 1))
     (999, 4999, 199)
     """
     if not 0 < alpha < 1 or n_labels < 1 or margin < 1:
@@ -256,7 +257,9 @@ def check_permutations(
     setting: str = "test.n_permutations",
     margin: int = MARGIN,
 ) -> int:
-    """Refuse too few permutations for a table of ``n_labels`` at ``alpha`` (for the ``check`` stage).
+    """Refuse too few permutations for a table of ``n_labels`` at ``alpha``.
+
+    Used by the ``check`` stage.
 
     Returns ``n_permutations`` when it is at least :func:`required_permutations`, else
     raises a one-line :class:`~smp_balr.core.errors.UserError` naming the setting and the number
@@ -268,10 +271,11 @@ def check_permutations(
     --------
     >>> check_permutations(1000, 0.05, 5)
     1000
-    >>> check_permutations(1000, 0.01, 5)
+    >>> check_permutations(1000, 0.01, 5)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    smp_balr.core.errors.UserError: params.yaml: test.n_permutations is 1000, too few for 5 labels at alpha 0.01: the p-value floor 1/(B+1) must be at most alpha/(10 x 5); set it to at least 4999
+    smp_balr.core.errors.UserError: params.yaml: test.n_permutations is 1000, too few for 5 labels
+    at alpha 0.01: the p-value floor 1/(B+1) must be at most alpha/(10 x 5); set it to at least 4999
     """
     need = required_permutations(alpha, n_labels, margin)
     if int(n_permutations) < need:

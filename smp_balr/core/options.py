@@ -6,7 +6,8 @@ from __future__ import annotations
 SELECTORS: tuple[str, ...] = ("all", "slda", "bayes")
 #: BA lists a model can be trained on (``common``: the intersection of the selectors' lists)
 FEATURE_METHODS: tuple[str, ...] = SELECTORS + ("common",)
-#: multiple-testing corrections of the selection rules (fdr_bh: Benjamini-Hochberg false discovery rate)
+#: multiple-testing corrections of the selection rules
+#: (fdr_bh: Benjamini-Hochberg false discovery rate)
 CORRECTIONS: tuple[str, ...] = ("bonferroni", "holm", "fdr_bh", "none")
 #: units of analysis of the selection (see :mod:`smp_balr.selection.units`)
 UNITS: tuple[str, ...] = ("auto", "within_speaker", "speaker", "utterance")
@@ -26,7 +27,9 @@ BACKGROUNDS: tuple[str, ...] = ("kmeans", "sample")
 TREE_SEARCH: tuple[str, ...] = ("subsample", "halving", "full")
 #: joblib backends for the parallel work (``dask``: a Dask cluster, optional packages)
 PARALLEL_BACKENDS: tuple[str, ...] = ("loky", "threading", "multiprocessing", "dask")
-#: corrections of the presence table's p-values across its labels (holm: family-wise; fdr_bh: screening)
+#: corrections of the presence table's p-values across its labels
+#: (holm: family-wise; fdr_bh: screening)
 TABLE_CORRECTIONS: tuple[str, ...] = ("holm", "fdr_bh")
-#: error control of the per-BA association analysis (maxt: Westfall-Young family-wise; fdr_bh: Benjamini-Hochberg)
+#: error control of the per-BA association analysis
+#: (maxt: Westfall-Young family-wise; fdr_bh: Benjamini-Hochberg)
 ASSOCIATION_CORRECTIONS: tuple[str, ...] = ("maxt", "fdr_bh")

@@ -100,18 +100,34 @@ def write_error(err: OSError, path: str | Path) -> UserError:
     path = Path(path)
     folder = path.parent if str(path.parent) not in ("", ".") else Path(".")
     hints = {
-        errno.EACCES: f"permission denied; make {folder} writable for you (e.g. chmod u+w {folder}) or work in a copy you own",
-        errno.ENOSPC: "no space left on the device; free space there (or move the project to a larger disk) and rerun",
+        errno.EACCES: (
+            f"permission denied; make {folder} writable for you (e.g. chmod u+w {folder}) "
+            "or work in a copy you own"
+        ),
+        errno.ENOSPC: (
+            "no space left on the device; free space there (or move the project to a larger disk) "
+            "and rerun"
+        ),
         errno.EDQUOT: "disk quota exceeded; free space within your quota and rerun",
-        errno.EROFS: "the file system is read-only; run the pipeline in a writable copy of the project",
-        errno.EFBIG: "file too large for the file system or your file-size limit (ulimit -f); raise the limit and rerun",
-        errno.EISDIR: f"a folder of that name is in the way; move {path} away (it is not an output of this project)",
-        errno.ENOTDIR: f"a file of that name is in the way; move {path} away (it is not an output of this project)",
+        errno.EROFS: (
+            "the file system is read-only; run the pipeline in a writable copy of the project"
+        ),
+        errno.EFBIG: (
+            "file too large for the file system or your file-size limit (ulimit -f); "
+            "raise the limit and rerun"
+        ),
+        errno.EISDIR: (
+            f"a folder of that name is in the way; move {path} away "
+            "(it is not an output of this project)"
+        ),
+        errno.ENOTDIR: (
+            f"a file of that name is in the way; move {path} away "
+            "(it is not an output of this project)"
+        ),
     }
     hints[errno.EPERM] = hints[errno.EACCES]
-    hint = (
-        hints.get(err.errno or 0)
-        or f"{err.strerror or type(err).__name__}; check that {folder} is writable and has free space"
+    hint = hints.get(err.errno or 0) or (
+        f"{err.strerror or type(err).__name__}; check that {folder} is writable and has free space"
     )
     return UserError(f"cannot write output {path}: {hint}")
 
@@ -295,7 +311,10 @@ class OutputSet:
         return [e.target for e in self._entries.values()]
 
     def _inside_temporary(self, path: Path) -> bool:
-        """Whether ``path`` lies in a temporary folder of this set (it is committed with that folder)."""
+        """Whether ``path`` lies in a temporary folder of this set.
+
+        Such a path is committed with that folder.
+        """
         p = path.absolute()
         return any(e.is_dir and e.tmp.absolute() in p.parents for e in self._entries.values())
 

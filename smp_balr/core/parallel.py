@@ -67,7 +67,8 @@ def parallel_backend(
         raise UserError(f"parallel backend '{name}' is unknown; use one of {', '.join(BACKENDS)}")
     if address is not None and name != "dask":
         raise UserError(
-            f"a scheduler address is only used by the dask backend, not '{name}'; remove it or use dask"
+            f"a scheduler address is only used by the dask backend, not '{name}'; "
+            "remove it or use dask"
         )
     params: dict[str, Any] = {}
     if name == "dask":

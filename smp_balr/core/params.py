@@ -158,10 +158,12 @@ def check_keys(block: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]
     unknown = [k for k in block if k not in allowed]
     if unknown and not key:
         raise UserError(
-            f"params.yaml: unknown top-level setting '{unknown[0]}'; the top-level settings are {', '.join(allowed)}"
+            f"params.yaml: unknown top-level setting '{unknown[0]}'; "
+            f"the top-level settings are {', '.join(allowed)}"
         )
     if unknown:
         raise UserError(
-            f"params.yaml: unknown setting {key}.{unknown[0]}; the settings of {key} are {', '.join(allowed)}"
+            f"params.yaml: unknown setting {key}.{unknown[0]}; "
+            f"the settings of {key} are {', '.join(allowed)}"
         )
     return block

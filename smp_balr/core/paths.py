@@ -49,7 +49,10 @@ SELECTION_DIR = METRICS / "selection"
 
 
 def selection_info(label: str, method: str) -> Path:
-    """Run summary of one select stage (unit used, rows, count selected) in ``metrics/selection/``."""
+    """Run summary of one select stage in ``metrics/selection/``.
+
+    It holds the unit used, the rows and the count selected.
+    """
     return SELECTION_DIR / f"{label}_{method}_info.json"
 
 
@@ -98,13 +101,17 @@ TRAIN_CURVES = (
 
 
 def train_curve(name: str) -> Path:
-    """One training curve (``train_loss``, ``valid_balanced_accuracy``, ``cv_score``) in TRAIN_CURVES."""
+    """One training curve in TRAIN_CURVES.
+
+    The curves: ``train_loss``, ``valid_balanced_accuracy``, ``cv_score``.
+    """
     return TRAIN_CURVES / f"{name}.csv"
 
 
 SETTINGS_CHECK = METRICS / "params_check.json"  # written by stage `check` once params.yaml is valid
 
-#: folders that hold outputs (their sub-folders of metrics/ too): searched for the temporaries of killed runs
+#: folders that hold outputs (their sub-folders of metrics/ too): searched for the temporaries
+#: of killed runs
 OUTPUT_FOLDERS = (DATA, DEMO_DIR, FEATURES, MODELS, METRICS)
 
 STUDY_DIR = METRICS / "study"  # one folder per label, written by stage study@<label>
@@ -112,7 +119,10 @@ STUDY_MODELS = MODELS / "study"
 
 
 def study_dir(label: str) -> Path:
-    """Outputs of stage ``study@<label>``: results table, chosen configuration, its predictions and SHAP."""
+    """Outputs of stage ``study@<label>``.
+
+    The results table, the chosen configuration, its predictions and SHAP.
+    """
     return STUDY_DIR / label
 
 

@@ -19,7 +19,10 @@ def pyplot() -> Any:
 
 
 def save_png(fig: Any, path: str | Path, dpi: int = 100) -> None:
-    """Write ``fig`` to ``path`` as a PNG without a timestamp or software tag, atomically, and close it."""
+    """Write ``fig`` to ``path`` atomically as a PNG, then close it.
+
+    The PNG carries no timestamp or software tag.
+    """
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
     pyplot().close(fig)

@@ -92,14 +92,16 @@ def check_name(value: object, where: str, rename: str = "rename it") -> str:
     Raises
     ------
     UserError
-        ``<where> <value>: <why>; names reach commands and file names, so <rename>, e.g. to <suggestion>``.
+        ``<where> <value>: <why>; names reach commands and file names, so <rename>, e.g. to
+        <suggestion>``.
     """
     why = name_problem(value)
     if why is None:
         return value  # type: ignore[return-value]
     hint = f", e.g. to '{_suggest(value)}'" if isinstance(value, str) else ""
     raise UserError(
-        f"{where} {excerpt(value)} is not a plain name: {why}; names reach commands and file names, so {rename}{hint}"
+        f"{where} {excerpt(value)} is not a plain name: {why}; names reach commands and "
+        f"file names, so {rename}{hint}"
         f" (letters, digits, '_', '-', '.'; no leading '-' or '.'; at most {MAX_NAME} characters)"
     )
 
@@ -122,7 +124,8 @@ def _whole(minimum: int | None = None, maximum: int | None = None) -> Check:
         out = as_int(v, key, minimum)
         if maximum is not None and out > maximum:
             raise UserError(
-                f"params.yaml: {key} must be at most {maximum:,} (time and memory grow with it), got {out:,}"
+                f"params.yaml: {key} must be at most {maximum:,} (time and memory grow with it), "
+                f"got {out:,}"
             )
         return out
 
@@ -134,7 +137,8 @@ MAX_SEED = 2**32 - 1  # numpy's legacy seeding range
 MAX_RESAMPLES = 1_000_000  # test.n_permutations, test.n_bootstrap: a float64 per resample and class
 MAX_UNITS = 4096  # model.mlp.hidden2 and the first layer round(n_features * hidden1_ratio)
 MAX_HIDDEN1_RATIO = 8.0
-MAX_SHAP_ROWS = 20_000  # explain.n_samples: float64 SHAP values rows x BAs x classes (1.6 GB at 512 BAs, 10 classes)
+# explain.n_samples: float64 SHAP values rows x BAs x classes (1.6 GB at 512 BAs, 10 classes)
+MAX_SHAP_ROWS = 20_000
 MAX_BACKGROUND = 1000  # explain.background_size (shap advises 10..100 summary rows)
 MAX_KERNEL_NSAMPLES = 100_000
 MAX_KERNEL_WORK = (
@@ -157,8 +161,9 @@ def _plain_names(non_empty: bool = False) -> Check:
     def check(v: Any, key: str) -> tuple[str, ...]:
         if isinstance(v, str):
             raise UserError(
-                f"params.yaml: {key} must be a list of names such as [{v}], got the single text {v!r}; write it in "
-                f"brackets (DVC itself then stops with \"'Value' object is not iterable\")"
+                f"params.yaml: {key} must be a list of names such as [{v}], "
+                f"got the single text {v!r}; write it in brackets (DVC itself then stops with "
+                f"\"'Value' object is not iterable\")"
             )
         out = _names(non_empty=non_empty)(v, key)
         for i, name in enumerate(out):
@@ -227,7 +232,8 @@ def _values(allowed: tuple) -> Check:
     def check(v: Any, key: str) -> tuple:
         if not isinstance(v, list) or not v:
             raise UserError(
-                f"params.yaml: {key} must be a non-empty list of {', '.join(map(str, allowed))}, got {v!r}"
+                f"params.yaml: {key} must be a non-empty list of {', '.join(map(str, allowed))}, "
+                f"got {v!r}"
             )
         out = tuple(as_choice(x, f"{key}[{i + 1}]", allowed) for i, x in enumerate(v))
         if len(set(out)) != len(out):
@@ -314,13 +320,14 @@ class DataSettings:
     def __post_init__(self) -> None:
         if self.ba_dir is not None and self.ba_table is not None:
             raise UserError(
-                f"params.yaml: data.ba_dir ({self.ba_dir}) and data.ba_table ({self.ba_table}) are both set; "
-                "keep the one that holds your BA vectors and write '' for the other"
+                f"params.yaml: data.ba_dir ({self.ba_dir}) and data.ba_table ({self.ba_table}) "
+                "are both set; keep the one that holds your BA vectors and write '' for the other"
             )
         if self.ba_dir is None and self.ba_table is None:
             raise UserError(
-                "params.yaml: neither data.ba_dir nor data.ba_table is set; set data.ba_dir to a folder of "
-                "<stem>_ba.txt/.pkl/.npy files or data.ba_table to a .csv/.parquet table of BA vectors"
+                "params.yaml: neither data.ba_dir nor data.ba_table is set; set data.ba_dir to a "
+                "folder of <stem>_ba.txt/.pkl/.npy files or data.ba_table to a .csv/.parquet table "
+                "of BA vectors"
             )
 
 
@@ -336,7 +343,8 @@ class SldaSettings:
     def __post_init__(self) -> None:
         if self.p_remove is not None and self.p_remove <= self.p_enter:
             raise UserError(
-                f"params.yaml: selection.slda.p_remove ({self.p_remove}) must exceed p_enter ({self.p_enter}), or be null"
+                f"params.yaml: selection.slda.p_remove ({self.p_remove}) must exceed p_enter "
+                f"({self.p_enter}), or be null"
             )
 
 
@@ -396,8 +404,8 @@ class AssociationSettings:
     def __post_init__(self) -> None:
         if self.correction == "maxt" and (self.permutations + 1) * self.alpha < 1.0:
             raise UserError(
-                f"params.yaml: association.permutations ({self.permutations}) is too few for alpha {self.alpha}; "
-                f"use at least {int(-(-1.0 // self.alpha)) - 1}"
+                f"params.yaml: association.permutations ({self.permutations}) is too few for "
+                f"alpha {self.alpha}; use at least {int(-(-1.0 // self.alpha)) - 1}"
             )
 
 
@@ -541,14 +549,18 @@ class ExplainSettings:
         work = self.kernel_nsamples * self.background_size
         if self.mlp_explainer == "kernel" and work > MAX_KERNEL_WORK:
             raise UserError(
-                f"params.yaml: explain.kernel_nsamples x explain.background_size is {work:,}, above {MAX_KERNEL_WORK:,} "
-                "(the kernel explainer holds every coalition x background row in memory); lower one of them"
+                f"params.yaml: explain.kernel_nsamples x explain.background_size is {work:,}, "
+                f"above {MAX_KERNEL_WORK:,} (the kernel explainer holds every coalition x "
+                "background row in memory); lower one of them"
             )
 
 
 @dataclass(frozen=True)
 class ParallelSettings:
-    """``parallel``: where joblib runs the dt search and the SHAP rows (this machine or a Dask cluster)."""
+    """``parallel``: where joblib runs the dt search and the SHAP rows.
+
+    Either this machine or a Dask cluster.
+    """
 
     backend: str = _setting("loky", _choice(options.PARALLEL_BACKENDS))
     address: str | None = _setting(None, _optional(_text))
@@ -562,7 +574,8 @@ def _classes(v: Any, key: str) -> dict[str, tuple[str, ...] | None]:
         return {}
     if not isinstance(v, dict):
         raise UserError(
-            f"params.yaml: {key} must map labels to class lists, e.g. EmoClass: [A, H, N, S]; got {v!r}"
+            f"params.yaml: {key} must map labels to class lists, e.g. EmoClass: [A, H, N, S]; "
+            f"got {v!r}"
         )
     out: dict[str, tuple[str, ...] | None] = {}
     for label, keep in v.items():
@@ -613,12 +626,13 @@ class ReportSettings:
 
 DEMO_LABELS = ("Language", "Modality", "EmoClass")  # the demo labels that may have planted BAs
 
-# the correlated block of the demo (off by default: ``demo.correlated.n_ba: 0``): BAs thresholded from one
-# low-rank continuous latent, as BA-LR's attributes are thresholded outputs of one embedding
+# the correlated block of the demo (off by default: ``demo.correlated.n_ba: 0``): BAs
+# thresholded from one low-rank continuous latent, as BA-LR's attributes are thresholded
+# outputs of one embedding
 CORRELATED_DEFAULTS: dict[str, Any] = {
-    "n_ba": 0,  # BAs of the block, appended after the demo's own (BA<n_ba> ...); 0: no block, no labels
+    "n_ba": 0,  # BAs of the block, after the demo's own (BA<n_ba> ...); 0: no block, no labels
     "rank": 8,  # latent factors (2 carry the labels, the rest make the BAs correlated)
-    "carriers": 16,  # BAs loading on each label factor (disjoint sets; the truth of Whisper and Gender)
+    "carriers": 16,  # BAs loading on each label factor (disjoint; the truth of Whisper and Gender)
     "within_effect": 1.5,  # shift of factor 0 in Whisper utterances (latent sd units)
     "speaker_effect": 3.0,  # shift of factor 1 between M and F speakers (latent sd units)
     "noise_sd": 0.7,  # independent noise of each BA's continuous value
@@ -655,7 +669,8 @@ class DemoSettings:
         unknown = sorted(set(demo) - known)
         if unknown:
             raise UserError(
-                f"params.yaml: unknown demo key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"params.yaml: unknown demo key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
             )
         planted = {**cls().planted, **(demo.pop("planted", None) or {})}
         correlated = demo.pop("correlated", None) or {}
@@ -682,22 +697,26 @@ class DemoSettings:
             )
         if not 4 <= self.n_test_speakers <= self.n_speakers - 4:
             raise UserError(
-                f"params.yaml: demo.n_test_speakers must be between 4 and n_speakers - 4, got {self.n_test_speakers}"
+                f"params.yaml: demo.n_test_speakers must be between 4 and n_speakers - 4, "
+                f"got {self.n_test_speakers}"
             )
         if self.utterances_per_speaker < 10:
             raise UserError(
-                f"params.yaml: demo.utterances_per_speaker must be at least 10, got {self.utterances_per_speaker}"
+                f"params.yaml: demo.utterances_per_speaker must be at least 10, "
+                f"got {self.utterances_per_speaker}"
             )
         rows = self.n_speakers * self.utterances_per_speaker
         if rows > MAX_DEMO_ROWS or self.n_ba > MAX_DEMO_BA:
             raise UserError(
-                f"params.yaml: the demo may have at most {MAX_DEMO_ROWS:,} utterances (n_speakers x "
-                f"utterances_per_speaker, got {rows:,}) and {MAX_DEMO_BA:,} BAs (n_ba, got {self.n_ba:,}); one file each"
+                f"params.yaml: the demo may have at most {MAX_DEMO_ROWS:,} utterances "
+                f"(n_speakers x utterances_per_speaker, got {rows:,}) and {MAX_DEMO_BA:,} BAs "
+                f"(n_ba, got {self.n_ba:,}); one file each"
             )
         unknown = sorted(set(self.planted) - set(DEMO_LABELS))
         if unknown:
             raise UserError(
-                f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; labels: {', '.join(DEMO_LABELS)}"
+                f"params.yaml: demo.planted has unknown label(s) {', '.join(unknown)}; "
+                f"labels: {', '.join(DEMO_LABELS)}"
             )
         corr = {**CORRELATED_DEFAULTS, **(self.correlated or {})}
         c_ba, rank, carriers = int(corr["n_ba"]), int(corr["rank"]), int(corr["carriers"])
@@ -709,7 +728,8 @@ class DemoSettings:
         need = sum(int(v) for v in self.planted.values()) + self.n_constant
         if self.n_ba < 8 or need > self.n_ba // 2:
             raise UserError(
-                f"params.yaml: demo.n_ba ({self.n_ba}) must be at least twice the planted + constant BAs ({need})"
+                f"params.yaml: demo.n_ba ({self.n_ba}) must be at least twice the planted + "
+                f"constant BAs ({need})"
             )
 
 
@@ -762,11 +782,15 @@ class Settings:
         return None if keep is None else list(keep)
 
     def require_label(self, label: str) -> str:
-        """``label`` if it is a plain name and one of ``labels`` (a stage's argument), else one line saying so."""
+        """``label`` if it is a plain name and one of ``labels``, else one line saying so.
+
+        ``label`` is a stage's argument.
+        """
         label = check_name(label, "argument", "rename the label in params.yaml")
         if label not in self.labels:
             raise UserError(
-                f"label '{label}' is not in labels {list(self.labels)} of params.yaml; add it there or use one of them"
+                f"label '{label}' is not in labels {list(self.labels)} of params.yaml; "
+                "add it there or use one of them"
             )
         return label
 
@@ -774,28 +798,32 @@ class Settings:
         """Raise a :class:`UserError` when blocks disagree (before any stage runs)."""
         if self.label not in self.labels:
             raise UserError(
-                f"params.yaml: label '{self.label}' is not in labels {list(self.labels)}: the select stages run only "
-                f"for those; add '{self.label}' to labels or set label to one of them"
+                f"params.yaml: label '{self.label}' is not in labels {list(self.labels)}: "
+                f"the select stages run only for those; add '{self.label}' to labels "
+                "or set label to one of them"
             )
         missing = [lab for lab in self.labels if lab not in self.classes]
         if missing:
             raise UserError(
-                f"params.yaml: classes has no entry for label '{missing[0]}'; add `{missing[0]}: all` under classes "
+                f"params.yaml: classes has no entry for label '{missing[0]}'; "
+                f"add `{missing[0]}: all` under classes "
                 "(keep every class) or list the classes to keep, e.g. [A, B]"
             )
         method = self.features.method
         produced = set(self.selection.selectors) | {"common"}
         if method not in produced:
             raise UserError(
-                f"params.yaml: features.method is '{method}', but selection.selectors {list(self.selection.selectors)} "
-                f"does not run it; add '{method}' to selection.selectors or choose one of {', '.join(sorted(produced))}"
+                f"params.yaml: features.method is '{method}', but selection.selectors "
+                f"{list(self.selection.selectors)} does not run it; add '{method}' to "
+                f"selection.selectors or choose one of {', '.join(sorted(produced))}"
             )
         check_permutations(self.test.n_permutations, self.report.alpha, len(self.labels))
         unrun = [m for m in self.study.features if m not in produced]
         if unrun:
             raise UserError(
-                f"params.yaml: study.features lists '{unrun[0]}', but selection.selectors {list(self.selection.selectors)} "
-                f"does not run it; add '{unrun[0]}' to selection.selectors or use {', '.join(sorted(produced))}"
+                f"params.yaml: study.features lists '{unrun[0]}', but selection.selectors "
+                f"{list(self.selection.selectors)} does not run it; add '{unrun[0]}' to "
+                f"selection.selectors or use {', '.join(sorted(produced))}"
             )
 
 
@@ -809,8 +837,9 @@ def check_dvc_sources(params: dict[str, Any]) -> None:
     for key in ("ba_dir", "ba_table"):
         if key in data and data[key] is None:
             raise UserError(
-                f"params.yaml: data.{key} is null; under dvc repro write data.{key}: '' for the BA source you do not "
-                "use (dvc.yaml tracks the path ${data.ba_dir}${data.ba_table}, where DVC would read null as 'None')"
+                f"params.yaml: data.{key} is null; under dvc repro write data.{key}: '' for the "
+                "BA source you do not use (dvc.yaml tracks the path "
+                "${data.ba_dir}${data.ba_table}, where DVC would read null as 'None')"
             )
 
 
