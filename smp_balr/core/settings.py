@@ -543,7 +543,7 @@ class ExplainSettings:
     mlp_explainer: str = _setting("permutation", _choice(options.AGNOSTIC_EXPLAINERS))
     permutations: int = _setting(1, _whole(1, MAX_SHAP_PERMUTATIONS))
     kernel_nsamples: int = _setting(1100, _whole(1, MAX_KERNEL_NSAMPLES))
-    n_jobs: int = _setting(1, _jobs)
+    n_jobs: int = _setting(2, _jobs)
 
     def __post_init__(self) -> None:
         work = self.kernel_nsamples * self.background_size
