@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Callable
 
 from smp_balr.core.errors import UserError
@@ -149,6 +150,29 @@ def fs_error_line(err: OSError) -> str | None:
     return str(write_error(err, err.filename))
 
 
+def peak_memory() -> str:
+    """Peak resident memory of this process and of its largest worker process, as text.
+
+    joblib's loky workers outlive their tasks; they are stopped here so that their peak is
+    counted (a worker's is the largest of the workers', not their sum).
+
+    Examples
+    --------
+    >>> peak_memory().endswith(" MB")
+    True
+    """
+    import resource
+
+    if "joblib.externals.loky" in sys.modules:
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    text = f"{own:,.0f} MB"
+    return text if workers == 0 else f"{text} (its largest worker {workers:,.0f} MB)"
+
+
 def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
     """Run a stage's ``main``; a :class:`UserError` becomes one line on stderr and exit 2.
 
@@ -182,8 +206,12 @@ def run(main: Callable[[], None], stage: str, atomic: bool = True) -> None:
         _clean_leftovers()
         # one BLAS thread: the results do not depend on the number of cores (BLAS splits sums
         # differently per thread count, changing the last bits of a result)
+        start = time.perf_counter()
         with threadpool_limits(limits=1, user_api="blas"):
             _call(main, stage, atomic)
+        logging.getLogger(stage).info(
+            "done in %.1f s, peak memory %s", time.perf_counter() - start, peak_memory()
+        )
     finally:
         if in_main:  # a handler installed outside Python reads as None: put the default back then
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
