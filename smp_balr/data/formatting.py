@@ -21,7 +21,14 @@ from smp_balr.core.errors import UserError
 from smp_balr.core.memory import format_need, require_memory
 from smp_balr.core.outputs import transaction
 from smp_balr.core.settings import check_name, class_value_problem, excerpt
-from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
+from smp_balr.data.bafiles import (
+    BAIndex,
+    MatchResult,
+    find_ba_files,
+    match_files,
+    read_ba_file,
+    read_ba_files,
+)
 from smp_balr.data.batable import BATable, read_ba_table, same_file
 
 log = logging.getLogger(__name__)
@@ -256,75 +263,20 @@ def format_corpus(
     """
     if (ba_dir is None) == (ba_table is None):
         raise UserError(
-            "give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table (one table)"
+            "give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table "
+            "(one table)"
         )
-    ba_rows: BATable | None = None
-    if ba_table is None:
-        labels = read_labels(labels_path, require_group=split)
-        index = find_ba_files(ba_dir)
-    else:
-        in_table = Path(labels_path).is_file() and same_file(labels_path, ba_table)
-        if not in_table:
-            labels = read_labels(labels_path, require_group=split)
-        ba_rows = read_ba_table(
-            ba_table, invert=invert, with_labels=in_table, memory_available=memory_available
-        )
-        if in_table:
-            labels = check_labels(ba_rows.labels, labels_path, require_group=split)
-        index = ba_rows.index
+    labels, index, ba_rows = _read_sources(
+        labels_path, ba_dir, ba_table, split, invert, memory_available
+    )
     match = match_files(labels["FileName"].tolist(), index)
     if match.n_matched == 0:
-        example_name = labels["FileName"].iloc[0]  # read_labels refuses a CSV without rows
-        example_file = next(iter(index.by_stem.values()))[0].name
-        if ba_rows is not None:
-            raise UserError(
-                f"no FileName in {labels_path} matched a row of BA table {ba_table}: e.g. FileName '{example_name}' "
-                f"vs table FileName '{ba_rows.file_names[0]}'; FileName 'spk1/x.wav' matches a table row 'x.wav', "
-                "'x' or 'spk1/x.flac' (the name without extension agrees)"
-            )
-        raise UserError(
-            f"no FileName in {labels_path} matched a BA file under {ba_dir}: e.g. FileName '{example_name}' "
-            f"vs file '{example_file}'; FileName 'x.wav' needs a file x_ba.txt, x_ba.pkl or x_ba.npy"
-        )
-    matched = np.array([f is not None for f in match.files])
-    meta = labels.loc[matched, _ordered_columns(list(labels.columns))]
-    files = [f for f in match.files if f is not None]
-    order = np.argsort(meta["FileName"].to_numpy(dtype=object), kind="stable")
-    meta = meta.iloc[order].reset_index(drop=True)
-    files = [files[i] for i in order]
-
+        raise _no_match(labels, index, ba_rows, labels_path, ba_dir, ba_table)
+    matched, meta, files = _matched_rows(labels, match)
     if split:
-        groups = meta["Group"]
-        bad = ~groups.isin(GROUPS).to_numpy()
-        if bad.any():
-            values = sorted(set(groups[bad]))
-            row = int(
-                np.flatnonzero(matched & ~labels["Group"].isin(GROUPS).to_numpy())[0]
-            )  # first in CSV order
-            first, line = labels["FileName"].iloc[row], row + 2
-            raise UserError(
-                f"labels file {labels_path}: Group must be Train or Test, found "
-                f"{', '.join(repr(v) for v in values[:5])} on {int(bad.sum())} rows (first on line {line}, "
-                f"FileName '{first}'); write Train or Test, spelt exactly so, in the Group column of those rows"
-            )
-        for g in GROUPS:
-            if not (groups == g).any():
-                raise UserError(_missing_group(labels, match.files, g, labels_path, ba_table))
-
-    if ba_rows is None:
-        n_ba = read_ba_file(files[0], invert=invert).size
-        require_memory(
-            format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
-            f"format of {len(files):,} BA files x {n_ba} BAs",
-            "format the corpus in parts (labels CSVs of fewer rows, "
-            "data.labels) or run on a machine with more free memory",
-            available=memory_available,
-        )
-        ba = read_ba_files(files, invert=invert, progress=progress)
-    else:  # read and checked (memory included) by read_ba_table
-        ba = ba_rows.take(files)
+        _check_groups(labels, meta, matched, match.files, labels_path, ba_table)
+    ba = _read_matched_ba(files, meta, ba_rows, invert, progress, memory_available)
     table = FormattedTable(meta, ba)
-
     report = FormatReport(
         n_labels=len(labels),
         n_files=index.n_files,
@@ -336,21 +288,135 @@ def format_corpus(
         source="files" if ba_rows is None else "table",
     )
     log_report(report)
-
     if not split:
         return {"all": table}, report
-    is_train = (meta["Group"] == "Train").to_numpy()
+    return _split_parts(table), report
+
+
+def _read_sources(
+    labels_path: str | Path,
+    ba_dir: str | Path | None,
+    ba_table: str | Path | None,
+    split: bool,
+    invert: bool,
+    memory_available: int | None,
+) -> tuple[pd.DataFrame, BAIndex, BATable | None]:
+    """The labels and the BA source: the files under ``ba_dir`` or the rows of ``ba_table``."""
+    if ba_table is None:
+        labels = read_labels(labels_path, require_group=split)
+        return labels, find_ba_files(ba_dir), None
+    in_table = Path(labels_path).is_file() and same_file(labels_path, ba_table)
+    if not in_table:
+        labels = read_labels(labels_path, require_group=split)
+    ba_rows = read_ba_table(
+        ba_table, invert=invert, with_labels=in_table, memory_available=memory_available
+    )
+    if in_table:
+        labels = check_labels(ba_rows.labels, labels_path, require_group=split)
+    return labels, ba_rows.index, ba_rows
+
+
+def _no_match(
+    labels: pd.DataFrame,
+    index: BAIndex,
+    ba_rows: BATable | None,
+    labels_path: str | Path,
+    ba_dir: str | Path | None,
+    ba_table: str | Path | None,
+) -> UserError:
+    """The error when no FileName matched: an example of each side and the matching rule."""
+    example_name = labels["FileName"].iloc[0]  # read_labels refuses a CSV without rows
+    example_file = next(iter(index.by_stem.values()))[0].name
+    if ba_rows is not None:
+        return UserError(
+            f"no FileName in {labels_path} matched a row of BA table {ba_table}: e.g. FileName "
+            f"'{example_name}' vs table FileName '{ba_rows.file_names[0]}'; FileName 'spk1/x.wav' "
+            "matches a table row 'x.wav', 'x' or 'spk1/x.flac' (the name without extension agrees)"
+        )
+    return UserError(
+        f"no FileName in {labels_path} matched a BA file under {ba_dir}: e.g. FileName "
+        f"'{example_name}' vs file '{example_file}'; FileName 'x.wav' needs a file x_ba.txt, "
+        "x_ba.pkl or x_ba.npy"
+    )
+
+
+def _matched_rows(
+    labels: pd.DataFrame, match: MatchResult
+) -> tuple[np.ndarray, pd.DataFrame, list[Path]]:
+    """Which label rows matched, and the matched rows' labels and BA files sorted by FileName."""
+    matched = np.array([f is not None for f in match.files])
+    meta = labels.loc[matched, _ordered_columns(list(labels.columns))]
+    files = [f for f in match.files if f is not None]
+    order = np.argsort(meta["FileName"].to_numpy(dtype=object), kind="stable")
+    meta = meta.iloc[order].reset_index(drop=True)
+    files = [files[i] for i in order]
+    return matched, meta, files
+
+
+def _check_groups(
+    labels: pd.DataFrame,
+    meta: pd.DataFrame,
+    matched: np.ndarray,
+    files: Sequence[Path | None],
+    labels_path: str | Path,
+    ba_table: str | Path | None,
+) -> None:
+    """Refuse a matched Group other than Train/Test, and a Train or Test part without rows."""
+    groups = meta["Group"]
+    bad = ~groups.isin(GROUPS).to_numpy()
+    if bad.any():
+        values = sorted(set(groups[bad]))
+        # first in CSV order
+        row = int(np.flatnonzero(matched & ~labels["Group"].isin(GROUPS).to_numpy())[0])
+        first, line = labels["FileName"].iloc[row], row + 2
+        raise UserError(
+            f"labels file {labels_path}: Group must be Train or Test, found "
+            f"{', '.join(repr(v) for v in values[:5])} on {int(bad.sum())} rows (first on line "
+            f"{line}, FileName '{first}'); write Train or Test, spelt exactly so, in the Group "
+            "column of those rows"
+        )
+    for g in GROUPS:
+        if not (groups == g).any():
+            raise UserError(_missing_group(labels, files, g, labels_path, ba_table))
+
+
+def _read_matched_ba(
+    files: list[Path],
+    meta: pd.DataFrame,
+    ba_rows: BATable | None,
+    invert: bool,
+    progress: bool,
+    memory_available: int | None,
+) -> np.ndarray:
+    """The BA matrix of the matched rows: the files read (memory checked first) or table rows."""
+    if ba_rows is not None:  # read and checked (memory included) by read_ba_table
+        return ba_rows.take(files)
+    n_ba = read_ba_file(files[0], invert=invert).size
+    require_memory(
+        format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
+        f"format of {len(files):,} BA files x {n_ba} BAs",
+        "format the corpus in parts (labels CSVs of fewer rows, "
+        "data.labels) or run on a machine with more free memory",
+        available=memory_available,
+    )
+    return read_ba_files(files, invert=invert, progress=progress)
+
+
+def _split_parts(table: FormattedTable) -> dict[str, FormattedTable]:
+    """The Train and Test parts of a table, warning of speakers found in both."""
+    is_train = (table.meta["Group"] == "Train").to_numpy()
     out = {"train": table.subset(is_train), "test": table.subset(~is_train)}
     shared = set(out["train"].meta["Speaker"]) & set(out["test"].meta["Speaker"])
     if shared:
         log.warning(
-            "%d speaker(s) appear in both Train and Test (e.g. %s): test results will be optimistic",
+            "%d speaker(s) appear in both Train and Test (e.g. %s): test results will be "
+            "optimistic",
             len(shared),
             ", ".join(sorted(shared)[:N_EXAMPLES]),
         )
     for part, tab in out.items():
         log.info("%s: %d rows, %d speakers", part, len(tab), tab.meta["Speaker"].nunique())
-    return out, report
+    return out
 
 
 def _missing_group(
