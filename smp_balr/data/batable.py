@@ -26,7 +26,7 @@ import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -283,14 +283,47 @@ def _csv_rows_estimate(path: Path) -> int:
 def _read_csv(
     path: Path, with_labels: bool, available: int | None
 ) -> tuple[list[str], np.ndarray, dict]:
+    """FileName, BA matrix and (when asked for) label columns of a CSV table, every cell checked."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     header = _csv_header(path)
     ba_cols, other_cols = _layout(header, path)
-    d = len(ba_cols)
-    _check_memory(path, _csv_rows_estimate(path), d, available)
+    _check_memory(path, _csv_rows_estimate(path), len(ba_cols), available)
     keep = ["FileName"] + (other_cols if with_labels else []) + ba_cols
+    parts: list[np.ndarray] = []
+    name_chunks: list[Any] = []
+    other_chunks: dict[str, list[Any]] = {c: [] for c in other_cols if with_labels}
+    start = 0
+    try:
+        # in file order: the first block with a bad cell holds the first bad row
+        for b in _csv_blocks(path, header, keep, ba_cols):
+            parts.append(_csv_block_ba(b, ba_cols, path, start))
+            name_chunks += b.column("FileName").chunks
+            for c in other_chunks:
+                other_chunks[c] += b.column(c).chunks
+            start += b.num_rows
+    except (pa.ArrowException, OSError) as err:
+        raise UserError(
+            f"BA table {path} is not a readable CSV ({_one_line(err)}); every row needs one value "
+            "per header column"
+        ) from None
+    if start == 0:
+        raise UserError(f"BA table {path} has a header but no rows; add one row per audio file")
+    names_out = _file_names(pa.chunked_array(name_chunks, type=pa.string()), path)
+    ba = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    others = {
+        c: _text_series(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()
+    }
+    return names_out, ba, others
+
+
+def _csv_blocks(
+    path: Path, header: list[str], keep: list[str], ba_cols: list[str]
+) -> Iterator[Any]:
+    """The CSV's ``keep`` columns as Arrow tables in file order (BA columns as int8, or as text)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     read = pacsv.ReadOptions(
         column_names=header, skip_rows=1, encoding="utf8", block_size=_CSV_BLOCK_BYTES
     )
@@ -306,56 +339,34 @@ def _read_csv(
             quoted_strings_can_be_null=False,
         )
 
-    def blocks() -> Any:
-        try:  # the common table: integers 0/1, read straight into int8 columns (one block)
-            yield pacsv.read_csv(
-                path, read_options=read, parse_options=parse, convert_options=convert(pa.int8())
-            )
-            return
-        except (
-            pa.ArrowInvalid
-        ):  # floats, text or values out of int8 range: read as text block by block
-            pass
-        for batch in pacsv.open_csv(
-            path, read_options=read, parse_options=parse, convert_options=convert(pa.string())
-        ):
-            yield pa.Table.from_batches([batch])
+    try:  # the common table: integers 0/1, read straight into int8 columns (one block)
+        yield pacsv.read_csv(
+            path, read_options=read, parse_options=parse, convert_options=convert(pa.int8())
+        )
+        return
+    except pa.ArrowInvalid:  # floats, text or values out of int8 range: as text, block by block
+        pass
+    for batch in pacsv.open_csv(
+        path, read_options=read, parse_options=parse, convert_options=convert(pa.string())
+    ):
+        yield pa.Table.from_batches([batch])
 
-    parts: list[np.ndarray] = []
-    name_chunks: list[Any] = []
-    other_chunks: dict[str, list[Any]] = {c: [] for c in other_cols if with_labels}
-    start = 0
-    try:
-        for b in blocks():  # in file order: the first block with a bad cell holds the first bad row
-            block = np.empty((b.num_rows, d), dtype=np.int8)
-            first_bad = None
-            for j, name in enumerate(ba_cols):
-                values, bad = _binary(b.column(name))
-                block[:, j] = values
-                if bad is not None and (first_bad is None or bad[0] < first_bad[0]):
-                    first_bad = (bad[0], j, *bad[1:])
-            if first_bad is not None:
-                row = first_bad[0]
-                raise _bad_value(
-                    path, start + row, _as_text(b.column("FileName"))[row].strip(), *first_bad[1:]
-                )
-            parts.append(block)
-            name_chunks += b.column("FileName").chunks
-            for c in other_chunks:
-                other_chunks[c] += b.column(c).chunks
-            start += b.num_rows
-    except (pa.ArrowException, OSError) as err:
-        raise UserError(
-            f"BA table {path} is not a readable CSV ({_one_line(err)}); every row needs one value per header column"
-        ) from None
-    if start == 0:
-        raise UserError(f"BA table {path} has a header but no rows; add one row per audio file")
-    names_out = _file_names(pa.chunked_array(name_chunks, type=pa.string()), path)
-    ba = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    others = {
-        c: _text_series(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()
-    }
-    return names_out, ba, others
+
+def _csv_block_ba(b: Any, ba_cols: list[str], path: Path, start: int) -> np.ndarray:
+    """The int8 BA matrix of one block of CSV rows (from line ``start``); its first bad cell fails."""
+    block = np.empty((b.num_rows, len(ba_cols)), dtype=np.int8)
+    first_bad = None
+    for j, name in enumerate(ba_cols):
+        values, bad = _binary(b.column(name))
+        block[:, j] = values
+        if bad is not None and (first_bad is None or bad[0] < first_bad[0]):
+            first_bad = (bad[0], j, *bad[1:])
+    if first_bad is not None:
+        row = first_bad[0]
+        raise _bad_value(
+            path, start + row, _as_text(b.column("FileName"))[row].strip(), *first_bad[1:]
+        )
+    return block
 
 
 def _as_text(col: Any) -> list[str]:
