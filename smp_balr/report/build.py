@@ -301,16 +301,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
     """
     cfg = settings.report
     studies = {label: read_study(label) for label in settings.labels}
-    presence = [presence_entry(label, studies[label]) for label in settings.labels]
-    verdicts = table_verdicts(
-        {e["label"]: e.get("p_value", math.nan) for e in presence},
-        {e["label"]: e.get("ci_low", math.nan) for e in presence},
-        {e["label"]: e.get("chance", math.nan) for e in presence},
-        cfg.alpha,
-        cfg.correction,
-    )
-    for e in presence:
-        e.update(verdicts[e["label"]])
+    presence = _presence_with_verdicts(studies, settings)
     figs: dict[str, bytes] = {}
     selected, agreement, top, confusion, evidence = {}, {}, {}, {}, {}
     assoc_tables, profile = read_association(settings.labels)
@@ -324,18 +315,9 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         selected[label] = _selected(label, settings.selection.selectors)
         agreement[label] = bas.agreement_matrix(selected[label])
         top[label] = shap_top(study["importance"], cfg.top_shap)
-        associated = assoc_tables[label]
-        evidence[label] = {
-            **{m: b for m, b in selected[label].items() if m != "all"},
-            "shap": top[label],
-            "association": sorted(set(associated.loc[associated["associated"].astype(bool), "BA"])),
-        }
+        evidence[label] = _evidence(selected[label], top[label], assoc_tables[label])
         if len(study["predictions"]):
-            classes, counts = confusion_counts(study["predictions"])
-            confusion[label] = (classes, counts)
-            chosen = next(e for e in presence if e["label"] == label).get("chosen")
-            title = f"{label}: {config_text(chosen)}" if chosen else label
-            figs[f"confusion_{label}"] = figures.confusion_png(classes, counts, title)
+            confusion[label] = _confusion(label, study, presence, figs)
     conf = _confounds(settings, presence, figs)
     both = pd.concat([conf.pop("train"), conf["test"]], ignore_index=True)
     pairs = associated_pairs(
@@ -349,15 +331,6 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         figs["shared"] = figures.shared_png(shared)
     if any(np.isfinite(e.get("ba_mean", math.nan)) for e in presence):
         figs["presence"] = figures.presence_png(presence)
-    runs = pd.concat([s["results"] for s in studies.values()], ignore_index=True)
-    notes = [
-        "Figures come from the study stages' own outputs (metrics/study/<label>/); no model was re-run."
-    ]
-    if any(e.get("n_seeds", 1) > 1 for e in presence):
-        notes.append(
-            "With several seeds: mean ± standard deviation across seeds; the interval spans the seeds' "
-            "intervals; the p-value is the largest of the seeds'; BAs and confusion come from the first seed."
-        )
     rep = PresenceReport(
         generated=f"from corpus {settings.data.name}",
         alpha=cfg.alpha,
@@ -366,7 +339,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         confound_v=cfg.confound_v,
         min_speakers=cfg.min_speakers,
         presence=presence,
-        experiments=runs,
+        experiments=pd.concat([s["results"] for s in studies.values()], ignore_index=True),
         association=conf["association"],
         confounds=conf["pairs"],
         levels=conf["levels"],
@@ -377,7 +350,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         shared=shared,
         confusion=confusion,
         figures=figs,
-        notes=notes,
+        notes=_notes(presence),
         association_lines=assoc_lines,
         profile=profile,
     )
@@ -385,3 +358,61 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
     for e in presence:
         log.info("%-12s %s", e["label"], e.get("verdict", NO_RESULT))
     return presence_metrics(presence, settings)
+
+
+def _presence_with_verdicts(
+    studies: dict[str, dict[str, Any]], settings: Settings
+) -> list[dict[str, Any]]:
+    """Each label's presence entry with its table-level verdict (correction across labels)."""
+    cfg = settings.report
+    presence = [presence_entry(label, studies[label]) for label in settings.labels]
+    verdicts = table_verdicts(
+        {e["label"]: e.get("p_value", math.nan) for e in presence},
+        {e["label"]: e.get("ci_low", math.nan) for e in presence},
+        {e["label"]: e.get("chance", math.nan) for e in presence},
+        cfg.alpha,
+        cfg.correction,
+    )
+    for e in presence:
+        e.update(verdicts[e["label"]])
+    return presence
+
+
+def _evidence(
+    selected: dict[str, list[str]], top: list[str], associated: pd.DataFrame
+) -> dict[str, list[str]]:
+    """The BA lists naming a label's BAs: selectors but ``all``, SHAP top list, association."""
+    return {
+        **{m: b for m, b in selected.items() if m != "all"},
+        "shap": top,
+        "association": sorted(set(associated.loc[associated["associated"].astype(bool), "BA"])),
+    }
+
+
+def _confusion(
+    label: str,
+    study: dict[str, Any],
+    presence: list[dict[str, Any]],
+    figs: dict[str, bytes],
+) -> tuple[list[str], np.ndarray]:
+    """Classes and counts of the chosen model's test predictions; its figure goes into ``figs``."""
+    classes, counts = confusion_counts(study["predictions"])
+    chosen = next(e for e in presence if e["label"] == label).get("chosen")
+    title = f"{label}: {config_text(chosen)}" if chosen else label
+    figs[f"confusion_{label}"] = figures.confusion_png(classes, counts, title)
+    return classes, counts
+
+
+def _notes(presence: list[dict[str, Any]]) -> list[str]:
+    """The notes under the report: where the figures come from, how several seeds combine."""
+    notes = [
+        "Figures come from the study stages' own outputs (metrics/study/<label>/); no model was "
+        "re-run."
+    ]
+    if any(e.get("n_seeds", 1) > 1 for e in presence):
+        notes.append(
+            "With several seeds: mean ± standard deviation across seeds; the interval spans the "
+            "seeds' intervals; the p-value is the largest of the seeds'; BAs and confusion come "
+            "from the first seed."
+        )
+    return notes
