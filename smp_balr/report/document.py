@@ -7,7 +7,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 import pandas as pd
@@ -233,13 +233,39 @@ def _md_frame(frame: pd.DataFrame, index_name: str = "") -> str:
 
 def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     """The report as Markdown; figures referenced as ``<figure_dir>/<name>.png``."""
-    fig = lambda name, alt: f"![{alt}]({figure_dir}/{name}.png)" if name in rep.figures else ""  # noqa: E731
+
+    def fig(name: str, alt: str) -> str:
+        return f"![{alt}]({figure_dir}/{name}.png)" if name in rep.figures else ""
+
     out = [
         "# Presence of modalities in the BAs",
         "",
         f"Built {rep.generated}. Verdicts at alpha = {rep.alpha} "
         f"({rep.correction} across the labels).",
         "",
+    ]
+    out += _md_presence(rep, fig)
+    out += _md_bas(rep, fig)
+    out += _md_confounds(rep, fig)
+    out += ["## 4. Confusion matrices of the chosen models", ""]
+    for label in rep.confusion:
+        out += [f"### {label}", "", fig(f"confusion_{label}", f"confusion matrix {label}"), ""]
+    out += [
+        "## 5. Every configuration run",
+        "",
+        _md_table(
+            [h for _, h in EXPERIMENT_COLUMNS],
+            [_experiment_cells(r) for _, r in rep.experiments.iterrows()],
+        ),
+        "",
+    ]
+    out += [f"- {n}" for n in rep.notes]
+    return "\n".join(out) + "\n"
+
+
+def _md_presence(rep: PresenceReport, fig: Callable[[str, str], str]) -> list[str]:
+    """Markdown lines of section 1: the rule, the presence table, its warnings and figure."""
+    out = [
         "## 1. Presence",
         "",
         f"**Rule.** {rep.rule}",
@@ -252,8 +278,12 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     for r in rep.presence:
         for w in r.get("warnings", []):
             out.append(f"- **{r['label']}**: {w}")
-    out += ["", fig("presence", "normalised balanced accuracy per label"), ""]
-    out += ["## 2. Which BAs", "", PROFILE_NOTE, "", profile_text(rep.profile), ""]
+    return out + ["", fig("presence", "normalised balanced accuracy per label"), ""]
+
+
+def _md_bas(rep: PresenceReport, fig: Callable[[str, str], str]) -> list[str]:
+    """Markdown lines of section 2: per label its associated and selected BAs; shared BAs."""
+    out = ["## 2. Which BAs", "", PROFILE_NOTE, "", profile_text(rep.profile), ""]
     out += [fig("effects", "BA effects across labels"), ""]
     for label in rep.selected:
         out += [
@@ -276,7 +306,12 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
         out += [_md_frame(rep.shared, "BA"), "", fig("shared", "BAs shared across labels"), ""]
     else:
         out += ["No BA matters for more than one label.", ""]
-    out += [
+    return out
+
+
+def _md_confounds(rep: PresenceReport, fig: Callable[[str, str], str]) -> list[str]:
+    """Markdown lines of section 3: Cramér's V between labels, warnings, speakers per class."""
+    out = [
         "## 3. Confounds",
         "",
         f"Cramér's V (bias-corrected) between labels; pairs at or above {rep.confound_v} "
@@ -288,7 +323,8 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     out += [fig("association", "Cramér's V between labels"), ""]
     for c in rep.confounds:
         out.append(
-            f"- **warning**: {c['a']} and {c['b']} are nearly the same partition (V = {c['v']:.2f} on {c['where']})"
+            f"- **warning**: {c['a']} and {c['b']} are nearly the same partition "
+            f"(V = {c['v']:.2f} on {c['where']})"
         )
     out.append("")
     for label, counts in rep.class_counts.items():
@@ -298,20 +334,7 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
             _md_frame(_speaker_counts(counts), "class"),
             "",
         ]
-    out += ["## 4. Confusion matrices of the chosen models", ""]
-    for label in rep.confusion:
-        out += [f"### {label}", "", fig(f"confusion_{label}", f"confusion matrix {label}"), ""]
-    out += [
-        "## 5. Every configuration run",
-        "",
-        _md_table(
-            [h for _, h in EXPERIMENT_COLUMNS],
-            [_experiment_cells(r) for _, r in rep.experiments.iterrows()],
-        ),
-        "",
-    ]
-    out += [f"- {n}" for n in rep.notes]
-    return "\n".join(out) + "\n"
+    return out
 
 
 # ------------------------------------------------------------------------------------ html
