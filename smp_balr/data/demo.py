@@ -121,7 +121,7 @@ class _Plan:
     corr: dict[str, Any] | None = None  # the correlated block (None when off)
 
     def blocks(self, speakers_per_block: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(rows, ba)`` per block of speakers: utterance rows (speaker-major) and their int8 BAs.
+        """Yield ``(rows, ba)`` per block of speakers: rows (speaker-major) and their int8 BAs.
 
         The uniform draws run through the generator in the same order as one draw of the
         whole (utterances, BAs) matrix, so the bits do not depend on the block size.
@@ -379,7 +379,7 @@ def _truth(
 
 
 def _correlated_plan(s: DemoSettings, n_speakers: int) -> dict[str, Any]:
-    """Loadings, thresholds, speaker scores and the two labels of the correlated block (own random stream).
+    """Loadings, thresholds, speaker scores and two labels of the correlated block (own stream).
 
     Each BA ``j`` of the block is ``1[L_j . f + noise_sd * e > tau_j]`` with ``f`` the
     utterance's latent factors: the speaker's scores (sd ``speaker_sd``) plus the
@@ -628,7 +628,7 @@ def _write_ba_file(
 
 
 def _build_ba_dir(ba_dir: str | Path, fill: Callable[[Path], None]) -> None:
-    """Run ``fill`` on a fresh folder that replaces ``ba_dir`` when the enclosing transaction commits."""
+    """Run ``fill`` on a fresh folder that replaces ``ba_dir`` when the transaction commits."""
     from smp_balr.core.outputs import atomic_dir
 
     with atomic_dir(ba_dir) as tmp:

@@ -79,9 +79,8 @@ class FormatReport:
     labels_without_vectors: list[str]
     vectors_without_labels: list[str]
     n_ba: int
-    empty_labels: dict[str, list[int]] = field(
-        default_factory=dict
-    )  # label column -> CSV lines with an empty cell
+    # label column -> CSV lines with an empty cell
+    empty_labels: dict[str, list[int]] = field(default_factory=dict)
     source: str = "files"  # files: data.ba_dir; table: data.ba_table (n_files counts its rows)
 
 
@@ -116,7 +115,8 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         msg = " ".join(str(err).split())
         raise UserError(
-            f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a header row"
+            f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a "
+            "header row"
         ) from None
     _check_header(path)
     return check_labels(df, path, require_group)
@@ -129,18 +129,19 @@ def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.
     missing = [c for c in required if c not in df.columns]
     if missing == ["Group"]:
         raise UserError(
-            f"labels file {path} has no Group column (it has: {', '.join(df.columns)}); add a Group column "
-            "with Train or Test on every row — the model is trained on the Train rows and measured on the Test "
-            "rows, so put all rows of a speaker in the same group"
+            f"labels file {path} has no Group column (it has: {', '.join(df.columns)}); add a "
+            "Group column with Train or Test on every row — the model is trained on the Train "
+            "rows and measured on the Test rows, so put all rows of a speaker in the same group"
         )
     if missing:
         raise UserError(
-            f"labels file {path} lacks required column(s) {', '.join(missing)}; it has: {', '.join(df.columns)}"
-            " — add them"
+            f"labels file {path} lacks required column(s) {', '.join(missing)}; it has: "
+            f"{', '.join(df.columns)} — add them"
         )
     if df.empty:
         raise UserError(
-            f"labels file {path} has a header ({', '.join(df.columns)}) but no rows; add one row per audio file"
+            f"labels file {path} has a header ({', '.join(df.columns)}) but no rows; add one row "
+            "per audio file"
         )
     dup_cols = df.columns[df.columns.duplicated()].tolist()
     if dup_cols:  # the same name after stripping spaces ("A" and "A ")
@@ -150,11 +151,11 @@ def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.
     clash = [c for c in df.columns if _BA_RE.match(c)]
     if clash:
         raise UserError(
-            f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename them"
+            f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename "
+            "them"
         )
-    for (
-        col
-    ) in df.columns:  # "Train, spk1, A" written with ", " separators: values without the spaces
+    # "Train, spk1, A" written with ", " separators: the values without the spaces
+    for col in df.columns:
         df[col] = df[col].str.strip()
     for col in df.columns:
         if col not in ID_COLUMNS:
@@ -168,15 +169,17 @@ def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.
         empty = np.flatnonzero((df[col] == "").to_numpy())
         if empty.size:
             raise UserError(
-                f"labels file {path}: column {col} is empty on line {empty[0] + 2} ({empty.size} rows); fill it or drop the rows"
+                f"labels file {path}: column {col} is empty on line {empty[0] + 2} "
+                f"({empty.size} rows); fill it or drop the rows"
             )
     dup = df["FileName"].duplicated(keep=False).to_numpy()
     if dup.any():
         name = df["FileName"][dup].iloc[0]
         lines = (np.flatnonzero((df["FileName"] == name).to_numpy()) + 2).tolist()
         raise UserError(
-            f"labels file {path}: FileName '{name}' appears more than once (lines {', '.join(map(str, lines))}, "
-            f"{int(df['FileName'].duplicated().sum())} duplicates in all); keep one row per file"
+            f"labels file {path}: FileName '{name}' appears more than once (lines "
+            f"{', '.join(map(str, lines))}, {int(df['FileName'].duplicated().sum())} duplicates "
+            "in all); keep one row per file"
         )
     return df
 
@@ -185,7 +188,7 @@ ID_COLUMNS = ("FileName", "Speaker", "Group")
 
 
 def _check_header(path: Path) -> None:
-    """Refuse duplicated column names, read from the header itself (pandas renames the second ``X`` to ``X.1``)."""
+    """Refuse duplicated column names, read from the header (pandas renames a second X to X.1)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             header = [c.strip() for c in next(csv.reader(fh), [])]
@@ -195,21 +198,22 @@ def _check_header(path: Path) -> None:
     dups = sorted({c for c in header if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
     if dups:
         raise UserError(
-            f"labels file {path} has duplicated column name(s) {', '.join(excerpt(c) for c in dups[:5])}; "
-            "rename or remove the second of each (every column needs its own name)"
+            f"labels file {path} has duplicated column name(s) "
+            f"{', '.join(excerpt(c) for c in dups[:5])}; rename or remove the second of each "
+            "(every column needs its own name)"
         )
 
 
 def _check_class_values(values: pd.Series, col: str, path: Path) -> None:
-    """Refuse class values holding markup or control characters (they reach Markdown, HTML and plot pages)."""
+    """Refuse class values holding markup or control characters (they reach reports and plots)."""
     for value in pd.unique(values.to_numpy()):
         why = class_value_problem(str(value))
         if why is not None:
             line = int(np.flatnonzero((values == value).to_numpy())[0]) + 2
             raise UserError(
-                f"labels file {path}: label {col} has the class {excerpt(str(value))} (first on line {line}): {why}; "
-                "class names reach report pages and plots, so rename that class without < > & quotes | ` or control "
-                "characters (spaces are fine)"
+                f"labels file {path}: label {col} has the class {excerpt(str(value))} (first on "
+                f"line {line}): {why}; class names reach report pages and plots, so rename that "
+                "class without < > & quotes | ` or control characters (spaces are fine)"
             )
 
 
@@ -256,10 +260,10 @@ def format_corpus(
     Raises
     ------
     UserError
-        Any validation failure (see :func:`read_labels`, :func:`smp_balr.data.bafiles.read_ba_file`,
-        :func:`smp_balr.data.batable.read_ba_table`), both or neither of ``ba_dir`` and ``ba_table``,
-        no file matched, ``Group`` values other than Train/Test when splitting, or an empty
-        Train or Test part.
+        Any validation failure (see :func:`read_labels`,
+        :func:`smp_balr.data.bafiles.read_ba_file`, :func:`smp_balr.data.batable.read_ba_table`),
+        both or neither of ``ba_dir`` and ``ba_table``, no file matched, ``Group`` values other
+        than Train/Test when splitting, or an empty Train or Test part.
     """
     if (ba_dir is None) == (ba_table is None):
         raise UserError(
@@ -430,24 +434,24 @@ def _missing_group(
     rows = np.flatnonzero((labels["Group"] == group).to_numpy())
     if rows.size == 0:
         return (
-            f"labels file {labels_path} has no row with Group '{group}'; the pipeline needs Train and Test rows — "
-            f"mark the rows of some speakers (e.g. a fifth of them) {group}"
+            f"labels file {labels_path} has no row with Group '{group}'; the pipeline needs Train "
+            f"and Test rows — mark the rows of some speakers (e.g. a fifth of them) {group}"
         )
     if ba_table is not None:
         return (
-            f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a row in BA table {ba_table} "
-            f"(e.g. FileName '{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); add their BA vectors to "
-            f"the table or fix their FileName"
+            f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a row in BA "
+            f"table {ba_table} (e.g. FileName '{labels['FileName'].iloc[rows[0]]}' on line "
+            f"{rows[0] + 2}); add their BA vectors to the table or fix their FileName"
         )
     return (
-        f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a BA file (e.g. FileName "
-        f"'{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); extract their BA vectors with balr into "
-        f"data.ba_dir or fix their FileName"
+        f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a BA file (e.g. "
+        f"FileName '{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); extract their BA "
+        "vectors with balr into data.ba_dir or fix their FileName"
     )
 
 
 def empty_label_cells(labels: pd.DataFrame, rows: np.ndarray | None = None) -> dict[str, list[int]]:
-    """Lines of the labels CSV (counted from 1, header included) with an empty label cell, per label column.
+    """Lines of the labels CSV (from 1, header included) with an empty label cell, per label column.
 
     Parameters
     ----------
@@ -488,8 +492,8 @@ def log_report(report: FormatReport) -> None:
             log.info("%s: 0", what)
     for col, lines in report.empty_labels.items():
         log.warning(
-            "label column %s is empty on %d matched rows (first lines: %s); they are kept, and counted as "
-            "'empty label' and left out wherever %s is the label",
+            "label column %s is empty on %d matched rows (first lines: %s); they are kept, and "
+            "counted as 'empty label' and left out wherever %s is the label",
             col,
             len(lines),
             ", ".join(map(str, lines[:N_EXAMPLES])),
