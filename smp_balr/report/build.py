@@ -1,4 +1,4 @@
-"""Read the study stages' outputs, compute the presence table, write the documents and the metrics."""
+"""Read the study stages' outputs, compute the presence table, write the documents and metrics."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _read_csv(path: Path, label: str, **kwargs: Any) -> pd.DataFrame:
 
 
 def read_study(label: str) -> dict[str, Any]:
-    """One label's study outputs: ``chosen`` (dict), ``results``, ``predictions`` and SHAP ``importance``."""
+    """One label's study outputs: ``chosen`` (dict), ``results``, ``predictions``, SHAP."""
     folder = paths.study_dir(label)
     out = {
         "chosen": _read_json(folder / paths.STUDY_CHOSEN, label),
@@ -72,7 +72,7 @@ def read_study(label: str) -> dict[str, Any]:
 
 
 def confusion_counts(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """Classes and counts (rows true, columns predicted) from a predictions table (``true``, ``predicted``)."""
+    """Classes and counts (rows true, columns predicted) from a table of ``true``, ``predicted``."""
     true, pred = predictions["true"].astype(str), predictions["predicted"].astype(str)
     classes = sorted(set(true) | set(pred))
     index = {c: i for i, c in enumerate(classes)}
@@ -120,7 +120,7 @@ def presence_entry(label: str, study: dict[str, Any]) -> dict[str, Any]:
 def read_association(
     labels: Sequence[str],
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
-    """Each label's per-BA association table (stage ``associate@<label>``) and the BA profile summary."""
+    """Per label its per-BA association table (``associate@<label>``); the BA profile summary."""
     tables = {}
     for label in labels:
         path = paths.association_table(label)
@@ -257,7 +257,7 @@ def beyond(
 
 
 def presence_metrics(presence: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
-    """``metrics/presence.json``: per label the verdict, the chosen configuration and its figures (a DVC metric)."""
+    """``metrics/presence.json`` (a DVC metric): per label its verdict, configuration, figures."""
     keys = (
         "chance",
         "ba_mean",
@@ -290,7 +290,7 @@ def presence_metrics(presence: Sequence[dict[str, Any]], settings: Settings) -> 
 
 
 def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dict[str, Any]:
-    """Write ``presence.md``, ``presence.html`` (and figures) into ``out_dir``; return the presence metrics.
+    """Write ``presence.md``, ``presence.html`` (and figures) into ``out_dir``; return the metrics.
 
     Parameters
     ----------

@@ -62,11 +62,12 @@ def _p(value: float) -> str:
 
 
 def _interval(r: dict[str, Any], key: str, digits: int = 3) -> str:
-    return f"{_fmt(r.get(key), digits)} [{_fmt(r.get(key + '_ci_low'), digits)}–{_fmt(r.get(key + '_ci_high'), digits)}]"
+    value, low, high = (_fmt(r.get(k), digits) for k in (key, key + "_ci_low", key + "_ci_high"))
+    return f"{value} [{low}–{high}]"
 
 
 def beyond_text(r: dict[str, Any]) -> str:
-    """The label's presence beyond each associated label, e.g. ``present beyond Gender (p 0.002)``."""
+    """The presence beyond each associated label, e.g. ``present beyond Gender (p 0.002)``."""
     parts = []
     for other, b in (r.get("beyond") or {}).items():
         verdict = b.get("verdict", "")
@@ -138,11 +139,11 @@ EXPERIMENT_COLUMNS = [
 ]
 
 PROFILE_NOTE = (
-    "Two questions: the association analysis asks, BA by BA, whether the BA is active more (or less) "
-    "often in one class than in the others, consistently over speakers (marginal; family-wise error "
-    "control over BAs); the selectors ask which BAs are still needed given the others (joint). "
-    "Correlated BAs share the credit in the joint question, so it can return few BAs where many are "
-    "associated."
+    "Two questions: the association analysis asks, BA by BA, whether the BA is active more (or "
+    "less) often in one class than in the others, consistently over speakers (marginal; "
+    "family-wise error control over BAs); the selectors ask which BAs are still needed given the "
+    "others (joint). Correlated BAs share the credit in the joint question, so it can return few "
+    "BAs where many are associated."
 )
 
 
@@ -152,22 +153,24 @@ def profile_text(profile: dict[str, Any] | None) -> str:
         return "No BA profile (stage `profile` has not run)."
     med = lambda k: _fmt((profile.get(k) or {}).get("q50"), 2)  # noqa: E731
     return (
-        f"BA profile of the {profile.get('n_speakers', '?')} training speakers: {profile['n_ba']} BAs, "
-        f"{profile['n_dead']} never active, {profile['n_always_active']} always active; over the others the "
-        f"median frequency is {med('frequency')}, the median typicality (share of speakers who have the BA: "
-        f"{profile.get('has_definition', '')}) {med('typicality')} and the median dropout (share of a having "
-        f"speaker's utterances without it) {med('dropout')}."
+        f"BA profile of the {profile.get('n_speakers', '?')} training speakers: "
+        f"{profile['n_ba']} BAs, {profile['n_dead']} never active, "
+        f"{profile['n_always_active']} always active; over the others the median frequency is "
+        f"{med('frequency')}, the median typicality (share of speakers who have the BA: "
+        f"{profile.get('has_definition', '')}) {med('typicality')} and the median dropout (share "
+        f"of a having speaker's utterances without it) {med('dropout')}."
     )
 
 
 CHOICE_NOTE = (
-    "The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
-    "the training speakers, or the held-out training speakers' validation score), never on a test "
-    "number; its own test p-value is therefore valid as it is, whatever the number of configurations "
-    "tried. The table makes one claim per label: p corrected is that p-value corrected across the "
-    "labels of the table. Normalised balanced accuracy and mutual information (bits, minus its "
-    "permutation-null mean) compare labels with different numbers of classes; 'beyond' tests a label "
-    "within the strata of each label associated with it (Cramér's V at or above report.beyond_v)."
+    "The configuration of each label is chosen on the training-side score only (speaker-grouped "
+    "CV of the training speakers, or the held-out training speakers' validation score), never on "
+    "a test number; its own test p-value is therefore valid as it is, whatever the number of "
+    "configurations tried. The table makes one claim per label: p corrected is that p-value "
+    "corrected across the labels of the table. Normalised balanced accuracy and mutual "
+    "information (bits, minus its permutation-null mean) compare labels with different numbers "
+    "of classes; 'beyond' tests a label within the strata of each label associated with it "
+    "(Cramér's V at or above report.beyond_v)."
 )
 
 
@@ -198,8 +201,10 @@ def _speaker_counts(counts: pd.DataFrame) -> pd.DataFrame:
 
 #: what an empty list means, per selector: the question it asks returned no BA
 EMPTY_SELECTION = {
-    "slda": "none: no BA passed the entry test given the others (a joint question, see the association above)",
-    "bayes": "none: no BA reached p_direction given all the others (a joint question, see the association above)",
+    "slda": "none: no BA passed the entry test given the others (a joint question, see the "
+    "association above)",
+    "bayes": "none: no BA reached p_direction given all the others (a joint question, see the "
+    "association above)",
     "common": "none: no BA is in every intersected list",
 }
 
