@@ -319,13 +319,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         if len(study["predictions"]):
             confusion[label] = _confusion(label, study, presence, figs)
     conf = _confounds(settings, presence, figs)
-    both = pd.concat([conf.pop("train"), conf["test"]], ignore_index=True)
-    pairs = associated_pairs(
-        both,
-        [c for c in both.columns if c not in ("FileName", "Speaker")],
-        settings.report.beyond_v,
-    )
-    beyond(settings, presence, studies, conf.pop("test"), pairs)
+    _beyond_associated(settings, presence, studies, conf.pop("train"), conf.pop("test"))
     shared = bas.shared_bas(evidence) if evidence else pd.DataFrame()
     if len(shared):
         figs["shared"] = figures.shared_png(shared)
@@ -358,6 +352,23 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
     for e in presence:
         log.info("%-12s %s", e["label"], e.get("verdict", NO_RESULT))
     return presence_metrics(presence, settings)
+
+
+def _beyond_associated(
+    settings: Settings,
+    presence: list[dict[str, Any]],
+    studies: dict[str, dict[str, Any]],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+) -> None:
+    """Test each label beyond the labels associated with it (see :func:`beyond`)."""
+    both = pd.concat([train, test], ignore_index=True)
+    pairs = associated_pairs(
+        both,
+        [c for c in both.columns if c not in ("FileName", "Speaker")],
+        settings.report.beyond_v,
+    )
+    beyond(settings, presence, studies, test, pairs)
 
 
 def _presence_with_verdicts(
