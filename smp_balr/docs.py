@@ -77,7 +77,7 @@ def _num(value: Any, digits: int = 3) -> str:
 
 
 def render_calibration(calibration: dict[str, Any]) -> str:
-    """The README's calibration table: false selections on null labels, and recall on planted ones."""
+    """The README's calibration table: false selections on null labels, recall on planted ones."""
     lines = [
         "| corpus (training rows per BA) | selector | null labels with a BA selected [95% CI] | "
         'verdict "present" on null labels | recall on planted EmoClass (bonferroni / fdr_bh) |',
@@ -90,7 +90,8 @@ def render_calibration(calibration: dict[str, Any]) -> str:
         for selector, null in summary["null"]["both"].items():
             planted = summary["planted"]["within"][selector]
             lines.append(
-                f"| {name} ({cell['rows_per_ba']:.1f}) | {selector} | {null['with_selection']}/{null['n_labels']} "
+                f"| {name} ({cell['rows_per_ba']:.1f}) | {selector} | "
+                f"{null['with_selection']}/{null['n_labels']} "
                 f"[{null['ci_low']:.3f}, {null['ci_high']:.3f}] | {present} | "
                 f"{planted['bonferroni']['recall']:.2f} / {planted['fdr_bh']['recall']:.2f} |"
             )
@@ -98,10 +99,11 @@ def render_calibration(calibration: dict[str, Any]) -> str:
 
 
 def render_presence(presence: dict[str, Any]) -> str:
-    """The README's presence table: per label the study's verdict, its chosen configuration, effect sizes."""
+    """The README's presence table: per label the verdict, chosen configuration, effect sizes."""
     lines = [
-        "| label | chosen configuration | test balanced accuracy [95% CI] | chance | normalised [95% CI] | "
-        f"information, bits | p corrected ({presence['correction']}) | verdict at {presence['alpha']} |",
+        "| label | chosen configuration | test balanced accuracy [95% CI] | chance | "
+        "normalised [95% CI] | information, bits | "
+        f"p corrected ({presence['correction']}) | verdict at {presence['alpha']} |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for label, e in presence.items():
@@ -111,7 +113,8 @@ def render_presence(presence: dict[str, Any]) -> str:
         lines.append(
             f"| {label} | {e.get('chosen') or '–'} | {_num(e.get('balanced_accuracy'))} "
             f"[{_num(e.get('ci_low'))}–{_num(e.get('ci_high'))}] | {_num(e.get('chance'))} | "
-            f"{_num(e.get('ba_norm'), 2)} [{_num(e.get('ba_norm_ci_low'), 2)}–{_num(e.get('ba_norm_ci_high'), 2)}] | "
+            f"{_num(e.get('ba_norm'), 2)} "
+            f"[{_num(e.get('ba_norm_ci_low'), 2)}–{_num(e.get('ba_norm_ci_high'), 2)}] | "
             f"{_num(e.get('mi_bits'), 2)} | {p} | **{e['verdict']}** |"
         )
     return "\n".join(lines) + "\n"
@@ -129,7 +132,7 @@ def _rate(cell: dict[str, Any]) -> str:
 
 
 def render_verdict_calibration(verdict: dict[str, Any]) -> str:
-    """The README's table of the verdict's claims on null labels: the table claim and "present beyond"."""
+    """The README's table of the verdict's claims on null labels: table claim, "present beyond"."""
     lines = [
         "| claim | case | false claims [95% CI] (nominal "
         f"{verdict['alpha']:g}) | power where the label has signal |",
@@ -148,7 +151,8 @@ def render_verdict_calibration(verdict: dict[str, Any]) -> str:
             shown = "–" if power is None else f"{power['rate']:.2f} (one planted label)"
             lines.append(
                 f"| some null label of a table called present (Holm) | K = {row['k']} labels, "
-                f"{row['n_permutations']} permutations | {_rate(row['any_null_present'])} | {shown} |"
+                f"{row['n_permutations']} permutations | {_rate(row['any_null_present'])} | "
+                f"{shown} |"
             )
     for row in verdict["rows"]["beyond"]:
         if row["own_signal"] == 0:
@@ -157,7 +161,8 @@ def render_verdict_calibration(verdict: dict[str, Any]) -> str:
                 key=lambda r: r["own_signal"],
             )
             lines.append(
-                f"| present beyond another label | {_BEYOND_CASES.get(row['kind'], row['kind'])}, no signal of its own | "
+                "| present beyond another label | "
+                f"{_BEYOND_CASES.get(row['kind'], row['kind'])}, no signal of its own | "
                 f"{_rate(row['present_beyond'])} | {strong['present_beyond']['rate']:.2f} "
                 f"(own signal {strong['own_signal']:.0%}) |"
             )
@@ -172,13 +177,15 @@ def render(
     """Markdown of each README block, by block name (``calibration`` when its figures are given)."""
     t = figures["test"]
     lines = [
-        f"Test speakers ({t['n_speakers']}, none seen in training), label `{t['label']}`, model `{t['model']}`: "
-        f"balanced accuracy **{_num(t['balanced_accuracy'])}** (95% speaker interval {_num(t['ci_low'])}–"
-        f"{_num(t['ci_high'])}) against chance {_num(t['chance'])}, permutation p = {t['p_value']:.2g}. "
-        f"SHAP ({figures['explain']['explainer']}) puts {figures['explain']['top10_in_truth']} planted BAs in its "
-        "global top 10.",
+        f"Test speakers ({t['n_speakers']}, none seen in training), label `{t['label']}`, "
+        f"model `{t['model']}`: balanced accuracy **{_num(t['balanced_accuracy'])}** (95% "
+        f"speaker interval {_num(t['ci_low'])}–{_num(t['ci_high'])}) against chance "
+        f"{_num(t['chance'])}, permutation p = {t['p_value']:.2g}. "
+        f"SHAP ({figures['explain']['explainer']}) puts {figures['explain']['top10_in_truth']} "
+        "planted BAs in its global top 10.",
         "",
-        "BA selection against the planted truth (precision / recall; `all` keeps every non-constant BA):",
+        "BA selection against the planted truth (precision / recall; `all` keeps every "
+        "non-constant BA):",
         "",
         "| label (planted BAs) | "
         + " | ".join(next(iter(figures["selection"].values())).keys())
@@ -215,7 +222,7 @@ def fill(readme: str, blocks: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Collect the figures (``--collect``) and rewrite the README's blocks from docs/figures.json."""
+    """Collect the figures (``--collect``), rewrite the README's blocks from docs/figures.json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--collect", action="store_true", help="first re-read the figures from metrics/"

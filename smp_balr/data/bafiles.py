@@ -50,7 +50,8 @@ def check_ba_path(path: Path) -> None:
         st = os.stat(path)  # follows symlinks: a link is judged by what it points to
     except OSError as err:
         raise UserError(
-            f"BA file {path} cannot be read ({err.strerror}); check that it exists and its permissions"
+            f"BA file {path} cannot be read ({err.strerror}); check that it exists and its "
+            "permissions"
         ) from None
     if not stat.S_ISREG(st.st_mode):
         kind = (
@@ -70,12 +71,13 @@ def check_ba_path(path: Path) -> None:
             else ""
         )
         raise UserError(
-            f"BA file {path} is {kind}{link}, not a regular file; replace it by balr's output or remove it"
+            f"BA file {path} is {kind}{link}, not a regular file; replace it by balr's output or "
+            "remove it"
         )
     if st.st_size > MAX_BA_BYTES:
         raise UserError(
-            f"BA file {path} has {st.st_size:,} bytes, more than a BA vector can take ({MAX_BA_BYTES:,}); "
-            "it is not a balr BA file — re-extract it or remove it"
+            f"BA file {path} has {st.st_size:,} bytes, more than a BA vector can take "
+            f"({MAX_BA_BYTES:,}); it is not a balr BA file — re-extract it or remove it"
         )
 
 
@@ -107,8 +109,8 @@ def _parse_text(path: Path) -> tuple[np.ndarray, bool]:
         bad = next((i for i, r in enumerate(rows) if len(r) != ncols), None)
         if bad is not None:
             raise UserError(
-                f"BA file {path} is truncated or ragged (line {bad + 1} has {len(rows[bad])} values, "
-                f"line 1 has {ncols}); re-extract it with balr or remove it"
+                f"BA file {path} is truncated or ragged (line {bad + 1} has {len(rows[bad])} "
+                f"values, line 1 has {ncols}); re-extract it with balr or remove it"
             )
         nrows = len(rows)
     digits = body.translate(None, b" \t\r\n")
@@ -214,13 +216,14 @@ def _load_pickle(path: Path) -> np.ndarray:
         ) from None
     except _Refused as err:
         raise UserError(
-            f"BA file {path} refused: its pickle would call {err} (nothing was run); a BA .pkl may hold "
-            "only a numpy array or a list of 0/1 numbers; re-extract it with balr, or convert it to <stem>_ba.npy "
-            "if you trust its source"
+            f"BA file {path} refused: its pickle would call {err} (nothing was run); a BA .pkl "
+            "may hold only a numpy array or a list of 0/1 numbers; re-extract it with balr, or "
+            "convert it to <stem>_ba.npy if you trust its source"
         ) from None
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a broken file
         raise UserError(
-            f"BA file {path} is unreadable or truncated ({type(err).__name__}); re-extract it with balr or remove it"
+            f"BA file {path} is unreadable or truncated ({type(err).__name__}); re-extract it "
+            "with balr or remove it"
         ) from None
     return _as_numeric(obj, path)
 
@@ -232,7 +235,8 @@ def _load_npy(path: Path) -> np.ndarray:
         raise UserError(f"BA file {path} cannot be read ({err}); check its permissions") from None
     except Exception as err:  # noqa: BLE001 - bad header, truncated data
         raise UserError(
-            f"BA file {path} is unreadable or truncated ({type(err).__name__}); re-extract it with balr or remove it"
+            f"BA file {path} is unreadable or truncated ({type(err).__name__}); re-extract it "
+            "with balr or remove it"
         ) from None
     return _as_numeric(obj, path)
 
@@ -277,14 +281,16 @@ def _to_vector(arr: np.ndarray, path: Path, by_line: bool = False) -> np.ndarray
         if not np.array_equal(comp, 1.0 - vec):
             row = int(np.flatnonzero(comp != 1.0 - vec)[0])
             raise UserError(
-                f"BA file {path}: column 1 is not the complement of column 0 ({_place(row, by_line)}: {vec[row]:g}, {comp[row]:g}); "
+                f"BA file {path}: column 1 is not the complement of column 0 "
+                f"({_place(row, by_line)}: {vec[row]:g}, {comp[row]:g}); "
                 "a (D, 2) BA file must hold the attribute and 1 - attribute"
             )
     elif arr.ndim == 1:
         vec = arr
     else:
         raise UserError(
-            f"BA file {path} has shape {arr.shape}; expected (D,) or (D, 2) — re-extract it with balr or remove it"
+            f"BA file {path} has shape {arr.shape}; expected (D,) or (D, 2) — re-extract it with "
+            "balr or remove it"
         )
     if vec.size == 0:
         raise UserError(f"BA file {path} is empty; re-extract it with balr or remove it")
@@ -402,7 +408,8 @@ def find_ba_files(ba_dir: str | Path) -> BAIndex:
     root = Path(ba_dir)
     if not root.is_dir():
         raise UserError(
-            f"BA folder {root} (data.ba_dir) does not exist; set data.ba_dir to the folder of balr's output"
+            f"BA folder {root} (data.ba_dir) does not exist; set data.ba_dir to the folder of "
+            "balr's output"
         )
     by_stem: dict[str, list[Path]] = defaultdict(list)
     for path in _walk(root):
@@ -499,8 +506,9 @@ def match_files(file_names: Sequence[str], index: BAIndex) -> MatchResult:
             winners = [c for c, s in zip(cands, scores) if s == best]
             if len(winners) > 1:
                 raise UserError(
-                    f"FileName '{name}' matches several BA files, e.g. {winners[0]} and {winners[1]}; "
-                    "give FileName the folder that tells them apart, or remove the duplicate"
+                    f"FileName '{name}' matches several BA files, e.g. {winners[0]} and "
+                    f"{winners[1]}; give FileName the folder that tells them apart, or remove the "
+                    "duplicate"
                 )
             chosen = winners[0]
         if chosen in used:

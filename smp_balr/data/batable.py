@@ -1,4 +1,4 @@
-"""BA vectors brought as one table (``data.ba_table``): a CSV or a Parquet file, one row per audio file.
+"""BA vectors brought as one table (``data.ba_table``): a CSV or Parquet file, a row per audio file.
 
 Columns
 -------
@@ -26,7 +26,7 @@ import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,9 +38,7 @@ from smp_balr.data.bafiles import BAIndex, _name_parts
 TABLE_EXTENSIONS = (".csv", ".parquet")
 BA_COLUMN = re.compile(r"^BA(\d+)$")
 _COLUMNS_PER_READ = 64  # Parquet BA columns read (and converted to int8) at a time
-_CSV_BLOCK_BYTES = (
-    1 << 24
-)  # CSV read block: a CSV of other than integers is converted block by block
+_CSV_BLOCK_BYTES = 1 << 24  # CSV read block: a CSV of non-integers is converted block by block
 
 
 @dataclass
@@ -75,7 +73,7 @@ class BATable:
     row_of: dict[PurePosixPath, int] = field(default_factory=dict, repr=False)  # index path -> row
 
     def take(self, paths: Sequence[PurePosixPath]) -> np.ndarray:
-        """BA matrix of the given index paths (as :class:`MatchResult.files` lists them), in that order."""
+        """BA matrix of the given index paths (as ``MatchResult.files`` lists them), in order."""
         pick = np.fromiter((self.row_of[p] for p in paths), dtype=np.int64, count=len(paths))
         if pick.size == len(self.ba) and np.array_equal(pick, np.arange(pick.size)):
             return self.ba  # every row, in file order: no copy
@@ -136,12 +134,14 @@ def read_ba_table(
     path = Path(path)
     if not path.is_file():
         raise UserError(
-            f"BA table {path} (data.ba_table) not found; set data.ba_table to your .csv or .parquet table"
+            f"BA table {path} (data.ba_table) not found; set data.ba_table to your .csv or "
+            ".parquet table"
         )
     ext = path.suffix.lower()
     if ext not in TABLE_EXTENSIONS:
         raise UserError(
-            f"BA table {path} (data.ba_table) must be a .csv or .parquet file, not '{ext or 'no extension'}'"
+            f"BA table {path} (data.ba_table) must be a .csv or .parquet file, not "
+            f"'{ext or 'no extension'}'"
         )
     reader = _read_parquet if ext == ".parquet" else _read_csv
     names, ba, others = reader(path, with_labels, memory_available)
@@ -170,7 +170,8 @@ def _layout(names: list[str], path: Path) -> tuple[list[str], list[str]]:
     if "FileName" not in names:
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
         raise UserError(
-            f"BA table {path} has no FileName column (it has: {shown}); add the audio file name of each row as FileName"
+            f"BA table {path} has no FileName column (it has: {shown}); add the audio file name "
+            "of each row as FileName"
         )
     by_index: dict[int, str] = {}
     for name in names:
@@ -180,20 +181,23 @@ def _layout(names: list[str], path: Path) -> tuple[list[str], list[str]]:
         j = int(m.group(1))
         if name != f"BA{j}":
             raise UserError(
-                f"BA table {path}: column {name} should be named BA{j} (BA0..BA<D-1>, no leading zeros); rename it"
+                f"BA table {path}: column {name} should be named BA{j} (BA0..BA<D-1>, no leading "
+                "zeros); rename it"
             )
         by_index[j] = name
     if not by_index:
         raise UserError(
-            f"BA table {path} has no BA columns; name them BA0, BA1, ..., BA<D-1> (one per attribute, values 0/1)"
+            f"BA table {path} has no BA columns; name them BA0, BA1, ..., BA<D-1> (one per "
+            "attribute, values 0/1)"
         )
     d = max(by_index) + 1
     gaps = [j for j in range(d) if j not in by_index]
     if gaps:
         listed = ", ".join(f"BA{j}" for j in gaps[:5]) + (", ..." if len(gaps) > 5 else "")
         raise UserError(
-            f"BA table {path} lacks column(s) {listed} ({len(gaps)} of BA0..BA{d - 1}); every BA column from "
-            f"BA0 to the last must be there — add the missing one(s) or drop the columns after them"
+            f"BA table {path} lacks column(s) {listed} ({len(gaps)} of BA0..BA{d - 1}); every BA "
+            f"column from BA0 to the last must be there — add the missing one(s) or drop the "
+            "columns after them"
         )
     ba_cols = [by_index[j] for j in range(d)]
     others = [n for n in names if n != "FileName" and n not in set(ba_cols)]
@@ -205,7 +209,8 @@ def _check_memory(path: Path, n_rows: int, d: int, available: int | None) -> Non
     require_memory(
         3 * n_rows * d,
         f"reading BA table {path} ({n_rows:,} rows x {d} BAs)",
-        "format the corpus in parts (tables of fewer rows) or run on a machine with more free memory",
+        "format the corpus in parts (tables of fewer rows) or run on a machine with more free "
+        "memory",
         available=available,
     )
 
@@ -264,11 +269,13 @@ def _csv_header(path: Path) -> list[str]:
             header = next(csv.reader(fh), None)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise UserError(
-            f"BA table {path} is not a readable CSV ({_one_line(err)}); save it as UTF-8 CSV with a header row"
+            f"BA table {path} is not a readable CSV ({_one_line(err)}); save it as UTF-8 CSV with "
+            "a header row"
         ) from None
     if not header:
         raise UserError(
-            f"BA table {path} is empty; write a header row (FileName, BA0, BA1, ...) and one row per audio file"
+            f"BA table {path} is empty; write a header row (FileName, BA0, BA1, ...) and one row "
+            "per audio file"
         )
     return [h.strip() for h in header]
 
@@ -283,14 +290,47 @@ def _csv_rows_estimate(path: Path) -> int:
 def _read_csv(
     path: Path, with_labels: bool, available: int | None
 ) -> tuple[list[str], np.ndarray, dict]:
+    """FileName, BA matrix and (when asked for) label columns of a CSV table, every cell checked."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     header = _csv_header(path)
     ba_cols, other_cols = _layout(header, path)
-    d = len(ba_cols)
-    _check_memory(path, _csv_rows_estimate(path), d, available)
+    _check_memory(path, _csv_rows_estimate(path), len(ba_cols), available)
     keep = ["FileName"] + (other_cols if with_labels else []) + ba_cols
+    parts: list[np.ndarray] = []
+    name_chunks: list[Any] = []
+    other_chunks: dict[str, list[Any]] = {c: [] for c in other_cols if with_labels}
+    start = 0
+    try:
+        # in file order: the first block with a bad cell holds the first bad row
+        for b in _csv_blocks(path, header, keep, ba_cols):
+            parts.append(_csv_block_ba(b, ba_cols, path, start))
+            name_chunks += b.column("FileName").chunks
+            for c in other_chunks:
+                other_chunks[c] += b.column(c).chunks
+            start += b.num_rows
+    except (pa.ArrowException, OSError) as err:
+        raise UserError(
+            f"BA table {path} is not a readable CSV ({_one_line(err)}); every row needs one value "
+            "per header column"
+        ) from None
+    if start == 0:
+        raise UserError(f"BA table {path} has a header but no rows; add one row per audio file")
+    names_out = _file_names(pa.chunked_array(name_chunks, type=pa.string()), path)
+    ba = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    others = {
+        c: _text_series(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()
+    }
+    return names_out, ba, others
+
+
+def _csv_blocks(
+    path: Path, header: list[str], keep: list[str], ba_cols: list[str]
+) -> Iterator[Any]:
+    """The CSV's ``keep`` columns as Arrow tables in file order (BA columns as int8, or as text)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     read = pacsv.ReadOptions(
         column_names=header, skip_rows=1, encoding="utf8", block_size=_CSV_BLOCK_BYTES
     )
@@ -306,56 +346,34 @@ def _read_csv(
             quoted_strings_can_be_null=False,
         )
 
-    def blocks() -> Any:
-        try:  # the common table: integers 0/1, read straight into int8 columns (one block)
-            yield pacsv.read_csv(
-                path, read_options=read, parse_options=parse, convert_options=convert(pa.int8())
-            )
-            return
-        except (
-            pa.ArrowInvalid
-        ):  # floats, text or values out of int8 range: read as text block by block
-            pass
-        for batch in pacsv.open_csv(
-            path, read_options=read, parse_options=parse, convert_options=convert(pa.string())
-        ):
-            yield pa.Table.from_batches([batch])
+    try:  # the common table: integers 0/1, read straight into int8 columns (one block)
+        yield pacsv.read_csv(
+            path, read_options=read, parse_options=parse, convert_options=convert(pa.int8())
+        )
+        return
+    except pa.ArrowInvalid:  # floats, text or values out of int8 range: as text, block by block
+        pass
+    for batch in pacsv.open_csv(
+        path, read_options=read, parse_options=parse, convert_options=convert(pa.string())
+    ):
+        yield pa.Table.from_batches([batch])
 
-    parts: list[np.ndarray] = []
-    name_chunks: list[Any] = []
-    other_chunks: dict[str, list[Any]] = {c: [] for c in other_cols if with_labels}
-    start = 0
-    try:
-        for b in blocks():  # in file order: the first block with a bad cell holds the first bad row
-            block = np.empty((b.num_rows, d), dtype=np.int8)
-            first_bad = None
-            for j, name in enumerate(ba_cols):
-                values, bad = _binary(b.column(name))
-                block[:, j] = values
-                if bad is not None and (first_bad is None or bad[0] < first_bad[0]):
-                    first_bad = (bad[0], j, *bad[1:])
-            if first_bad is not None:
-                row = first_bad[0]
-                raise _bad_value(
-                    path, start + row, _as_text(b.column("FileName"))[row].strip(), *first_bad[1:]
-                )
-            parts.append(block)
-            name_chunks += b.column("FileName").chunks
-            for c in other_chunks:
-                other_chunks[c] += b.column(c).chunks
-            start += b.num_rows
-    except (pa.ArrowException, OSError) as err:
-        raise UserError(
-            f"BA table {path} is not a readable CSV ({_one_line(err)}); every row needs one value per header column"
-        ) from None
-    if start == 0:
-        raise UserError(f"BA table {path} has a header but no rows; add one row per audio file")
-    names_out = _file_names(pa.chunked_array(name_chunks, type=pa.string()), path)
-    ba = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    others = {
-        c: _text_series(pa.chunked_array(ch, type=pa.string())) for c, ch in other_chunks.items()
-    }
-    return names_out, ba, others
+
+def _csv_block_ba(b: Any, ba_cols: list[str], path: Path, start: int) -> np.ndarray:
+    """The int8 BA matrix of a block of CSV rows (from row ``start``); its first bad cell fails."""
+    block = np.empty((b.num_rows, len(ba_cols)), dtype=np.int8)
+    first_bad = None
+    for j, name in enumerate(ba_cols):
+        values, bad = _binary(b.column(name))
+        block[:, j] = values
+        if bad is not None and (first_bad is None or bad[0] < first_bad[0]):
+            first_bad = (bad[0], j, *bad[1:])
+    if first_bad is not None:
+        row = first_bad[0]
+        raise _bad_value(
+            path, start + row, _as_text(b.column("FileName"))[row].strip(), *first_bad[1:]
+        )
+    return block
 
 
 def _as_text(col: Any) -> list[str]:
@@ -369,7 +387,7 @@ def _as_text(col: Any) -> list[str]:
 
 
 def _text_series(col: Any) -> pd.Series:
-    """A label column as a pandas Series of strings, empty cells as ``""`` (no Python list in between)."""
+    """A label column as a pandas Series of strings, empty cells as ``""`` (no Python list)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -386,7 +404,8 @@ def _file_names(col: Any, path: Path) -> list[str]:
     empty = [i for i, s in enumerate(names) if not s]
     if empty:
         raise UserError(
-            f"BA table {path}: FileName is empty on {_where(path, empty[0], None)} ({len(empty)} rows); fill it or drop the rows"
+            f"BA table {path}: FileName is empty on {_where(path, empty[0], None)} "
+            f"({len(empty)} rows); fill it or drop the rows"
         )
     first: dict[str, int] = {}
     for i, s in enumerate(names):
@@ -394,8 +413,9 @@ def _file_names(col: Any, path: Path) -> list[str]:
         if j != i:
             n_dup = len(names) - len(set(names))
             raise UserError(
-                f"BA table {path}: FileName '{s}' appears more than once ({_where(path, j, None)} and "
-                f"{_where(path, i, None)}; {n_dup} duplicates in all); keep one row per audio file"
+                f"BA table {path}: FileName '{s}' appears more than once "
+                f"({_where(path, j, None)} and {_where(path, i, None)}; {n_dup} duplicates in "
+                "all); keep one row per audio file"
             )
     return names
 
@@ -451,19 +471,22 @@ def _bad_value(path: Path, row: int, file_name: str, j: int, kind: str, value: o
     where = _where(path, row, file_name or None)
     if kind == "type":
         return UserError(
-            f"BA table {path}: column BA{j} holds {value} values; BA columns must hold the numbers 0 and 1"
+            f"BA table {path}: column BA{j} holds {value} values; BA columns must hold the "
+            "numbers 0 and 1"
         )
     if kind == "empty":
         return UserError(
-            f"BA table {path}: column BA{j} is empty on {where}; every BA cell must hold 0 or 1 — fill it or remove the row"
+            f"BA table {path}: column BA{j} is empty on {where}; every BA cell must hold 0 or 1 — "
+            "fill it or remove the row"
         )
     if kind == "text":
         return UserError(
-            f"BA table {path}: column BA{j} holds {str(value)!r}, not a number, on {where}; BA values must be 0 or 1"
+            f"BA table {path}: column BA{j} holds {str(value)!r}, not a number, on {where}; BA "
+            "values must be 0 or 1"
         )
     return UserError(
-        f"BA table {path}: column BA{j} holds {float(value):g} on {where}; BA values must be 0 or 1 — "
-        "binarise the vectors (balr writes 0/1) or remove the row"
+        f"BA table {path}: column BA{j} holds {float(value):g} on {where}; BA values must be 0 "
+        "or 1 — binarise the vectors (balr writes 0/1) or remove the row"
     )
 
 
@@ -471,7 +494,7 @@ def _bad_value(path: Path, row: int, file_name: str, j: int, kind: str, value: o
 # the rows as the "files" of the matching
 # ---------------------------------------------------------------------------------------
 def _build_index(table: BATable) -> None:
-    """Give each row the path a BA file of that FileName would have, so that match_files applies as to files."""
+    """Give each row the path a BA file of that FileName would have, for match_files to apply."""
     root = table.index.root
     by_stem: dict[str, list[PurePosixPath]] = {}
     row_of: dict[PurePosixPath, int] = {}
@@ -481,8 +504,9 @@ def _build_index(table: BATable) -> None:
         if p in row_of:  # e.g. "spk1\\a.wav" and "spk1/a.wav": two rows for one audio file
             j = row_of[p]
             raise UserError(
-                f"BA table {table.path}: FileNames '{table.file_names[j]}' ({_where(table.path, j, None)}) and "
-                f"'{name}' ({_where(table.path, i, None)}) name the same audio file; keep one row per audio file"
+                f"BA table {table.path}: FileNames '{table.file_names[j]}' "
+                f"({_where(table.path, j, None)}) and '{name}' ({_where(table.path, i, None)}) "
+                "name the same audio file; keep one row per audio file"
             )
         row_of[p] = i
         by_stem.setdefault(stem, []).append(p)

@@ -121,7 +121,7 @@ class _Plan:
     corr: dict[str, Any] | None = None  # the correlated block (None when off)
 
     def blocks(self, speakers_per_block: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(rows, ba)`` per block of speakers: utterance rows (speaker-major) and their int8 BAs.
+        """Yield ``(rows, ba)`` per block of speakers: rows (speaker-major) and their int8 BAs.
 
         The uniform draws run through the generator in the same order as one draw of the
         whole (utterances, BAs) matrix, so the bits do not depend on the block size.
@@ -150,12 +150,56 @@ class _Plan:
 
 
 def _plan(settings: DemoSettings) -> _Plan:
-    """Draw every part of the corpus except the BA bits (see :func:`generate`)."""
+    """Draw every part of the corpus except the BA bits (see :func:`generate`).
+
+    One generator draws everything in a fixed order (BAs, speakers, label shifts, class
+    mixes, the BA bits, file extensions): each helper below takes its turn on it, so the
+    order of the calls is part of the corpus.
+    """
     s = settings
     rng = np.random.default_rng(s.seed)
     D, K, U = s.n_ba, s.n_speakers, s.utterances_per_speaker
+    base, planted, constant, constant_value = _draw_bas(rng, s)
+    speakers, lang_of, is_test, profile = _draw_speakers(rng, s)
+    lang_shift, mod_shift, emo_shift = _draw_shifts(rng, s, planted)
+    emo, mod = _draw_classes(rng, s)
+    # The BA bits come next in the stream: one uniform per (utterance, BA), speaker-major.
+    # Keep the state for Plan.blocks and jump over those draws (one 64-bit output each)
+    # to the file-extension draw that follows them.
+    bits_state = rng.bit_generator.state
+    rng.bit_generator.advance(K * U * D)
+    names = _draw_file_names(rng, s, speakers)
+    corr = _correlated_plan(s, lang_of.size) if int(s.correlated.get("n_ba", 0)) > 0 else None
+    labels = _labels_frame(s, names, speakers, is_test, lang_of, mod, emo, corr)
+    order = np.argsort(labels["FileName"].to_numpy(dtype=object), kind="stable")
+    labels = labels.iloc[order].reset_index(drop=True)
+    position = np.empty(K * U, dtype=np.int64)
+    position[order] = np.arange(K * U)
+    return _Plan(
+        settings=s,
+        labels=labels,
+        position=position,
+        truth=_truth(s, planted, constant, corr),
+        bits_state=bits_state,
+        base=base,
+        profile=profile,
+        lang_of=lang_of,
+        lang_shift=lang_shift,
+        mod=mod,
+        mod_shift=mod_shift,
+        emo=emo,
+        emo_shift=emo_shift,
+        constant=constant,
+        constant_value=constant_value,
+        corr=corr,
+    )
 
-    # --- BA base rates, constant BAs, planted sets -----------------------------------
+
+def _draw_bas(
+    rng: np.random.Generator, s: DemoSettings
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Base logits of the BAs, the planted BAs of each label, the constant BAs and their values."""
+    D = s.n_ba
     rate = np.clip(rng.beta(0.6, 0.6, size=D), 0.01, 0.99)
     base = np.log(rate / (1 - rate))
     mid = np.flatnonzero((rate > 0.2) & (rate < 0.8))  # planted BAs: rates where a shift shows
@@ -172,8 +216,14 @@ def _plan(settings: DemoSettings) -> _Plan:
     rest = np.setdiff1d(np.arange(D), taken)
     constant = np.sort(rng.choice(rest, size=s.n_constant, replace=False))
     constant_value = (np.arange(s.n_constant) % 2).astype(np.int8)  # half always 0, half always 1
+    return base, planted, constant, constant_value
 
-    # --- speakers: profile, language, test group ----------------------------------------
+
+def _draw_speakers(
+    rng: np.random.Generator, s: DemoSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Speaker names, each speaker's language, whether they are a test speaker, their profile."""
+    D, K = s.n_ba, s.n_speakers
     width = max(2, len(str(K - 1)))
     speakers = np.array([f"spk{k:0{width}d}" for k in range(K)])
     lang_of = rng.permutation(np.repeat(np.arange(4), _split_counts(K, LANGUAGE_P, 2)))
@@ -188,8 +238,14 @@ def _plan(settings: DemoSettings) -> _Plan:
         is_test[k] = True
     spk_sd = s.speaker_sd * rng.uniform(0.5, 1.5, size=D)
     profile = rng.normal(0.0, 1.0, size=(K, D)) * spk_sd
+    return speakers, lang_of, is_test, profile
 
-    # --- label effects on planted BAs (logit shifts) ------------------------------------
+
+def _draw_shifts(
+    rng: np.random.Generator, s: DemoSettings, planted: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logit shifts of the planted BAs per Language, Modality and EmoClass class."""
+    D = s.n_ba
     lang_shift = np.zeros((4, D))
     raw = rng.normal(size=(4, planted["Language"].size))
     raw -= raw.mean(axis=0)
@@ -205,14 +261,16 @@ def _plan(settings: DemoSettings) -> _Plan:
     for i, j in enumerate(planted["EmoClass"]):
         marked = i % 4  # each main class gets its own BAs (A, H, N, S in turn)
         emo_shift[marked, j] = rng.choice([-1.0, 1.0]) * s.utterance_effect * rng.uniform(1.0, 1.4)
+    return lang_shift, mod_shift, emo_shift
 
-    # --- utterances: per-speaker skewed class mixes ----------------------------------------
-    rows_spk = np.repeat(np.arange(K), U)
+
+def _draw_classes(rng: np.random.Generator, s: DemoSettings) -> tuple[np.ndarray, np.ndarray]:
+    """EmoClass and Modality of every utterance (speaker-major), from skewed per-speaker mixes."""
+    K, U = s.n_speakers, s.utterances_per_speaker
     n_miss = int(round(s.missing_class_fraction * K))
     lacks_emo = np.full(K, -1)
-    lacks_emo[rng.choice(K, size=n_miss, replace=False)] = rng.choice(
-        [0, 1, 3], size=n_miss
-    )  # A, H or S
+    # the right-hand side is drawn first (A, H or S), then the speakers that lack it
+    lacks_emo[rng.choice(K, size=n_miss, replace=False)] = rng.choice([0, 1, 3], size=n_miss)
     speech_only = np.zeros(K, dtype=bool)
     speech_only[rng.choice(K, size=n_miss, replace=False)] = True
     emo = np.empty(K * U, dtype=int)
@@ -225,14 +283,13 @@ def _plan(settings: DemoSettings) -> _Plan:
         emo[k * U : (k + 1) * U] = rng.choice(len(EMOTIONS), size=U, p=p_emo)
         p_sing = 0.0 if speech_only[k] else rng.beta(1.2, 2.0)
         mod[k * U : (k + 1) * U] = (rng.random(U) < p_sing).astype(int)
+    return emo, mod
 
-    # The BA bits come next in the stream: one uniform per (utterance, BA), speaker-major.
-    # Keep the state for Plan.blocks and jump over those draws (one 64-bit output each)
-    # to the file-extension draw that follows them.
-    bits_state = rng.bit_generator.state
-    rng.bit_generator.advance(K * U * D)
 
-    # --- names -------------------------------------------------------------------------
+def _draw_file_names(rng: np.random.Generator, s: DemoSettings, speakers: np.ndarray) -> list[str]:
+    """FileName of every utterance (speaker-major): a speaker folder or not, .wav or .flac."""
+    K, U = s.n_speakers, s.utterances_per_speaker
+    rows_spk = np.repeat(np.arange(K), U)
     utt_width = max(4, len(str(U - 1)))
     in_folder = np.arange(K) % 2 == 0  # even speakers: FileName with a speaker folder
     ext = np.where(rng.random(K * U) < 0.85, ".wav", ".flac")
@@ -241,6 +298,22 @@ def _plan(settings: DemoSettings) -> _Plan:
         k = rows_spk[r]
         stem = f"{speakers[k]}_utt{r - k * U:0{utt_width}d}"
         names.append(f"{speakers[k]}/{stem}{ext[r]}" if in_folder[k] else f"{stem}{ext[r]}")
+    return names
+
+
+def _labels_frame(
+    s: DemoSettings,
+    names: list[str],
+    speakers: np.ndarray,
+    is_test: np.ndarray,
+    lang_of: np.ndarray,
+    mod: np.ndarray,
+    emo: np.ndarray,
+    corr: dict[str, Any] | None,
+) -> pd.DataFrame:
+    """The labels table in speaker-major order (the Noise column from its own random stream)."""
+    K, U = s.n_speakers, s.utterances_per_speaker
+    rows_spk = np.repeat(np.arange(K), U)
     labels = pd.DataFrame(
         {
             "FileName": names,
@@ -255,20 +328,24 @@ def _plan(settings: DemoSettings) -> _Plan:
             ],
         }
     )
-    corr = _correlated_plan(s, lang_of.size) if int(s.correlated.get("n_ba", 0)) > 0 else None
     if corr is not None:
         labels["Whisper"] = np.asarray(WHISPER_CLASSES)[corr["whisper"]]
         labels["Gender"] = np.asarray(GENDER_CLASSES)[corr["gender"][rows_spk]]
-    order = np.argsort(labels["FileName"].to_numpy(dtype=object), kind="stable")
-    labels = labels.iloc[order].reset_index(drop=True)
-    position = np.empty(K * U, dtype=np.int64)
-    position[order] = np.arange(K * U)
+    return labels
 
+
+def _truth(
+    s: DemoSettings,
+    planted: dict[str, np.ndarray],
+    constant: np.ndarray,
+    corr: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The planted truth: BA names per label, and the settings and facts of the corpus."""
+    D, K, U = s.n_ba, s.n_speakers, s.utterances_per_speaker
     settings_out = asdict(s)
     if corr is None:
-        settings_out.pop(
-            "correlated"
-        )  # the default corpus and its truth file are as before the block existed
+        # the default corpus and its truth file are as before the block existed
+        settings_out.pop("correlated")
     settings_out.update(
         {
             "label_level": {
@@ -298,28 +375,11 @@ def _plan(settings: DemoSettings) -> _Plan:
             {"Whisper": list(WHISPER_CLASSES), "Gender": list(GENDER_CLASSES)}
         )
     truth["settings"] = settings_out
-    return _Plan(
-        s,
-        labels,
-        position,
-        truth,
-        bits_state,
-        base,
-        profile,
-        lang_of,
-        lang_shift,
-        mod,
-        mod_shift,
-        emo,
-        emo_shift,
-        constant,
-        constant_value,
-        corr,
-    )
+    return truth
 
 
 def _correlated_plan(s: DemoSettings, n_speakers: int) -> dict[str, Any]:
-    """Loadings, thresholds, speaker scores and the two labels of the correlated block (own random stream).
+    """Loadings, thresholds, speaker scores and two labels of the correlated block (own stream).
 
     Each BA ``j`` of the block is ``1[L_j . f + noise_sd * e > tau_j]`` with ``f`` the
     utterance's latent factors: the speaker's scores (sd ``speaker_sd``) plus the
@@ -568,7 +628,7 @@ def _write_ba_file(
 
 
 def _build_ba_dir(ba_dir: str | Path, fill: Callable[[Path], None]) -> None:
-    """Run ``fill`` on a fresh folder that replaces ``ba_dir`` when the enclosing transaction commits."""
+    """Run ``fill`` on a fresh folder that replaces ``ba_dir`` when the transaction commits."""
     from smp_balr.core.outputs import atomic_dir
 
     with atomic_dir(ba_dir) as tmp:

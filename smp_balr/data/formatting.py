@@ -21,7 +21,14 @@ from smp_balr.core.errors import UserError
 from smp_balr.core.memory import format_need, require_memory
 from smp_balr.core.outputs import transaction
 from smp_balr.core.settings import check_name, class_value_problem, excerpt
-from smp_balr.data.bafiles import find_ba_files, match_files, read_ba_file, read_ba_files
+from smp_balr.data.bafiles import (
+    BAIndex,
+    MatchResult,
+    find_ba_files,
+    match_files,
+    read_ba_file,
+    read_ba_files,
+)
 from smp_balr.data.batable import BATable, read_ba_table, same_file
 
 log = logging.getLogger(__name__)
@@ -72,9 +79,8 @@ class FormatReport:
     labels_without_vectors: list[str]
     vectors_without_labels: list[str]
     n_ba: int
-    empty_labels: dict[str, list[int]] = field(
-        default_factory=dict
-    )  # label column -> CSV lines with an empty cell
+    # label column -> CSV lines with an empty cell
+    empty_labels: dict[str, list[int]] = field(default_factory=dict)
     source: str = "files"  # files: data.ba_dir; table: data.ba_table (n_files counts its rows)
 
 
@@ -109,7 +115,8 @@ def read_labels(path: str | Path, require_group: bool) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         msg = " ".join(str(err).split())
         raise UserError(
-            f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a header row"
+            f"labels file {path} is not a readable CSV ({msg}); save it as UTF-8 CSV with a "
+            "header row"
         ) from None
     _check_header(path)
     return check_labels(df, path, require_group)
@@ -122,18 +129,19 @@ def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.
     missing = [c for c in required if c not in df.columns]
     if missing == ["Group"]:
         raise UserError(
-            f"labels file {path} has no Group column (it has: {', '.join(df.columns)}); add a Group column "
-            "with Train or Test on every row — the model is trained on the Train rows and measured on the Test "
-            "rows, so put all rows of a speaker in the same group"
+            f"labels file {path} has no Group column (it has: {', '.join(df.columns)}); add a "
+            "Group column with Train or Test on every row — the model is trained on the Train "
+            "rows and measured on the Test rows, so put all rows of a speaker in the same group"
         )
     if missing:
         raise UserError(
-            f"labels file {path} lacks required column(s) {', '.join(missing)}; it has: {', '.join(df.columns)}"
-            " — add them"
+            f"labels file {path} lacks required column(s) {', '.join(missing)}; it has: "
+            f"{', '.join(df.columns)} — add them"
         )
     if df.empty:
         raise UserError(
-            f"labels file {path} has a header ({', '.join(df.columns)}) but no rows; add one row per audio file"
+            f"labels file {path} has a header ({', '.join(df.columns)}) but no rows; add one row "
+            "per audio file"
         )
     dup_cols = df.columns[df.columns.duplicated()].tolist()
     if dup_cols:  # the same name after stripping spaces ("A" and "A ")
@@ -143,11 +151,11 @@ def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.
     clash = [c for c in df.columns if _BA_RE.match(c)]
     if clash:
         raise UserError(
-            f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename them"
+            f"labels file {path} has column(s) {', '.join(clash)} named like BA columns; rename "
+            "them"
         )
-    for (
-        col
-    ) in df.columns:  # "Train, spk1, A" written with ", " separators: values without the spaces
+    # "Train, spk1, A" written with ", " separators: the values without the spaces
+    for col in df.columns:
         df[col] = df[col].str.strip()
     for col in df.columns:
         if col not in ID_COLUMNS:
@@ -161,15 +169,17 @@ def check_labels(df: pd.DataFrame, path: str | Path, require_group: bool) -> pd.
         empty = np.flatnonzero((df[col] == "").to_numpy())
         if empty.size:
             raise UserError(
-                f"labels file {path}: column {col} is empty on line {empty[0] + 2} ({empty.size} rows); fill it or drop the rows"
+                f"labels file {path}: column {col} is empty on line {empty[0] + 2} "
+                f"({empty.size} rows); fill it or drop the rows"
             )
     dup = df["FileName"].duplicated(keep=False).to_numpy()
     if dup.any():
         name = df["FileName"][dup].iloc[0]
         lines = (np.flatnonzero((df["FileName"] == name).to_numpy()) + 2).tolist()
         raise UserError(
-            f"labels file {path}: FileName '{name}' appears more than once (lines {', '.join(map(str, lines))}, "
-            f"{int(df['FileName'].duplicated().sum())} duplicates in all); keep one row per file"
+            f"labels file {path}: FileName '{name}' appears more than once (lines "
+            f"{', '.join(map(str, lines))}, {int(df['FileName'].duplicated().sum())} duplicates "
+            "in all); keep one row per file"
         )
     return df
 
@@ -178,7 +188,7 @@ ID_COLUMNS = ("FileName", "Speaker", "Group")
 
 
 def _check_header(path: Path) -> None:
-    """Refuse duplicated column names, read from the header itself (pandas renames the second ``X`` to ``X.1``)."""
+    """Refuse duplicated column names, read from the header (pandas renames a second X to X.1)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             header = [c.strip() for c in next(csv.reader(fh), [])]
@@ -188,21 +198,22 @@ def _check_header(path: Path) -> None:
     dups = sorted({c for c in header if c in seen or seen.add(c)})  # type: ignore[func-returns-value]
     if dups:
         raise UserError(
-            f"labels file {path} has duplicated column name(s) {', '.join(excerpt(c) for c in dups[:5])}; "
-            "rename or remove the second of each (every column needs its own name)"
+            f"labels file {path} has duplicated column name(s) "
+            f"{', '.join(excerpt(c) for c in dups[:5])}; rename or remove the second of each "
+            "(every column needs its own name)"
         )
 
 
 def _check_class_values(values: pd.Series, col: str, path: Path) -> None:
-    """Refuse class values holding markup or control characters (they reach Markdown, HTML and plot pages)."""
+    """Refuse class values holding markup or control characters (they reach reports and plots)."""
     for value in pd.unique(values.to_numpy()):
         why = class_value_problem(str(value))
         if why is not None:
             line = int(np.flatnonzero((values == value).to_numpy())[0]) + 2
             raise UserError(
-                f"labels file {path}: label {col} has the class {excerpt(str(value))} (first on line {line}): {why}; "
-                "class names reach report pages and plots, so rename that class without < > & quotes | ` or control "
-                "characters (spaces are fine)"
+                f"labels file {path}: label {col} has the class {excerpt(str(value))} (first on "
+                f"line {line}): {why}; class names reach report pages and plots, so rename that "
+                "class without < > & quotes | ` or control characters (spaces are fine)"
             )
 
 
@@ -249,82 +260,27 @@ def format_corpus(
     Raises
     ------
     UserError
-        Any validation failure (see :func:`read_labels`, :func:`smp_balr.data.bafiles.read_ba_file`,
-        :func:`smp_balr.data.batable.read_ba_table`), both or neither of ``ba_dir`` and ``ba_table``,
-        no file matched, ``Group`` values other than Train/Test when splitting, or an empty
-        Train or Test part.
+        Any validation failure (see :func:`read_labels`,
+        :func:`smp_balr.data.bafiles.read_ba_file`, :func:`smp_balr.data.batable.read_ba_table`),
+        both or neither of ``ba_dir`` and ``ba_table``, no file matched, ``Group`` values other
+        than Train/Test when splitting, or an empty Train or Test part.
     """
     if (ba_dir is None) == (ba_table is None):
         raise UserError(
-            "give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table (one table)"
+            "give exactly one BA source: data.ba_dir (a folder of BA files) or data.ba_table "
+            "(one table)"
         )
-    ba_rows: BATable | None = None
-    if ba_table is None:
-        labels = read_labels(labels_path, require_group=split)
-        index = find_ba_files(ba_dir)
-    else:
-        in_table = Path(labels_path).is_file() and same_file(labels_path, ba_table)
-        if not in_table:
-            labels = read_labels(labels_path, require_group=split)
-        ba_rows = read_ba_table(
-            ba_table, invert=invert, with_labels=in_table, memory_available=memory_available
-        )
-        if in_table:
-            labels = check_labels(ba_rows.labels, labels_path, require_group=split)
-        index = ba_rows.index
+    labels, index, ba_rows = _read_sources(
+        labels_path, ba_dir, ba_table, split, invert, memory_available
+    )
     match = match_files(labels["FileName"].tolist(), index)
     if match.n_matched == 0:
-        example_name = labels["FileName"].iloc[0]  # read_labels refuses a CSV without rows
-        example_file = next(iter(index.by_stem.values()))[0].name
-        if ba_rows is not None:
-            raise UserError(
-                f"no FileName in {labels_path} matched a row of BA table {ba_table}: e.g. FileName '{example_name}' "
-                f"vs table FileName '{ba_rows.file_names[0]}'; FileName 'spk1/x.wav' matches a table row 'x.wav', "
-                "'x' or 'spk1/x.flac' (the name without extension agrees)"
-            )
-        raise UserError(
-            f"no FileName in {labels_path} matched a BA file under {ba_dir}: e.g. FileName '{example_name}' "
-            f"vs file '{example_file}'; FileName 'x.wav' needs a file x_ba.txt, x_ba.pkl or x_ba.npy"
-        )
-    matched = np.array([f is not None for f in match.files])
-    meta = labels.loc[matched, _ordered_columns(list(labels.columns))]
-    files = [f for f in match.files if f is not None]
-    order = np.argsort(meta["FileName"].to_numpy(dtype=object), kind="stable")
-    meta = meta.iloc[order].reset_index(drop=True)
-    files = [files[i] for i in order]
-
+        raise _no_match(labels, index, ba_rows, labels_path, ba_dir, ba_table)
+    matched, meta, files = _matched_rows(labels, match)
     if split:
-        groups = meta["Group"]
-        bad = ~groups.isin(GROUPS).to_numpy()
-        if bad.any():
-            values = sorted(set(groups[bad]))
-            row = int(
-                np.flatnonzero(matched & ~labels["Group"].isin(GROUPS).to_numpy())[0]
-            )  # first in CSV order
-            first, line = labels["FileName"].iloc[row], row + 2
-            raise UserError(
-                f"labels file {labels_path}: Group must be Train or Test, found "
-                f"{', '.join(repr(v) for v in values[:5])} on {int(bad.sum())} rows (first on line {line}, "
-                f"FileName '{first}'); write Train or Test, spelt exactly so, in the Group column of those rows"
-            )
-        for g in GROUPS:
-            if not (groups == g).any():
-                raise UserError(_missing_group(labels, match.files, g, labels_path, ba_table))
-
-    if ba_rows is None:
-        n_ba = read_ba_file(files[0], invert=invert).size
-        require_memory(
-            format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
-            f"format of {len(files):,} BA files x {n_ba} BAs",
-            "format the corpus in parts (labels CSVs of fewer rows, "
-            "data.labels) or run on a machine with more free memory",
-            available=memory_available,
-        )
-        ba = read_ba_files(files, invert=invert, progress=progress)
-    else:  # read and checked (memory included) by read_ba_table
-        ba = ba_rows.take(files)
+        _check_groups(labels, meta, matched, match.files, labels_path, ba_table)
+    ba = _read_matched_ba(files, meta, ba_rows, invert, progress, memory_available)
     table = FormattedTable(meta, ba)
-
     report = FormatReport(
         n_labels=len(labels),
         n_files=index.n_files,
@@ -336,21 +292,135 @@ def format_corpus(
         source="files" if ba_rows is None else "table",
     )
     log_report(report)
-
     if not split:
         return {"all": table}, report
-    is_train = (meta["Group"] == "Train").to_numpy()
+    return _split_parts(table), report
+
+
+def _read_sources(
+    labels_path: str | Path,
+    ba_dir: str | Path | None,
+    ba_table: str | Path | None,
+    split: bool,
+    invert: bool,
+    memory_available: int | None,
+) -> tuple[pd.DataFrame, BAIndex, BATable | None]:
+    """The labels and the BA source: the files under ``ba_dir`` or the rows of ``ba_table``."""
+    if ba_table is None:
+        labels = read_labels(labels_path, require_group=split)
+        return labels, find_ba_files(ba_dir), None
+    in_table = Path(labels_path).is_file() and same_file(labels_path, ba_table)
+    if not in_table:
+        labels = read_labels(labels_path, require_group=split)
+    ba_rows = read_ba_table(
+        ba_table, invert=invert, with_labels=in_table, memory_available=memory_available
+    )
+    if in_table:
+        labels = check_labels(ba_rows.labels, labels_path, require_group=split)
+    return labels, ba_rows.index, ba_rows
+
+
+def _no_match(
+    labels: pd.DataFrame,
+    index: BAIndex,
+    ba_rows: BATable | None,
+    labels_path: str | Path,
+    ba_dir: str | Path | None,
+    ba_table: str | Path | None,
+) -> UserError:
+    """The error when no FileName matched: an example of each side and the matching rule."""
+    example_name = labels["FileName"].iloc[0]  # read_labels refuses a CSV without rows
+    example_file = next(iter(index.by_stem.values()))[0].name
+    if ba_rows is not None:
+        return UserError(
+            f"no FileName in {labels_path} matched a row of BA table {ba_table}: e.g. FileName "
+            f"'{example_name}' vs table FileName '{ba_rows.file_names[0]}'; FileName 'spk1/x.wav' "
+            "matches a table row 'x.wav', 'x' or 'spk1/x.flac' (the name without extension agrees)"
+        )
+    return UserError(
+        f"no FileName in {labels_path} matched a BA file under {ba_dir}: e.g. FileName "
+        f"'{example_name}' vs file '{example_file}'; FileName 'x.wav' needs a file x_ba.txt, "
+        "x_ba.pkl or x_ba.npy"
+    )
+
+
+def _matched_rows(
+    labels: pd.DataFrame, match: MatchResult
+) -> tuple[np.ndarray, pd.DataFrame, list[Path]]:
+    """Which label rows matched, and the matched rows' labels and BA files sorted by FileName."""
+    matched = np.array([f is not None for f in match.files])
+    meta = labels.loc[matched, _ordered_columns(list(labels.columns))]
+    files = [f for f in match.files if f is not None]
+    order = np.argsort(meta["FileName"].to_numpy(dtype=object), kind="stable")
+    meta = meta.iloc[order].reset_index(drop=True)
+    files = [files[i] for i in order]
+    return matched, meta, files
+
+
+def _check_groups(
+    labels: pd.DataFrame,
+    meta: pd.DataFrame,
+    matched: np.ndarray,
+    files: Sequence[Path | None],
+    labels_path: str | Path,
+    ba_table: str | Path | None,
+) -> None:
+    """Refuse a matched Group other than Train/Test, and a Train or Test part without rows."""
+    groups = meta["Group"]
+    bad = ~groups.isin(GROUPS).to_numpy()
+    if bad.any():
+        values = sorted(set(groups[bad]))
+        # first in CSV order
+        row = int(np.flatnonzero(matched & ~labels["Group"].isin(GROUPS).to_numpy())[0])
+        first, line = labels["FileName"].iloc[row], row + 2
+        raise UserError(
+            f"labels file {labels_path}: Group must be Train or Test, found "
+            f"{', '.join(repr(v) for v in values[:5])} on {int(bad.sum())} rows (first on line "
+            f"{line}, FileName '{first}'); write Train or Test, spelt exactly so, in the Group "
+            "column of those rows"
+        )
+    for g in GROUPS:
+        if not (groups == g).any():
+            raise UserError(_missing_group(labels, files, g, labels_path, ba_table))
+
+
+def _read_matched_ba(
+    files: list[Path],
+    meta: pd.DataFrame,
+    ba_rows: BATable | None,
+    invert: bool,
+    progress: bool,
+    memory_available: int | None,
+) -> np.ndarray:
+    """The BA matrix of the matched rows: the files read (memory checked first) or table rows."""
+    if ba_rows is not None:  # read and checked (memory included) by read_ba_table
+        return ba_rows.take(files)
+    n_ba = read_ba_file(files[0], invert=invert).size
+    require_memory(
+        format_need(len(files), n_ba, int(meta.memory_usage(deep=True).sum())),
+        f"format of {len(files):,} BA files x {n_ba} BAs",
+        "format the corpus in parts (labels CSVs of fewer rows, "
+        "data.labels) or run on a machine with more free memory",
+        available=memory_available,
+    )
+    return read_ba_files(files, invert=invert, progress=progress)
+
+
+def _split_parts(table: FormattedTable) -> dict[str, FormattedTable]:
+    """The Train and Test parts of a table, warning of speakers found in both."""
+    is_train = (table.meta["Group"] == "Train").to_numpy()
     out = {"train": table.subset(is_train), "test": table.subset(~is_train)}
     shared = set(out["train"].meta["Speaker"]) & set(out["test"].meta["Speaker"])
     if shared:
         log.warning(
-            "%d speaker(s) appear in both Train and Test (e.g. %s): test results will be optimistic",
+            "%d speaker(s) appear in both Train and Test (e.g. %s): test results will be "
+            "optimistic",
             len(shared),
             ", ".join(sorted(shared)[:N_EXAMPLES]),
         )
     for part, tab in out.items():
         log.info("%s: %d rows, %d speakers", part, len(tab), tab.meta["Speaker"].nunique())
-    return out, report
+    return out
 
 
 def _missing_group(
@@ -364,24 +434,24 @@ def _missing_group(
     rows = np.flatnonzero((labels["Group"] == group).to_numpy())
     if rows.size == 0:
         return (
-            f"labels file {labels_path} has no row with Group '{group}'; the pipeline needs Train and Test rows — "
-            f"mark the rows of some speakers (e.g. a fifth of them) {group}"
+            f"labels file {labels_path} has no row with Group '{group}'; the pipeline needs Train "
+            f"and Test rows — mark the rows of some speakers (e.g. a fifth of them) {group}"
         )
     if ba_table is not None:
         return (
-            f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a row in BA table {ba_table} "
-            f"(e.g. FileName '{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); add their BA vectors to "
-            f"the table or fix their FileName"
+            f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a row in BA "
+            f"table {ba_table} (e.g. FileName '{labels['FileName'].iloc[rows[0]]}' on line "
+            f"{rows[0] + 2}); add their BA vectors to the table or fix their FileName"
         )
     return (
-        f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a BA file (e.g. FileName "
-        f"'{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); extract their BA vectors with balr into "
-        f"data.ba_dir or fix their FileName"
+        f"none of the {rows.size} rows of {labels_path} with Group '{group}' has a BA file (e.g. "
+        f"FileName '{labels['FileName'].iloc[rows[0]]}' on line {rows[0] + 2}); extract their BA "
+        "vectors with balr into data.ba_dir or fix their FileName"
     )
 
 
 def empty_label_cells(labels: pd.DataFrame, rows: np.ndarray | None = None) -> dict[str, list[int]]:
-    """Lines of the labels CSV (counted from 1, header included) with an empty label cell, per label column.
+    """Lines of the labels CSV (from 1, header included) with an empty label cell, per label column.
 
     Parameters
     ----------
@@ -422,8 +492,8 @@ def log_report(report: FormatReport) -> None:
             log.info("%s: 0", what)
     for col, lines in report.empty_labels.items():
         log.warning(
-            "label column %s is empty on %d matched rows (first lines: %s); they are kept, and counted as "
-            "'empty label' and left out wherever %s is the label",
+            "label column %s is empty on %d matched rows (first lines: %s); they are kept, and "
+            "counted as 'empty label' and left out wherever %s is the label",
             col,
             len(lines),
             ", ".join(map(str, lines[:N_EXAMPLES])),

@@ -1,4 +1,5 @@
-"""Write BA vectors as one table (``data.ba_table``): from per-utterance BA files, or the demo corpus.
+"""Write BA vectors as one table (``data.ba_table``): from per-utterance BA files, or the demo
+corpus.
 
 Usage (from the project root)::
 
@@ -49,7 +50,9 @@ def _arrow_block(meta: pd.DataFrame, ba: np.ndarray, schema):
 
 
 def write_ba_table(meta: pd.DataFrame, ba: np.ndarray, path: str | Path) -> None:
-    """Write ``FileName`` (+ label columns) and the int8 BA matrix as a CSV or Parquet table, atomically.
+    """Write ``FileName`` (+ label columns) and the int8 BA matrix as a CSV or Parquet table.
+
+    The table is written atomically.
 
     Parameters
     ----------
@@ -82,7 +85,7 @@ def table_from_files(
     with_labels: bool = True,
     invert: bool = False,
 ) -> int:
-    """Read the BA files of the labels' rows (as stage ``format`` does, unsplit) and write them as one table.
+    """Read the BA files of the labels' rows (as ``format`` does, unsplit) and write one table.
 
     Returns
     -------
@@ -100,7 +103,7 @@ def table_from_files(
 
 
 def write_demo_table(settings, out: str | Path, with_labels: bool = True) -> pd.DataFrame:
-    """Write the demo corpus of ``settings`` (:class:`smp_balr.data.demo.DemoSettings`) as one table.
+    """Write the demo corpus of ``settings`` (a ``DemoSettings``) as one table.
 
     The BAs are those of the demo stage's files, bit for bit. A Parquet table is written
     block by block of speakers (memory: the labels and one block); a CSV table is
@@ -138,7 +141,8 @@ def write_demo_table(settings, out: str | Path, with_labels: bool = True) -> pd.
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``files LABELS BA_DIR OUT`` or ``demo OUT`` (see the module's doc)."""
     parser = argparse.ArgumentParser(
-        prog="python -m smp_balr.data.make_table", description=__doc__.splitlines()[0]
+        prog="python -m smp_balr.data.make_table",
+        description=" ".join(__doc__.split("\n\n")[0].split()),  # the first sentence
     )
     sub = parser.add_subparsers(dest="what", required=True)
     files = sub.add_parser(

@@ -66,7 +66,8 @@ def require_label(df: pd.DataFrame, label: str, where: str | Path) -> None:
     if label not in df.columns:
         candidates = [c for c in df.columns if c not in ID_COLUMNS and not _BA_RE.match(str(c))]
         raise UserError(
-            f"label '{label}' is not a column of {where}; labels there: {', '.join(map(str, candidates)) or 'none'}"
+            f"label '{label}' is not a column of {where}; labels there: "
+            f"{', '.join(map(str, candidates)) or 'none'}"
         )
 
 
@@ -131,8 +132,8 @@ def select_classes(
         missing = [k for k in keep if k not in present]
         if missing and strict:
             raise UserError(
-                f"classes.{label} names {', '.join(map(repr, missing))}, which has no rows in {where}; "
-                f"fix the spelling or remove it from classes.{label} in params.yaml"
+                f"classes.{label} names {', '.join(map(repr, missing))}, which has no rows in "
+                f"{where}; fix the spelling or remove it from classes.{label} in params.yaml"
             )
         if missing:
             log.warning("classes %s of '%s' have no rows in %s", missing, label, where)
@@ -173,7 +174,7 @@ def filter_classes(
 def too_few_classes(
     label: str, counts: pd.Series, where: str | Path, keep: Sequence[str] | None = None
 ) -> str:
-    """The message for a label left with fewer than 2 classes: what is wrong with the data, what to do.
+    """The message for a label left with fewer than 2 classes: what is wrong, what to do.
 
     Parameters
     ----------
@@ -193,8 +194,8 @@ def too_few_classes(
     else:
         wrong = f"label '{label}' has a single class in {where}: {found}"
         fix = (
-            f"a label needs at least 2 classes to be measured — give the {label} column at least two different "
-            f"values (e.g. label more recordings), or set `label` to another column"
+            f"a label needs at least 2 classes to be measured — give the {label} column at least "
+            f"two different values (e.g. label more recordings), or set `label` to another column"
         )
     if keep is not None:
         wrong += f" after the class filter classes.{label}: [{', '.join(map(str, keep))}]"
@@ -230,7 +231,8 @@ def ba_matrix(
 # why a selection can come out empty, and what to change; by the method in the file name
 _EMPTY_SELECTION = {
     "slda": (
-        "no BA passed the slda entry test (F-to-enter at selection.slda.p_enter after selection.correction)",
+        "no BA passed the slda entry test (F-to-enter at selection.slda.p_enter after "
+        "selection.correction)",
         "raise selection.slda.p_enter (e.g. 0.1) or use selection.correction: holm",
     ),
     "bayes": (
@@ -239,7 +241,8 @@ _EMPTY_SELECTION = {
     ),
     "common": (
         "the selections it intersects share no BA",
-        "use one method's selection (features.method: slda or bayes) or change selection.common.include / exclude",
+        "use one method's selection (features.method: slda or bayes) or change "
+        "selection.common.include / exclude",
     ),
     "all": (
         "every BA is constant in the training rows",
@@ -265,8 +268,8 @@ def empty_selection_message(path: str | Path) -> str:
     )
     alternative = "" if method == "all" else ", or train on every BA with features.method: all"
     return (
-        f"features file {path} lists no BA: {why}, so the label may carry little signal in these BAs; "
-        f"to train anyway, {change}{alternative}"
+        f"features file {path} lists no BA: {why}, so the label may carry little signal in "
+        f"these BAs; to train anyway, {change}{alternative}"
     )
 
 
@@ -347,8 +350,8 @@ def scorable_rows(
     """
     if model_label != label:
         raise UserError(
-            f"{table} cannot be scored: the model was trained for label '{model_label}', params has "
-            f"'{label}'; run `dvc repro train`"
+            f"{table} cannot be scored: the model was trained for label '{model_label}', params "
+            f"has '{label}'; run `dvc repro train`"
         )
     return scorable_frame(read_table(table), label, keep, classes, features, table)
 

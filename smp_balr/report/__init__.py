@@ -1,4 +1,4 @@
-"""The presence report: which modalities are present in the BAs, how strongly, and through which BAs.
+"""The presence report: which modalities are present in the BAs, how strongly, through which BAs.
 
 Built by stage ``report`` from the study stages' outputs (``metrics/study/<label>/``), never
 by re-running a model. Pure functions:

@@ -1,4 +1,4 @@
-"""``python -m smp_balr.report --table`` (``make exp``): the experiments' presence tables side by side.
+"""``python -m smp_balr.report --table`` (``make exp``): experiments' presence tables side by side.
 
 The report itself is the pipeline's stage ``report`` (``dvc repro``).
 """

@@ -44,7 +44,7 @@ def shared_bas(
     Parameters
     ----------
     evidence : mapping
-        Label -> source -> BAs, e.g. ``{"Modality": {"slda": [...], "bayes": [...], "shap": [...]}}``.
+        Label -> source -> BAs, e.g. ``{"Modality": {"slda": [...], "shap": [...]}}``.
         A BA matters for a label when at least one source names it.
     min_labels : int
         Labels a BA must matter for to be kept.

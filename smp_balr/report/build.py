@@ -1,4 +1,4 @@
-"""Read the study stages' outputs, compute the presence table, write the documents and the metrics."""
+"""Read the study stages' outputs, compute the presence table, write the documents and metrics."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _read_csv(path: Path, label: str, **kwargs: Any) -> pd.DataFrame:
 
 
 def read_study(label: str) -> dict[str, Any]:
-    """One label's study outputs: ``chosen`` (dict), ``results``, ``predictions`` and SHAP ``importance``."""
+    """One label's study outputs: ``chosen`` (dict), ``results``, ``predictions``, SHAP."""
     folder = paths.study_dir(label)
     out = {
         "chosen": _read_json(folder / paths.STUDY_CHOSEN, label),
@@ -72,7 +72,7 @@ def read_study(label: str) -> dict[str, Any]:
 
 
 def confusion_counts(predictions: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """Classes and counts (rows true, columns predicted) from a predictions table (``true``, ``predicted``)."""
+    """Classes and counts (rows true, columns predicted) from a table of ``true``, ``predicted``."""
     true, pred = predictions["true"].astype(str), predictions["predicted"].astype(str)
     classes = sorted(set(true) | set(pred))
     index = {c: i for i, c in enumerate(classes)}
@@ -120,7 +120,7 @@ def presence_entry(label: str, study: dict[str, Any]) -> dict[str, Any]:
 def read_association(
     labels: Sequence[str],
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
-    """Each label's per-BA association table (stage ``associate@<label>``) and the BA profile summary."""
+    """Per label its per-BA association table (``associate@<label>``); the BA profile summary."""
     tables = {}
     for label in labels:
         path = paths.association_table(label)
@@ -257,7 +257,7 @@ def beyond(
 
 
 def presence_metrics(presence: Sequence[dict[str, Any]], settings: Settings) -> dict[str, Any]:
-    """``metrics/presence.json``: per label the verdict, the chosen configuration and its figures (a DVC metric)."""
+    """``metrics/presence.json`` (a DVC metric): per label its verdict, configuration, figures."""
     keys = (
         "chance",
         "ba_mean",
@@ -290,7 +290,7 @@ def presence_metrics(presence: Sequence[dict[str, Any]], settings: Settings) -> 
 
 
 def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dict[str, Any]:
-    """Write ``presence.md``, ``presence.html`` (and figures) into ``out_dir``; return the presence metrics.
+    """Write ``presence.md``, ``presence.html`` (and figures) into ``out_dir``; return the metrics.
 
     Parameters
     ----------
@@ -301,16 +301,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
     """
     cfg = settings.report
     studies = {label: read_study(label) for label in settings.labels}
-    presence = [presence_entry(label, studies[label]) for label in settings.labels]
-    verdicts = table_verdicts(
-        {e["label"]: e.get("p_value", math.nan) for e in presence},
-        {e["label"]: e.get("ci_low", math.nan) for e in presence},
-        {e["label"]: e.get("chance", math.nan) for e in presence},
-        cfg.alpha,
-        cfg.correction,
-    )
-    for e in presence:
-        e.update(verdicts[e["label"]])
+    presence = _presence_with_verdicts(studies, settings)
     figs: dict[str, bytes] = {}
     selected, agreement, top, confusion, evidence = {}, {}, {}, {}, {}
     assoc_tables, profile = read_association(settings.labels)
@@ -324,40 +315,16 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         selected[label] = _selected(label, settings.selection.selectors)
         agreement[label] = bas.agreement_matrix(selected[label])
         top[label] = shap_top(study["importance"], cfg.top_shap)
-        associated = assoc_tables[label]
-        evidence[label] = {
-            **{m: b for m, b in selected[label].items() if m != "all"},
-            "shap": top[label],
-            "association": sorted(set(associated.loc[associated["associated"].astype(bool), "BA"])),
-        }
+        evidence[label] = _evidence(selected[label], top[label], assoc_tables[label])
         if len(study["predictions"]):
-            classes, counts = confusion_counts(study["predictions"])
-            confusion[label] = (classes, counts)
-            chosen = next(e for e in presence if e["label"] == label).get("chosen")
-            title = f"{label}: {config_text(chosen)}" if chosen else label
-            figs[f"confusion_{label}"] = figures.confusion_png(classes, counts, title)
+            confusion[label] = _confusion(label, study, presence, figs)
     conf = _confounds(settings, presence, figs)
-    both = pd.concat([conf.pop("train"), conf["test"]], ignore_index=True)
-    pairs = associated_pairs(
-        both,
-        [c for c in both.columns if c not in ("FileName", "Speaker")],
-        settings.report.beyond_v,
-    )
-    beyond(settings, presence, studies, conf.pop("test"), pairs)
+    _beyond_associated(settings, presence, studies, conf.pop("train"), conf.pop("test"))
     shared = bas.shared_bas(evidence) if evidence else pd.DataFrame()
     if len(shared):
         figs["shared"] = figures.shared_png(shared)
     if any(np.isfinite(e.get("ba_mean", math.nan)) for e in presence):
         figs["presence"] = figures.presence_png(presence)
-    runs = pd.concat([s["results"] for s in studies.values()], ignore_index=True)
-    notes = [
-        "Figures come from the study stages' own outputs (metrics/study/<label>/); no model was re-run."
-    ]
-    if any(e.get("n_seeds", 1) > 1 for e in presence):
-        notes.append(
-            "With several seeds: mean ± standard deviation across seeds; the interval spans the seeds' "
-            "intervals; the p-value is the largest of the seeds'; BAs and confusion come from the first seed."
-        )
     rep = PresenceReport(
         generated=f"from corpus {settings.data.name}",
         alpha=cfg.alpha,
@@ -366,7 +333,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         confound_v=cfg.confound_v,
         min_speakers=cfg.min_speakers,
         presence=presence,
-        experiments=runs,
+        experiments=pd.concat([s["results"] for s in studies.values()], ignore_index=True),
         association=conf["association"],
         confounds=conf["pairs"],
         levels=conf["levels"],
@@ -377,7 +344,7 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
         shared=shared,
         confusion=confusion,
         figures=figs,
-        notes=notes,
+        notes=_notes(presence),
         association_lines=assoc_lines,
         profile=profile,
     )
@@ -385,3 +352,78 @@ def build_report(settings: Settings, out_dir: str | Path = paths.REPORTS) -> dic
     for e in presence:
         log.info("%-12s %s", e["label"], e.get("verdict", NO_RESULT))
     return presence_metrics(presence, settings)
+
+
+def _beyond_associated(
+    settings: Settings,
+    presence: list[dict[str, Any]],
+    studies: dict[str, dict[str, Any]],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+) -> None:
+    """Test each label beyond the labels associated with it (see :func:`beyond`)."""
+    both = pd.concat([train, test], ignore_index=True)
+    pairs = associated_pairs(
+        both,
+        [c for c in both.columns if c not in ("FileName", "Speaker")],
+        settings.report.beyond_v,
+    )
+    beyond(settings, presence, studies, test, pairs)
+
+
+def _presence_with_verdicts(
+    studies: dict[str, dict[str, Any]], settings: Settings
+) -> list[dict[str, Any]]:
+    """Each label's presence entry with its table-level verdict (correction across labels)."""
+    cfg = settings.report
+    presence = [presence_entry(label, studies[label]) for label in settings.labels]
+    verdicts = table_verdicts(
+        {e["label"]: e.get("p_value", math.nan) for e in presence},
+        {e["label"]: e.get("ci_low", math.nan) for e in presence},
+        {e["label"]: e.get("chance", math.nan) for e in presence},
+        cfg.alpha,
+        cfg.correction,
+    )
+    for e in presence:
+        e.update(verdicts[e["label"]])
+    return presence
+
+
+def _evidence(
+    selected: dict[str, list[str]], top: list[str], associated: pd.DataFrame
+) -> dict[str, list[str]]:
+    """The BA lists naming a label's BAs: selectors but ``all``, SHAP top list, association."""
+    return {
+        **{m: b for m, b in selected.items() if m != "all"},
+        "shap": top,
+        "association": sorted(set(associated.loc[associated["associated"].astype(bool), "BA"])),
+    }
+
+
+def _confusion(
+    label: str,
+    study: dict[str, Any],
+    presence: list[dict[str, Any]],
+    figs: dict[str, bytes],
+) -> tuple[list[str], np.ndarray]:
+    """Classes and counts of the chosen model's test predictions; its figure goes into ``figs``."""
+    classes, counts = confusion_counts(study["predictions"])
+    chosen = next(e for e in presence if e["label"] == label).get("chosen")
+    title = f"{label}: {config_text(chosen)}" if chosen else label
+    figs[f"confusion_{label}"] = figures.confusion_png(classes, counts, title)
+    return classes, counts
+
+
+def _notes(presence: list[dict[str, Any]]) -> list[str]:
+    """The notes under the report: where the figures come from, how several seeds combine."""
+    notes = [
+        "Figures come from the study stages' own outputs (metrics/study/<label>/); no model was "
+        "re-run."
+    ]
+    if any(e.get("n_seeds", 1) > 1 for e in presence):
+        notes.append(
+            "With several seeds: mean ± standard deviation across seeds; the interval spans the "
+            "seeds' intervals; the p-value is the largest of the seeds'; BAs and confusion come "
+            "from the first seed."
+        )
+    return notes

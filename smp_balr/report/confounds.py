@@ -1,4 +1,4 @@
-"""Confounds between labels (Cramér's V on utterances and on speakers), label level, speakers per class."""
+"""Label confounds (Cramér's V on utterances and on speakers), label level, speakers per class."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def cramers_v(x: Sequence, y: Sequence) -> float:
 def speaker_values(
     df: pd.DataFrame, labels: Sequence[str], speaker: str = "Speaker"
 ) -> pd.DataFrame:
-    """One row per speaker: each label's most frequent value for that speaker (ties: first in sorted order)."""
+    """One row per speaker: the most frequent value of each label for it (ties: sorted first)."""
     out = {}
     for label in labels:
         sub = df[[speaker, label]].dropna()
@@ -76,7 +76,7 @@ def association_matrix(
 
 
 def confound_pairs(matrices: Mapping[str, pd.DataFrame], threshold: float) -> list[dict]:
-    """Pairs of labels whose V reaches ``threshold`` in any matrix (name -> matrix), strongest first."""
+    """Label pairs whose V reaches ``threshold`` in any matrix (name -> matrix), strongest first."""
     found: dict[tuple[str, str], dict] = {}
     for where, mat in matrices.items():
         labels = list(mat.index)
@@ -90,7 +90,7 @@ def confound_pairs(matrices: Mapping[str, pd.DataFrame], threshold: float) -> li
 
 
 def label_level(df: pd.DataFrame, label: str, speaker: str = "Speaker") -> str:
-    """``varies within speakers`` if some speaker has two values of ``label``, else ``speaker level``."""
+    """``varies within speakers`` if a speaker has two label values, else ``speaker level``."""
     n = df[[speaker, label]].dropna().groupby(speaker)[label].nunique()
     return WITHIN if bool((n > 1).any()) else SPEAKER_LEVEL
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import jinja2
 import pandas as pd
 
+from smp_balr.report.html_page import CSS, PAGE, SORT_JS
 from smp_balr.study.grid import config_text as config_label
 
 
@@ -60,11 +62,12 @@ def _p(value: float) -> str:
 
 
 def _interval(r: dict[str, Any], key: str, digits: int = 3) -> str:
-    return f"{_fmt(r.get(key), digits)} [{_fmt(r.get(key + '_ci_low'), digits)}–{_fmt(r.get(key + '_ci_high'), digits)}]"
+    value, low, high = (_fmt(r.get(k), digits) for k in (key, key + "_ci_low", key + "_ci_high"))
+    return f"{value} [{low}–{high}]"
 
 
 def beyond_text(r: dict[str, Any]) -> str:
-    """The label's presence beyond each associated label, e.g. ``present beyond Gender (p 0.002)``."""
+    """The presence beyond each associated label, e.g. ``present beyond Gender (p 0.002)``."""
     parts = []
     for other, b in (r.get("beyond") or {}).items():
         verdict = b.get("verdict", "")
@@ -136,11 +139,11 @@ EXPERIMENT_COLUMNS = [
 ]
 
 PROFILE_NOTE = (
-    "Two questions: the association analysis asks, BA by BA, whether the BA is active more (or less) "
-    "often in one class than in the others, consistently over speakers (marginal; family-wise error "
-    "control over BAs); the selectors ask which BAs are still needed given the others (joint). "
-    "Correlated BAs share the credit in the joint question, so it can return few BAs where many are "
-    "associated."
+    "Two questions: the association analysis asks, BA by BA, whether the BA is active more (or "
+    "less) often in one class than in the others, consistently over speakers (marginal; "
+    "family-wise error control over BAs); the selectors ask which BAs are still needed given the "
+    "others (joint). Correlated BAs share the credit in the joint question, so it can return few "
+    "BAs where many are associated."
 )
 
 
@@ -150,22 +153,24 @@ def profile_text(profile: dict[str, Any] | None) -> str:
         return "No BA profile (stage `profile` has not run)."
     med = lambda k: _fmt((profile.get(k) or {}).get("q50"), 2)  # noqa: E731
     return (
-        f"BA profile of the {profile.get('n_speakers', '?')} training speakers: {profile['n_ba']} BAs, "
-        f"{profile['n_dead']} never active, {profile['n_always_active']} always active; over the others the "
-        f"median frequency is {med('frequency')}, the median typicality (share of speakers who have the BA: "
-        f"{profile.get('has_definition', '')}) {med('typicality')} and the median dropout (share of a having "
-        f"speaker's utterances without it) {med('dropout')}."
+        f"BA profile of the {profile.get('n_speakers', '?')} training speakers: "
+        f"{profile['n_ba']} BAs, {profile['n_dead']} never active, "
+        f"{profile['n_always_active']} always active; over the others the median frequency is "
+        f"{med('frequency')}, the median typicality (share of speakers who have the BA: "
+        f"{profile.get('has_definition', '')}) {med('typicality')} and the median dropout (share "
+        f"of a having speaker's utterances without it) {med('dropout')}."
     )
 
 
 CHOICE_NOTE = (
-    "The configuration of each label is chosen on the training-side score only (speaker-grouped CV of "
-    "the training speakers, or the held-out training speakers' validation score), never on a test "
-    "number; its own test p-value is therefore valid as it is, whatever the number of configurations "
-    "tried. The table makes one claim per label: p corrected is that p-value corrected across the "
-    "labels of the table. Normalised balanced accuracy and mutual information (bits, minus its "
-    "permutation-null mean) compare labels with different numbers of classes; 'beyond' tests a label "
-    "within the strata of each label associated with it (Cramér's V at or above report.beyond_v)."
+    "The configuration of each label is chosen on the training-side score only (speaker-grouped "
+    "CV of the training speakers, or the held-out training speakers' validation score), never on "
+    "a test number; its own test p-value is therefore valid as it is, whatever the number of "
+    "configurations tried. The table makes one claim per label: p corrected is that p-value "
+    "corrected across the labels of the table. Normalised balanced accuracy and mutual "
+    "information (bits, minus its permutation-null mean) compare labels with different numbers "
+    "of classes; 'beyond' tests a label within the strata of each label associated with it "
+    "(Cramér's V at or above report.beyond_v)."
 )
 
 
@@ -196,8 +201,10 @@ def _speaker_counts(counts: pd.DataFrame) -> pd.DataFrame:
 
 #: what an empty list means, per selector: the question it asks returned no BA
 EMPTY_SELECTION = {
-    "slda": "none: no BA passed the entry test given the others (a joint question, see the association above)",
-    "bayes": "none: no BA reached p_direction given all the others (a joint question, see the association above)",
+    "slda": "none: no BA passed the entry test given the others (a joint question, see the "
+    "association above)",
+    "bayes": "none: no BA reached p_direction given all the others (a joint question, see the "
+    "association above)",
     "common": "none: no BA is in every intersected list",
 }
 
@@ -231,13 +238,39 @@ def _md_frame(frame: pd.DataFrame, index_name: str = "") -> str:
 
 def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     """The report as Markdown; figures referenced as ``<figure_dir>/<name>.png``."""
-    fig = lambda name, alt: f"![{alt}]({figure_dir}/{name}.png)" if name in rep.figures else ""  # noqa: E731
+
+    def fig(name: str, alt: str) -> str:
+        return f"![{alt}]({figure_dir}/{name}.png)" if name in rep.figures else ""
+
     out = [
         "# Presence of modalities in the BAs",
         "",
         f"Built {rep.generated}. Verdicts at alpha = {rep.alpha} "
         f"({rep.correction} across the labels).",
         "",
+    ]
+    out += _md_presence(rep, fig)
+    out += _md_bas(rep, fig)
+    out += _md_confounds(rep, fig)
+    out += ["## 4. Confusion matrices of the chosen models", ""]
+    for label in rep.confusion:
+        out += [f"### {label}", "", fig(f"confusion_{label}", f"confusion matrix {label}"), ""]
+    out += [
+        "## 5. Every configuration run",
+        "",
+        _md_table(
+            [h for _, h in EXPERIMENT_COLUMNS],
+            [_experiment_cells(r) for _, r in rep.experiments.iterrows()],
+        ),
+        "",
+    ]
+    out += [f"- {n}" for n in rep.notes]
+    return "\n".join(out) + "\n"
+
+
+def _md_presence(rep: PresenceReport, fig: Callable[[str, str], str]) -> list[str]:
+    """Markdown lines of section 1: the rule, the presence table, its warnings and figure."""
+    out = [
         "## 1. Presence",
         "",
         f"**Rule.** {rep.rule}",
@@ -250,8 +283,12 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     for r in rep.presence:
         for w in r.get("warnings", []):
             out.append(f"- **{r['label']}**: {w}")
-    out += ["", fig("presence", "normalised balanced accuracy per label"), ""]
-    out += ["## 2. Which BAs", "", PROFILE_NOTE, "", profile_text(rep.profile), ""]
+    return out + ["", fig("presence", "normalised balanced accuracy per label"), ""]
+
+
+def _md_bas(rep: PresenceReport, fig: Callable[[str, str], str]) -> list[str]:
+    """Markdown lines of section 2: per label its associated and selected BAs; shared BAs."""
+    out = ["## 2. Which BAs", "", PROFILE_NOTE, "", profile_text(rep.profile), ""]
     out += [fig("effects", "BA effects across labels"), ""]
     for label in rep.selected:
         out += [
@@ -274,7 +311,12 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
         out += [_md_frame(rep.shared, "BA"), "", fig("shared", "BAs shared across labels"), ""]
     else:
         out += ["No BA matters for more than one label.", ""]
-    out += [
+    return out
+
+
+def _md_confounds(rep: PresenceReport, fig: Callable[[str, str], str]) -> list[str]:
+    """Markdown lines of section 3: Cramér's V between labels, warnings, speakers per class."""
+    out = [
         "## 3. Confounds",
         "",
         f"Cramér's V (bias-corrected) between labels; pairs at or above {rep.confound_v} "
@@ -286,7 +328,8 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
     out += [fig("association", "Cramér's V between labels"), ""]
     for c in rep.confounds:
         out.append(
-            f"- **warning**: {c['a']} and {c['b']} are nearly the same partition (V = {c['v']:.2f} on {c['where']})"
+            f"- **warning**: {c['a']} and {c['b']} are nearly the same partition "
+            f"(V = {c['v']:.2f} on {c['where']})"
         )
     out.append("")
     for label, counts in rep.class_counts.items():
@@ -296,99 +339,77 @@ def to_markdown(rep: PresenceReport, figure_dir: str) -> str:
             _md_frame(_speaker_counts(counts), "class"),
             "",
         ]
-    out += ["## 4. Confusion matrices of the chosen models", ""]
-    for label in rep.confusion:
-        out += [f"### {label}", "", fig(f"confusion_{label}", f"confusion matrix {label}"), ""]
-    out += [
-        "## 5. Every configuration run",
-        "",
-        _md_table(
-            [h for _, h in EXPERIMENT_COLUMNS],
-            [_experiment_cells(r) for _, r in rep.experiments.iterrows()],
-        ),
-        "",
-    ]
-    out += [f"- {n}" for n in rep.notes]
-    return "\n".join(out) + "\n"
+    return out
 
 
 # ------------------------------------------------------------------------------------ html
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;background:#f6f7f9;color:#1d2430;line-height:1.45}
-main{max-width:1180px;margin:0 auto;padding:24px 32px 64px;background:#fff;box-shadow:0 0 12px rgba(0,0,0,.06)}
-h1{font-size:1.7em;margin:.2em 0 .1em}h2{border-bottom:2px solid #e3e6ea;padding-bottom:4px;margin-top:2em}
-h3{margin-bottom:.3em}.meta{color:#5b6573;margin-top:0}.note{background:#f1f5fb;border-left:4px solid #4a78b5;padding:8px 12px;font-size:.93em}
-table{border-collapse:collapse;margin:10px 0 18px;font-size:.9em}th,td{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#eef1f5;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr:nth-child(even) td{background:#fafbfc}.present{color:#fff;background:#1b7837!important;font-weight:600}
-.notshown{background:#eceff2!important;color:#444}.failed td{color:#8a1c1c}.warn{color:#8a4b00;background:#fff6e5;border-left:4px solid #e69500;padding:6px 10px;margin:4px 0;list-style:none}
-ul.warnings{padding-left:0}figure{margin:10px 0}img{max-width:100%;height:auto;border:1px solid #e3e6ea}
-.grid{display:flex;flex-wrap:wrap;gap:18px}.grid figure{flex:0 1 auto}figcaption{font-size:.85em;color:#5b6573}
-table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}table.sortable th:after{content:" \\2195";color:#9aa3ad;font-size:.8em}
-.bas{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;word-break:break-word;max-width:720px}
-.wide{overflow-x:auto}table.sortable{font-size:.8em}table.sortable td,table.sortable th{padding:3px 5px}.err{font-size:.9em;max-width:250px;white-space:normal;margin-top:2px;font-family:ui-monospace,Menlo,Consolas,monospace}
-"""
+def to_html(rep: PresenceReport) -> str:
+    """The report as one self-contained HTML page (inline CSS/JS, images as data URIs, no network).
 
-SORT_JS = """
-document.querySelectorAll('table.sortable').forEach(function(t){
-  t.querySelectorAll('th').forEach(function(th,i){
-    th.addEventListener('click',function(){
-      var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows),asc=th.dataset.dir!=='asc';
-      t.querySelectorAll('th').forEach(function(h){delete h.dataset.dir});th.dataset.dir=asc?'asc':'desc';
-      function key(r){var c=r.cells[i],v=c.dataset.v!==undefined?c.dataset.v:c.textContent;var n=parseFloat(v);return isNaN(n)?v.toLowerCase():n}
-      rows.sort(function(a,b){var x=key(a),y=key(b);if(typeof x!==typeof y){x=String(x);y=String(y)}return (x<y?-1:x>y?1:0)*(asc?1:-1)});
-      rows.forEach(function(r){body.appendChild(r)});
-    });
-  });
-});
-"""
-
-
-class Html(str):
-    """A table cell that is already HTML (escaped where needed): written as is."""
+    The page is the Jinja2 template :data:`smp_balr.report.html_page.PAGE`, rendered with
+    autoescape: every text of the report (label and class names, error lines, notes) is
+    escaped by the template, none is written as markup.
+    """
+    return _page_template().render(
+        rep=rep,
+        css=CSS,
+        sort_js=SORT_JS,
+        images={n: base64.b64encode(png).decode("ascii") for n, png in rep.figures.items()},
+        n_runs=len(rep.experiments),
+        choice_note=CHOICE_NOTE,
+        profile_note=PROFILE_NOTE,
+        profile=profile_text(rep.profile),
+        presence=_presence_table(rep),
+        warnings=[(r["label"], w) for r in rep.presence for w in r.get("warnings", [])],
+        label_bas=[_label_bas(rep, label) for label in rep.selected],
+        has_shared=bool(len(rep.shared)),
+        class_counts=[
+            {
+                "label": label,
+                "level": rep.levels.get(label, "?"),
+                "table": _frame_table(_speaker_counts(counts), "class"),
+            }
+            for label, counts in rep.class_counts.items()
+        ],
+        runs=_runs_table(rep),
+    )
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+@functools.lru_cache(maxsize=1)
+def _page_template() -> jinja2.Template:
+    """The page template, compiled once, escaping every value it is given."""
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    return env.from_string(PAGE)
 
 
-def _img(rep: PresenceReport, name: str, alt: str, caption: str = "") -> str:
-    if name not in rep.figures:
-        return ""
-    data = base64.b64encode(rep.figures[name]).decode("ascii")
-    cap = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
-
-
-def _html_table(
+def _table(
     head: list[str],
     rows: list[list[str]],
     cls: str = "",
     row_classes: list[str] | None = None,
     sort_values: list[list[Any]] | None = None,
-) -> str:
-    out = [
-        f'<table class="{cls}">' if cls else "<table>",
-        "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>",
-    ]
+    text_class: str = "",
+) -> dict[str, Any]:
+    """A table as the template takes it; numeric cells get class ``num``, others ``text_class``."""
+    out = []
     for i, row in enumerate(rows):
-        rc = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         cells = []
-        for j, cell in enumerate(row):
-            num = _is_num(cell)
-            attrs = ' class="num"' if num else ""
+        for j, text in enumerate(row):
+            sort = None
             if sort_values is not None:
-                v = sort_values[i][j]
-                if isinstance(v, float) and math.isnan(v):
-                    v = ""
-                attrs += f' data-v="{_e(v)}"'
-            cells.append(f"<td{attrs}>{cell if isinstance(cell, Html) else _e(cell)}</td>")
-        out.append(f"<tr{rc}>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+                sort = sort_values[i][j]
+                if isinstance(sort, float) and math.isnan(sort):
+                    sort = ""
+            cls_ = "num" if _is_num(text) else text_class
+            cells.append({"text": text, "cls": cls_, "sort": sort, "err": ""})
+        out.append({"cls": row_classes[i] if row_classes else "", "cells": cells})
+    return {"head": head, "cls": cls, "rows": out}
 
 
 def _is_num(text: str) -> bool:
+    """Whether a cell reads as a number (a dash for a missing one aside): right-aligned."""
     try:
         float(text.replace("–", "").strip() or "x")
     except ValueError:
@@ -396,165 +417,61 @@ def _is_num(text: str) -> bool:
     return True
 
 
-def _frame_html(frame: pd.DataFrame, index_name: str = "") -> str:
+def _frame_table(frame: pd.DataFrame, index_name: str = "") -> dict[str, Any]:
+    """A DataFrame as a template table, its index as the first column."""
     head = [index_name] + [str(c) for c in frame.columns]
     rows = [
         [str(i)] + [_fmt(v, 2) if isinstance(v, float) else str(v) for v in row]
         for i, row in zip(frame.index, frame.itertuples(index=False))
     ]
-    return _html_table(head, rows)
+    return _table(head, rows)
 
 
-def to_html(rep: PresenceReport) -> str:
-    """The report as one self-contained HTML page (inline CSS/JS, images as data URIs, no network reference)."""
-    parts = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>Presence of modalities in the BAs</title>",
-        f"<style>{CSS}</style></head><body><main>",
-        "<h1>Presence of modalities in the BAs</h1>",
-        f'<p class="meta">Built {_e(rep.generated)} · verdicts at alpha = {_e(rep.alpha)} '
-        f"({_e(rep.correction)} across the labels) · {len(rep.experiments)} runs</p>",
-        "<h2>1. Presence</h2>",
-        f'<p class="note"><b>Rule.</b> {_e(rep.rule)}</p>',
-        f'<p class="note">{_e(CHOICE_NOTE)}</p>',
-    ]
-    rows, classes = [], []
-    for r in rep.presence:
-        cells = presence_cells(r)
+def _presence_table(rep: PresenceReport) -> dict[str, Any]:
+    """The presence table, its verdict cells coloured (present, or not shown)."""
+    table = _table(PRESENCE_HEAD, [presence_cells(r) for r in rep.presence], cls="presence")
+    for row, r in zip(table["rows"], rep.presence):
         v = r.get("verdict")
-        cells[-1] = Html(f"<span>{_e(v)}</span>")
-        rows.append(cells)
-        classes.append("")
-    table = _html_table(PRESENCE_HEAD, rows, cls="presence")
-    # colour the verdict cells
-    for r in rep.presence:
-        v = r.get("verdict")
-        css = "present" if v == "present" else "notshown"
-        table = table.replace(
-            f"<td><span>{_e(v)}</span></td>", f'<td class="{css}">{_e(v)}</td>', 1
-        )
-    parts.append(f'<div class="wide">{table}</div>')
-    warns = [
-        f'<li class="warn"><b>{_e(r["label"])}</b>: {_e(w)}</li>'
-        for r in rep.presence
-        for w in r.get("warnings", [])
-    ]
-    if warns:
-        parts.append('<ul class="warnings">' + "".join(warns) + "</ul>")
-    parts.append(
-        _img(
-            rep,
-            "presence",
-            "normalised balanced accuracy per label",
-            "Chosen configuration per label: (balanced accuracy - chance) / (1 - chance) on the test speakers, with its "
-            "speaker-bootstrap 95% interval; 0 is chance.",
-        )
-    )
+        row["cells"][-1].update(text=v, cls="present" if v == "present" else "notshown")
+    return table
 
-    parts.append("<h2>2. Which BAs</h2>")
-    parts.append(f'<p class="note">{_e(PROFILE_NOTE)}</p><p>{_e(profile_text(rep.profile))}</p>')
-    parts.append(
-        _img(
-            rep,
-            "effects",
-            "BA effects across labels",
-            "Associated BAs: difference of activation frequency, class vs the others (blank: not associated).",
-        )
-    )
-    for label in rep.selected:
-        parts.append(f"<h3>{_e(label)}</h3>")
-        lines = rep.association_lines.get(label, [])
-        parts.append(
-            '<p><b>Associated BAs</b> (marginal, per BA)</p><ul class="bas">'
-            + "".join(f"<li>{_e(x)}</li>" for x in lines)
-            + "</ul><p><b>Jointly needed BAs</b> (selectors)</p>"
-        )
-        rows = [[m, str(len(b)), _ba_list(m, b, 40)] for m, b in rep.selected[label].items()]
-        body = _html_table(["selector", "n", "BAs"], rows).replace("<td>", '<td class="bas">')
-        parts.append(body)
-        extra = []
-        if label in rep.agreement and len(rep.agreement[label]):
-            extra.append(
-                "<div><b>Jaccard agreement</b>" + _frame_html(rep.agreement[label]) + "</div>"
-            )
-        if rep.shap_top.get(label):
-            extra.append(
-                '<div><b>Top SHAP BAs of the chosen model</b><ol class="bas">'
-                + "".join(f"<li>{_e(b)}</li>" for b in rep.shap_top[label])
-                + "</ol></div>"
-            )
-        parts.append('<div class="grid">' + "".join(extra) + "</div>")
-    parts.append("<h3>BAs shared across labels</h3>")
-    if len(rep.shared):
-        parts.append(
-            _img(
-                rep,
-                "shared",
-                "BAs shared across labels",
-                "Cell: number of sources (selectors other than all, SHAP top list) naming the BA for the label.",
-            )
-        )
-    else:
-        parts.append("<p>No BA matters for more than one label.</p>")
 
-    parts.append("<h2>3. Confounds</h2>")
-    parts.append(
-        f"<p>Cramér's V (bias-corrected) between every pair of labels, on utterances and on speakers (each "
-        f"speaker once, with its most frequent value). Pairs at or above {_e(rep.confound_v)} are outlined: "
-        "for them, &ldquo;present&rdquo; may mean &ldquo;the other label is present&rdquo;.</p>"
-    )
-    parts.append(_img(rep, "association", "Cramér's V between labels"))
-    if rep.confounds:
-        parts.append(
-            '<ul class="warnings">'
-            + "".join(
-                f'<li class="warn">{_e(c["a"])} and {_e(c["b"])} are nearly the same partition (V = {c["v"]:.2f} on {_e(c["where"])})</li>'
-                for c in rep.confounds
-            )
-            + "</ul>"
-        )
-    grid = []
-    for label, counts in rep.class_counts.items():
-        grid.append(
-            f"<div><b>{_e(label)}</b> ({_e(rep.levels.get(label, '?'))})"
-            + _frame_html(_speaker_counts(counts), "class")
-            + "</div>"
-        )
-    parts.append('<div class="grid">' + "".join(grid) + "</div>")
+def _label_bas(rep: PresenceReport, label: str) -> dict[str, Any]:
+    """One label's BAs: associated lines, selector lists, their agreement, the SHAP top list."""
+    rows = [[m, str(len(b)), _ba_list(m, b, 40)] for m, b in rep.selected[label].items()]
+    agreement = None
+    if label in rep.agreement and len(rep.agreement[label]):
+        agreement = _frame_table(rep.agreement[label])
+    return {
+        "label": label,
+        "lines": rep.association_lines.get(label, []),
+        "selectors": _table(["selector", "n", "BAs"], rows, text_class="bas"),
+        "agreement": agreement,
+        "shap": rep.shap_top.get(label) or [],
+    }
 
-    parts.append('<h2>4. Confusion matrices of the chosen models</h2><div class="grid">')
-    for label in rep.confusion:
-        parts.append(_img(rep, f"confusion_{label}", f"confusion matrix {label}", label))
-    parts.append("</div>")
 
-    parts.append("<h2>5. Every configuration run</h2><p>Click a column header to sort.</p>")
-    # the error line goes under the status (one column less, so the table fits the page)
+def _runs_table(rep: PresenceReport) -> dict[str, Any]:
+    """Every run, sortable, failed ones marked; an error line goes under its run's status."""
+    # one column less than EXPERIMENT_COLUMNS, so that the table fits the page
     columns = [c for c in EXPERIMENT_COLUMNS if c[0] != "error"]
     status_at = [k for k, _ in columns].index("status")
-    rows, sorts, rclass = [], [], []
+    rows, sorts, rclass, errors = [], [], [], []
     for _, r in rep.experiments.iterrows():
-        cells = _experiment_cells(r)[: len(columns)]
-        err = _experiment_cells(r)[-1]
-        if err:
-            cells[status_at] = Html(f'{_e(r["status"])}<div class="err">{_e(err)}</div>')
-        rows.append(cells)
+        cells = _experiment_cells(r)
+        rows.append(cells[: len(columns)])
+        errors.append((cells[-1], r["status"]))
         values = [r.get(k) for k, _ in columns]
         sorts.append(
             ["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in values]
         )
         rclass.append("failed" if r["status"] == "failed" else "")
-    parts.append(
-        '<div class="wide">'
-        + _html_table(
-            [h for _, h in columns], rows, cls="sortable", row_classes=rclass, sort_values=sorts
-        )
-        + "</div>"
-    )
-    if rep.notes:
-        parts.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in rep.notes) + "</ul>")
-    parts.append(f"</main><script>{SORT_JS}</script></body></html>")
-    return "\n".join(parts)
+    head = [h for _, h in columns]
+    table = _table(head, rows, cls="sortable", row_classes=rclass, sort_values=sorts)
+    for row, (err, status) in zip(table["rows"], errors):
+        if err:
+            row["cells"][status_at].update(text=str(status), cls="", err=err)
+    return table
 
 
 def write_documents(rep: PresenceReport, out_dir: str | Path) -> tuple[Path, Path]:

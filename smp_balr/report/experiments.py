@@ -1,4 +1,4 @@
-"""``make exp``: DVC experiments side by side, by their presence metrics (``metrics/presence.json``)."""
+"""``make exp``: DVC experiments side by side by their presence metrics (metrics/presence.json)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def exp_show(timeout: float = TIMEOUT) -> list[dict[str, Any]]:
         )
     except subprocess.TimeoutExpired:
         raise UserError(
-            f"`dvc exp show --json` did not answer within {timeout:.0f} s; run it by hand to see why"
+            f"`dvc exp show --json` did not answer within {timeout:.0f} s; run it by hand to see "
+            "why"
         ) from None
     except FileNotFoundError:
         raise UserError(
@@ -59,13 +60,17 @@ def rows(shown: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def format_table(items: Sequence[Mapping[str, Any]]) -> str:
-    """The rows in 80 columns: experiment, label, chosen configuration, balanced accuracy, interval, p, verdict."""
+    """The rows in 80 columns: experiment, label, chosen configuration, figures, verdict.
+
+    The figures are the balanced accuracy, the low end of its interval and the corrected p.
+    """
 
     def num(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
     lines = [
-        f"{'experiment':<14} {'label':<10} {'chosen':<20} {'b.acc':>5} {'ci_lo':>5} {'p adj':>6} verdict"
+        f"{'experiment':<14} {'label':<10} {'chosen':<20} "
+        f"{'b.acc':>5} {'ci_lo':>5} {'p adj':>6} verdict"
     ]
     for r in items:
         chosen = (r.get("chosen") or "-").replace(" / balance ", "/").replace(" / ", "/")

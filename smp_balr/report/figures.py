@@ -92,7 +92,7 @@ def association_png(matrices: Mapping[str, pd.DataFrame], threshold: float) -> b
 
 
 def shared_png(frame: pd.DataFrame) -> bytes:
-    """BA x label heatmap: how many sources (selectors, SHAP top list) name each BA for each label."""
+    """BA x label heatmap: how many sources (selectors, SHAP top list) name a BA for a label."""
     vals = frame.to_numpy(dtype=float)
     n_ba, n_lab = vals.shape
     fig, ax = plt.subplots(figsize=(1.8 + 0.9 * n_lab, 1.0 + 0.22 * n_ba))
@@ -124,7 +124,7 @@ def _finite(value: object) -> float:
 
 
 def presence_png(rows: Sequence[Mapping]) -> bytes:
-    """Chance-normalised balanced accuracy of each label's chosen configuration with its interval (0 = chance)."""
+    """Chance-normalised balanced accuracy (0 = chance) of the chosen configurations, with CIs."""
     rows = [r for r in rows if np.isfinite(_finite(r.get("ba_norm")))]
     fig, ax = plt.subplots(figsize=(6.5, 0.9 + 0.55 * max(1, len(rows))))
     for i, r in enumerate(rows):
