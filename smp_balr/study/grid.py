@@ -67,12 +67,30 @@ def configurations(
     ]
 
 
-def run_order(configs: Sequence[Configuration]) -> list[int]:
-    """Indices of ``configs`` in the order to start them: dearest models first.
+def run_order(
+    configs: Sequence[Configuration], n_features: Mapping[str, int] | None = None
+) -> list[int]:
+    """Indices of ``configs`` in the order to start them: dearest first.
 
-    The results keep the grid's order.
+    Largest BA lists first (``n_features``: BAs of each ``features`` value, 0 for one that
+    cannot be used), then by model (mlp, dt, logreg), so that the long fits do not end the
+    run on one busy worker. The results keep the grid's order.
+
+    Examples
+    --------
+    >>> grid = configurations(["slda", "all"], ["logreg", "mlp"], [0], [1])
+    >>> for i in run_order(grid, {"all": 500, "slda": 20}):
+    ...     print(grid[i].text)
+    all / mlp / balance 0
+    all / logreg / balance 0
+    slda / mlp / balance 0
+    slda / logreg / balance 0
     """
-    return sorted(range(len(configs)), key=lambda i: (_COST.get(configs[i].model, 9), i))
+    sizes = n_features or {}
+    return sorted(
+        range(len(configs)),
+        key=lambda i: (-sizes.get(configs[i].features, 0), _COST.get(configs[i].model, 9), i),
+    )
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:

@@ -279,11 +279,12 @@ def run_study(
     outcomes: list[Outcome | None] = [None] * len(configs)
     jobs = st.n_jobs if n_jobs is None else n_jobs
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+    sizes = {k: 0 if isinstance(v, str) else len(v) for k, v in features.items()}
     tasks = (
         delayed(_task)(
             i, configs[i], train_df, test_df, label, features[configs[i].features], settings
         )
-        for i in run_order(configs)
+        for i in run_order(configs, sizes)
     )
     failed = 0
     with tqdm(
