@@ -106,12 +106,12 @@ def make_corpus_mid(
 ) -> Corpus:
     """A harder corpus for the posterior: BAs with mid-range activation rates.
 
-    :func:`smp_balr.selection.planted.make_planted` (speaker logits N(0, 1.5) around
+    :func:`benchmarks.support.planted.make_planted` (speaker logits N(0, 1.5) around
     rate 0.5, skewed class mixes, ``n_planted`` BAs with a within-speaker class effect of
     1.0 logit) for the planted within-speaker label; there is no speaker-level truth in
     this generator.
     """
-    from smp_balr.selection.planted import make_planted
+    from benchmarks.support.planted import make_planted
 
     p = make_planted(
         n_speakers=n_speakers,
