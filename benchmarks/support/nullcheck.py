@@ -66,7 +66,7 @@ def make_corpus(
     planted: dict[str, int] | None = None,
     n_constant: int = 12,
 ) -> Corpus:
-    """Generate a demo corpus of the given size (see :class:`smp_balr.core.settings.DemoSettings`)."""
+    """A demo corpus of the given size (see :class:`smp_balr.core.settings.DemoSettings`)."""
     extra = {} if planted is None else {"planted": dict(planted)}
     settings = DemoSettings(
         seed=seed,

@@ -125,7 +125,7 @@ def _codes(values: np.ndarray, sort: bool = True) -> tuple[np.ndarray, np.ndarra
 def _cell_sums(
     X: np.ndarray, cell: np.ndarray, n_cells: int, rows: int = 65536
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Column sums of ``X`` per cell code, and the cell sizes (``rows`` rows at a time: no float copy of ``X``)."""
+    """Column sums of ``X`` per cell code and the cell sizes (``rows`` rows at a time, no copy)."""
     n = len(cell)
     sums = np.zeros((n_cells, X.shape[1]))
     for a in range(0, n, rows):
@@ -139,7 +139,7 @@ def _cell_sums(
 
 
 class _Shuffler:
-    """Permutations of class codes within strata (or over all rows), in the strata's sorted row order.
+    """Permutations of class codes within strata (or over all rows), in the strata's row order.
 
     The rows are put in stratum order once (``order``); each permutation then shuffles the
     codes of every stratum in place (Fisher-Yates, no sort), so ``X[order]`` and the
@@ -755,7 +755,7 @@ def ba_profile(
 def profile_summary(
     profile: pd.DataFrame, has_share: float = 0.0, n_speakers: int | None = None
 ) -> dict[str, Any]:
-    """Counts and distribution quantiles of a :func:`ba_profile` table (over the BAs neither dead nor constant)."""
+    """Counts and quantiles of a :func:`ba_profile` table (BAs neither dead nor constant)."""
     live = profile[~(profile["dead"] | profile["constant"])]
 
     def q(col: str) -> dict[str, float | None]:
@@ -845,8 +845,9 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
         pool = pool if len(pool) else table
         best = pool.loc[pool["p"].astype(float).idxmin()] if "p" in pool.columns else pool.iloc[0]
         return [
-            f"association ({question}, {correction} at {rule}): none of the {n_ba} BAs is more or less frequent "
-            f"in one class than in the others beyond chance; the strongest, {best['BA']} in class {best['class']} "
+            f"association ({question}, {correction} at {rule}): none of the {n_ba} BAs is more "
+            "or less frequent in one class than in the others beyond chance; the strongest, "
+            f"{best['BA']} in class {best['class']} "
             f"({float(best['freq_class']):.2f} vs {float(best['freq_rest']):.2f}), has adjusted p "
             f"{float(best['p_adjusted']):.3g} > {alpha:g}"
         ]
@@ -855,8 +856,14 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
     )
     lines = []
     for _, r in assoc.head(int(top)).iterrows():
-        fc = f"{r['class']} {r['freq_class']:.2f}{_fmt_interval(r.get('freq_class_low', np.nan), r.get('freq_class_high', np.nan))}"
-        fr = f"{r.get('versus', 'rest')} {r['freq_rest']:.2f}{_fmt_interval(r.get('freq_rest_low', np.nan), r.get('freq_rest_high', np.nan))}"
+        fc = (
+            f"{r['class']} {r['freq_class']:.2f}"
+            f"{_fmt_interval(r.get('freq_class_low', np.nan), r.get('freq_class_high', np.nan))}"
+        )
+        fr = (
+            f"{r.get('versus', 'rest')} {r['freq_rest']:.2f}"
+            f"{_fmt_interval(r.get('freq_rest_low', np.nan), r.get('freq_rest_high', np.nan))}"
+        )
         extra = f"difference {r['effect']:+.2f}"
         if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
             extra += f" [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
@@ -867,7 +874,8 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
         lines.append(f"{r['BA']}: {fc} vs {fr} ({extra})")
     if len(assoc) > top:
         lines.append(
-            f"... and {len(assoc) - int(top)} more associated (BA, class) pairs ({question}, {correction} at {rule})"
+            f"... and {len(assoc) - int(top)} more associated (BA, class) pairs "
+            f"({question}, {correction} at {rule})"
         )
     return lines
 
