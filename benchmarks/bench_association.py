@@ -32,14 +32,17 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: benchmarks.support
+
+from benchmarks.support.nullcheck import clopper_pearson  # noqa: E402
 from smp_balr.core.settings import (
     AssociationSettings,  # noqa: E402
     DemoSettings,  # noqa: E402
@@ -52,12 +55,6 @@ PLANTED = {"Language": 4, "Modality": 4, "EmoClass": 8}
 # sizes: (speakers, of which test, utterances per speaker); the independent BAs are the
 # demo's own (n_ind), the correlated ones its correlated block (n_corr)
 SIZES = {"s40x30": (48, 8, 30), "s56x80": (64, 8, 80)}
-
-
-def _clopper_pearson(k: int, n: int) -> tuple[float, float]:
-    low = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
-    high = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
-    return low, high
 
 
 def _corpus(seed: int, speakers: int, test: int, utts: int, n_ind: int, n_corr: int):
@@ -210,7 +207,7 @@ def null_calibration(n_labels: int, per_corpus: int, seed: int = 900) -> dict[st
     out = {}
     for (size, bas, kind, corr), hits in counts.items():
         k, n = int(sum(hits)), len(hits)
-        low, high = _clopper_pearson(k, n)
+        low, high = clopper_pearson(k, n)
         out[f"{size} | {bas} | {kind} | {corr}"] = {
             "labels": n,
             "with_associated": k,

@@ -35,6 +35,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -42,7 +43,9 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from smp_balr.selection.nullcheck import CellSize, run_corpus, summarise  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: benchmarks.support
+
+from benchmarks.support.nullcheck import CellSize, run_corpus, summarise  # noqa: E402
 
 CELLS = {
     "small": CellSize(40, 8, 40),  # 32 training speakers x 40 = 1,280 rows: n/p 2.5

@@ -11,16 +11,20 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
-from smp_balr.selection.bayes import bayes_select
-from smp_balr.selection.planted import make_planted
-from smp_balr.selection.quality import precision_recall
-from smp_balr.selection.slda import forward_stepwise
-from smp_balr.selection.units import prepare
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: benchmarks.support
+
+from benchmarks.support.planted import make_planted  # noqa: E402
+from smp_balr.selection.bayes import bayes_select  # noqa: E402
+from smp_balr.selection.quality import precision_recall  # noqa: E402
+from smp_balr.selection.slda import forward_stepwise  # noqa: E402
+from smp_balr.selection.units import prepare  # noqa: E402
 
 
 def _fmt(q: dict) -> str:

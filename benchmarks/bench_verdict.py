@@ -5,7 +5,7 @@ test speaker leans to classes of its own, as the predictions of any model of
 speaker-specific BAs do), which is what the permutation schemes must withstand.
 
 - **Table claim**: tables of K = 3 and 5 labels, each a null label (speaker-level or
-  varying within speakers, 2-4 classes, as :func:`smp_balr.selection.nullcheck.null_label`
+  varying within speakers, 2-4 classes, as :func:`benchmarks.support.nullcheck.null_label`
   draws them) with predictions that ignore it; every label gets the permutation p-value
   (:func:`smp_balr.evaluation.scores.permutation_pvalue`, ``required_permutations(alpha, K)``
   permutations) and the speaker-bootstrap interval, then
@@ -36,17 +36,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: benchmarks.support
+
+from benchmarks.support.nullcheck import clopper_pearson, null_label  # noqa: E402
 from smp_balr.core.multitest import required_permutations  # noqa: E402
 from smp_balr.evaluation.conditional import CANNOT_SEPARATE, PRESENT_BEYOND, presence_beyond  # noqa: E402
 from smp_balr.evaluation.scores import bootstrap_speakers, permutation_pvalue  # noqa: E402
 from smp_balr.evaluation.verdict import PRESENT, table_verdicts  # noqa: E402
-from smp_balr.selection.nullcheck import clopper_pearson, null_label  # noqa: E402
 
 
 def _speakers(rng: np.random.Generator, n_speakers: int, mean_rows: int) -> np.ndarray:

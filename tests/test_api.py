@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.support.planted import make_planted
 from smp_balr.core.errors import UserError
 from smp_balr.core.settings import SelectionSettings, SldaSettings
 from smp_balr.selection import precision_recall, run_selection, select
-from smp_balr.selection.planted import make_planted
 
 SETTINGS = SelectionSettings(slda=SldaSettings(p_enter=0.05, p_remove=None, max_features=50))
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
+from benchmarks.support.planted import make_planted
 from smp_balr.core.errors import UserError
 from smp_balr.selection.bayes import bayes_select
-from smp_balr.selection.planted import make_planted
 from smp_balr.selection.units import prepare
 
 

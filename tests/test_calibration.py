@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.support.nullcheck import CellSize, null_label, run_corpus, summarise
+from benchmarks.support.planted import make_planted
 from smp_balr.core.errors import UserError
 from smp_balr.selection.bayes import bayes_select, laplace_fit
 from smp_balr.selection.calibration import null_scale, permute_labels
 from smp_balr.selection.multiple import bh_adjusted, reject, stepwise_threshold
-from smp_balr.selection.nullcheck import CellSize, null_label, run_corpus, summarise
-from smp_balr.selection.planted import make_planted
 from smp_balr.selection.slda import _Scatter, forward_stepwise
 from smp_balr.selection.units import prepare
 

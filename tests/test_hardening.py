@@ -383,7 +383,7 @@ import sys
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 from smp_balr.core.outputs import write_csv, write_json
-from smp_balr.selection.planted import make_planted
+from benchmarks.support.planted import make_planted
 from smp_balr.selection.slda import forward_stepwise
 
 p = make_planted(n_speakers=24, per_speaker=60, n_ba=96, n_planted=8, seed=5)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from smp_balr.selection.planted import make_planted
+from benchmarks.support.planted import make_planted
 from smp_balr.selection.units import mixed_speakers
 
 

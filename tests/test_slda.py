@@ -10,8 +10,8 @@ from statsmodels.formula.api import ols
 from statsmodels.multivariate.manova import MANOVA
 from statsmodels.stats.anova import anova_lm
 
+from benchmarks.support.planted import make_planted
 from smp_balr.core.errors import UserError
-from smp_balr.selection.planted import make_planted
 from smp_balr.selection.quality import precision_recall
 from smp_balr.selection.slda import _Scatter, forward_stepwise, scatter_matrices, wilks_lambda
 from smp_balr.selection.units import centre_within, prepare

@@ -56,7 +56,8 @@ def check_classes(
     small = counts[counts < 2]
     if len(small):
         raise UserError(
-            f"label '{label}': class(es) {', '.join(f'{k} ({v} row)' for k, v in small.items())} in {where} "
+            f"label '{label}': class(es) "
+            f"{', '.join(f'{k} ({v} row)' for k, v in small.items())} in {where} "
             f"have fewer than 2 rows; drop them with `classes.{label}` in params.yaml"
         )
 
@@ -100,7 +101,8 @@ def run_selection(
     """
     if method not in METHODS:
         raise UserError(
-            f"unknown selection method '{method}'; use one of {', '.join(METHODS)} (selection.selectors)"
+            f"unknown selection method '{method}'; use one of {', '.join(METHODS)} "
+            "(selection.selectors)"
         )
     unit, correction = settings.unit, settings.correction
     require_label(df, label, "the training table")
@@ -152,5 +154,5 @@ def run_selection(
 def select(
     df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int
 ) -> pd.DataFrame:
-    """Selected BAs (``Feature`` first, in rank order, plus statistics columns); see :func:`run_selection`."""
+    """Selected BAs (``Feature`` first, in rank order, with statistics): :func:`run_selection`."""
     return run_selection(df, label, method, settings, seed).features

@@ -125,7 +125,7 @@ def _codes(values: np.ndarray, sort: bool = True) -> tuple[np.ndarray, np.ndarra
 def _cell_sums(
     X: np.ndarray, cell: np.ndarray, n_cells: int, rows: int = 65536
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Column sums of ``X`` per cell code, and the cell sizes (``rows`` rows at a time: no float copy of ``X``)."""
+    """Column sums of ``X`` per cell code and the cell sizes (``rows`` rows at a time, no copy)."""
     n = len(cell)
     sums = np.zeros((n_cells, X.shape[1]))
     for a in range(0, n, rows):
@@ -139,7 +139,7 @@ def _cell_sums(
 
 
 class _Shuffler:
-    """Permutations of class codes within strata (or over all rows), in the strata's sorted row order.
+    """Permutations of class codes within strata (or over all rows), in the strata's row order.
 
     The rows are put in stratum order once (``order``); each permutation then shuffles the
     codes of every stratum in place (Fisher-Yates, no sort), so ``X[order]`` and the
@@ -224,8 +224,36 @@ def _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, ne
     all_S, all_N = tot_S.sum(axis=0), tot_N.sum()
     out["freq_class"] = tot_S[:tested] / tot_N[:tested, None]
     out["freq_rest"] = (all_S[None, :] - tot_S[:tested]) / (all_N - tot_N[:tested, None])
+    cmh = _cmh(S, N, tested, strata is None)
+    wsum = cmh.w_g.sum(axis=0)
+    out["effect"] = _ratio(cmh.T, wsum[:, None])
+    out["statistic"] = cmh.z
+    out["p"] = np.where(cmh.sd > 1e-12, 2.0 * stats.norm.sf(np.abs(cmh.z)), 1.0)
+    out["same_sign"] = _same_sign(S, N, tested, out["effect"])
+    if need_null:
+        out["null"] = _within_null(X, codes, strata, tested, cmh, all_S, permutations, rng)
+    if bootstrap > 0:
+        out.update(_within_bootstrap(S, N, tested, cmh, strata is None, bootstrap, rng))
+    return out
+
+
+@dataclass
+class _CMH:
+    """Per-stratum parts of the CMH statistic, reused by its permutation null and bootstrap."""
+
+    nc: np.ndarray  # (G, tested): rows of each tested class per stratum
+    mean_g: np.ndarray  # (G, p): the BA's frequency per stratum
+    T_g: np.ndarray  # (G, tested, p): active rows of the class less their expectation
+    w_g: np.ndarray  # (G, tested): Mantel-Haenszel weights
+    T: np.ndarray  # (tested, p): the CMH sum
+    sd: np.ndarray  # (tested, p): its sd under permutation within strata
+    z: np.ndarray  # (tested, p): T / sd
+
+
+def _cmh(S: np.ndarray, N: np.ndarray, tested: int, one_stratum: bool) -> _CMH:
+    """The CMH sum, its exact permutation sd and z, over speakers or one stratum."""
     # strata: speakers (within_speaker) or one stratum (utterance)
-    if strata is None:
+    if one_stratum:
         gS, gN = S.sum(axis=0, keepdims=True), N.sum(axis=0, keepdims=True)
         binary_sq = gS  # BAs are 0/1: the sum of squares is the sum
     else:
@@ -247,138 +275,160 @@ def _within(X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, ne
     w_g = np.where(
         n_g[:, None] > 0, nc * (n_g[:, None] - nc) / np.maximum(n_g, 1.0)[:, None], 0.0
     )  # (G, tested)
-    wsum = w_g.sum(axis=0)
-    out["effect"] = _ratio(T, wsum[:, None])
-    out["statistic"] = z
-    out["p"] = np.where(sd > 1e-12, 2.0 * stats.norm.sf(np.abs(z)), 1.0)
-    # share of speakers (holding both sides) whose own difference has the sign of the effect
+    return _CMH(nc, mean_g, T_g, w_g, T, sd, z)
+
+
+def _same_sign(S: np.ndarray, N: np.ndarray, tested: int, effect: np.ndarray) -> np.ndarray:
+    """Share of speakers holding both sides whose own difference has the sign of the effect."""
     rest_N = N.sum(axis=1, keepdims=True) - N
     both = (N[:, :tested] > 0) & (rest_N[:, :tested] > 0)
     d_s = _ratio(S[:, :tested, :], N[:, :tested, None]) - _ratio(
         S.sum(axis=1, keepdims=True) - S[:, :tested, :], rest_N[:, :tested, None]
     )
-    sign = np.sign(out["effect"])[None]
+    sign = np.sign(effect)[None]
     agree = (np.sign(np.nan_to_num(d_s)) == sign) & (sign != 0) & both[:, :, None]
-    out["same_sign"] = _ratio(
+    return _ratio(
         agree.sum(axis=0).astype(np.float64), both.sum(axis=0)[:, None].astype(np.float64)
     )
-    # --- permutation null of |z| (labels within strata)
-    if need_null:
-        fixed = (nc[:, :, None] * mean_g[:, None, :]).sum(axis=0)  # (tested, p): does not change
-        shuffler = _Shuffler(codes, strata)
-        # rows in stratum order, float32 (exact for 0/1): the one float copy of the matrix
-        Xo = (
-            X
-            if strata is None and X.dtype == np.float32
-            else np.asarray(X[shuffler.order], dtype=np.float32)
+
+
+def _within_null(X, codes, strata, tested, cmh, all_S, permutations, rng) -> np.ndarray:
+    """Permutation null of ``|z|`` (labels shuffled within strata): (permutations, tests)."""
+    fixed = (cmh.nc[:, :, None] * cmh.mean_g[:, None, :]).sum(axis=0)  # (tested, p): fixed
+    sd = cmh.sd
+    shuffler = _Shuffler(codes, strata)
+    # rows in stratum order, float32 (exact for 0/1): the one float copy of the matrix
+    Xo = (
+        X
+        if strata is None and X.dtype == np.float32
+        else np.asarray(X[shuffler.order], dtype=np.float32)
+    )
+    null = np.empty((permutations, tested * X.shape[1]))
+    chunk = 64 if tested == 1 else 32
+    for start in range(0, permutations, chunk):
+        b = min(start + chunk, permutations) - start
+        sums = _permuted_class_sums(Xo, shuffler.draw(b, rng), tested, all_S)
+        zb = np.where(
+            sd[None] > 1e-12, (sums - fixed[None]) / np.where(sd > 1e-12, sd, 1.0)[None], 0.0
         )
-        null = np.empty((permutations, tested * X.shape[1]))
-        chunk = 64 if tested == 1 else 32
-        for start in range(0, permutations, chunk):
-            b = min(start + chunk, permutations) - start
-            perm = shuffler.draw(b, rng)
-            if tested == 1:
-                sums = (_indicators(perm, 1) @ Xo).astype(np.float64).reshape(b, 1, -1)
-            else:  # the last class's sums are the total less the others': K - 1 products
-                part = (
-                    (_indicators(perm, tested - 1) @ Xo)
-                    .astype(np.float64)
-                    .reshape(b, tested - 1, -1)
-                )
-                sums = np.concatenate(
-                    [part, (all_S[None, :] - part.sum(axis=1))[:, None, :]], axis=1
-                )
-            zb = np.where(
-                sd[None] > 1e-12, (sums - fixed[None]) / np.where(sd > 1e-12, sd, 1.0)[None], 0.0
-            )
-            null[start : start + b] = np.abs(zb).reshape(b, -1)
-        out["null"] = null
-    # --- speaker bootstrap
-    if bootstrap > 0:
-        W = rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=bootstrap).astype(
-            np.float64
-        )  # (B, speakers)
-        Sb = np.einsum("bs,skj->bkj", W, S)  # (B, K, p)
-        Nb = W @ N  # (B, K)
-        allSb, allNb = Sb.sum(axis=1), Nb.sum(axis=1)
-        fc = _ratio(Sb[:, :tested], Nb[:, :tested, None])
-        fr = _ratio(
-            allSb[:, None, :] - Sb[:, :tested], (allNb[:, None] - Nb[:, :tested])[:, :, None]
-        )
-        if strata is None:
-            eff = fc - fr
-        else:
-            Tb = np.einsum("bs,stj->btj", W, T_g)
-            eff = _ratio(Tb, (W @ w_g)[:, :, None])
-        for name, draws in (("freq_class", fc), ("freq_rest", fr), ("effect", eff)):
-            out[f"{name}_low"], out[f"{name}_high"] = _percentiles(draws)
+        null[start : start + b] = np.abs(zb).reshape(b, -1)
+    return null
+
+
+def _permuted_class_sums(
+    Xo: np.ndarray, perm: np.ndarray, tested: int, all_S: np.ndarray
+) -> np.ndarray:
+    """Active rows of each tested class under each permutation: (b, tested, p)."""
+    b = perm.shape[0]
+    if tested == 1:
+        return (_indicators(perm, 1) @ Xo).astype(np.float64).reshape(b, 1, -1)
+    # the last class's sums are the total less the others': K - 1 products
+    part = (_indicators(perm, tested - 1) @ Xo).astype(np.float64).reshape(b, tested - 1, -1)
+    return np.concatenate([part, (all_S[None, :] - part.sum(axis=1))[:, None, :]], axis=1)
+
+
+def _within_bootstrap(S, N, tested, cmh, one_stratum, bootstrap, rng) -> dict[str, np.ndarray]:
+    """Speaker-bootstrap intervals of the class and rest frequencies and of the effect."""
+    n_spk = len(S)
+    W = rng.multinomial(n_spk, np.full(n_spk, 1.0 / n_spk), size=bootstrap).astype(
+        np.float64
+    )  # (B, speakers)
+    Sb = np.einsum("bs,skj->bkj", W, S)  # (B, K, p)
+    Nb = W @ N  # (B, K)
+    allSb, allNb = Sb.sum(axis=1), Nb.sum(axis=1)
+    fc = _ratio(Sb[:, :tested], Nb[:, :tested, None])
+    fr = _ratio(allSb[:, None, :] - Sb[:, :tested], (allNb[:, None] - Nb[:, :tested])[:, :, None])
+    if one_stratum:
+        eff = fc - fr
+    else:
+        Tb = np.einsum("bs,stj->btj", W, cmh.T_g)
+        eff = _ratio(Tb, (W @ cmh.w_g)[:, :, None])
+    return _intervals(fc, fr, eff)
+
+
+def _intervals(fc: np.ndarray, fr: np.ndarray, eff: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``*_low`` and ``*_high`` columns from bootstrap frequencies and effects."""
+    out: dict[str, np.ndarray] = {}
+    for name, draws in (("freq_class", fc), ("freq_rest", fr), ("effect", eff)):
+        out[f"{name}_low"], out[f"{name}_high"] = _percentiles(draws)
     return out
+
+
+def _welch(ind: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Means of the rows in ``ind`` (r, n; 0/1) and of the rest, Welch's t and df: (r, p) each."""
+    n = ind.shape[1]
+    n1 = ind.sum(axis=1)[:, None]
+    n0 = n - n1
+    s1 = ind @ F
+    q1 = ind @ (F * F)
+    tot, totq = F.sum(axis=0)[None], (F * F).sum(axis=0)[None]
+    m1, m0 = s1 / np.maximum(n1, 1), (tot - s1) / np.maximum(n0, 1)
+    v1 = np.maximum(q1 - n1 * m1**2, 0.0) / np.maximum(n1 - 1, 1)
+    v0 = np.maximum(totq - q1 - n0 * m0**2, 0.0) / np.maximum(n0 - 1, 1)
+    se2 = v1 / np.maximum(n1, 1) + v0 / np.maximum(n0, 1)
+    se = np.sqrt(se2)
+    ok = se > 1e-12
+    t = np.where(ok, (m1 - m0) / np.where(ok, se, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = se2**2 / (
+            (v1 / np.maximum(n1, 1)) ** 2 / np.maximum(n1 - 1, 1)
+            + (v0 / np.maximum(n0, 1)) ** 2 / np.maximum(n0 - 1, 1)
+        )
+    return m1, m0, t, np.where(ok & np.isfinite(df), df, 1.0)
 
 
 def _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng):
     """Statistics of the speaker-level test (Welch's t over speakers); see the module docstring."""
-    n = len(cell_codes)
     out: dict[str, np.ndarray] = {}
-
-    def welch(ind: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        # ind: (r, n) 0/1 float; returns difference, t, df per (r, p)
-        n1 = ind.sum(axis=1)[:, None]
-        n0 = n - n1
-        s1 = ind @ F
-        q1 = ind @ (F * F)
-        tot, totq = F.sum(axis=0)[None], (F * F).sum(axis=0)[None]
-        m1, m0 = s1 / np.maximum(n1, 1), (tot - s1) / np.maximum(n0, 1)
-        v1 = np.maximum(q1 - n1 * m1**2, 0.0) / np.maximum(n1 - 1, 1)
-        v0 = np.maximum(totq - q1 - n0 * m0**2, 0.0) / np.maximum(n0 - 1, 1)
-        se2 = v1 / np.maximum(n1, 1) + v0 / np.maximum(n0, 1)
-        se = np.sqrt(se2)
-        ok = se > 1e-12
-        t = np.where(ok, (m1 - m0) / np.where(ok, se, 1.0), 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df = se2**2 / (
-                (v1 / np.maximum(n1, 1)) ** 2 / np.maximum(n1 - 1, 1)
-                + (v0 / np.maximum(n0, 1)) ** 2 / np.maximum(n0 - 1, 1)
-            )
-        return m1, m0, t, np.where(ok & np.isfinite(df), df, 1.0)
-
     ind = (cell_codes[None, :] == np.arange(tested)[:, None]).astype(np.float64)
-    m1, m0, t, df = welch(ind)
+    m1, m0, t, df = _welch(ind, F)
     out["freq_class"], out["freq_rest"], out["effect"], out["statistic"] = m1, m0, m1 - m0, t
     out["p"] = np.where(t != 0, 2.0 * stats.t.sf(np.abs(t), df), 1.0)
     out["same_sign"] = np.full(t.shape, np.nan)
     if need_null:
-        null = np.empty((permutations, tested * F.shape[1]))
-        for start in range(0, permutations, 256):
-            b = min(start + 256, permutations) - start
-            perm = _Shuffler(cell_codes, None).draw(b, rng)
-            ind_b = (
-                (perm[:, None, :] == np.arange(tested)[None, :, None])
-                .reshape(b * tested, n)
-                .astype(np.float64)
-            )
-            null[start : start + b] = np.abs(welch(ind_b)[2]).reshape(b, -1)
-        out["null"] = null
+        out["null"] = _speaker_null(F, cell_codes, tested, permutations, rng)
     if bootstrap > 0:
-        # speakers resampled within each class: W[b, i] = times cell i is drawn
-        W = np.zeros((bootstrap, n))
-        for c in range(K):
-            members = np.flatnonzero(cell_codes == c)
-            if members.size:
-                W[:, members] = rng.multinomial(
-                    members.size, np.full(members.size, 1.0 / members.size), size=bootstrap
-                )
-        sums = W @ F  # per draw, over all classes; class parts below
-        fc = np.empty((bootstrap, tested, F.shape[1]))
-        fr = np.empty_like(fc)
-        for c in range(tested):
-            inc = cell_codes == c
-            sc = W[:, inc] @ F[inc]
-            n1 = float(inc.sum())
-            fc[:, c] = sc / max(n1, 1.0)
-            fr[:, c] = (sums - sc) / max(n - n1, 1.0)
-        for name, draws in (("freq_class", fc), ("freq_rest", fr), ("effect", fc - fr)):
-            out[f"{name}_low"], out[f"{name}_high"] = _percentiles(draws)
+        out.update(_speaker_bootstrap(F, cell_codes, K, tested, bootstrap, rng))
     return out
+
+
+def _speaker_null(F, cell_codes, tested, permutations, rng) -> np.ndarray:
+    """Permutation null of ``|t|`` (labels shuffled over speakers): (permutations, tests)."""
+    n = len(cell_codes)
+    null = np.empty((permutations, tested * F.shape[1]))
+    for start in range(0, permutations, 256):
+        b = min(start + 256, permutations) - start
+        perm = _Shuffler(cell_codes, None).draw(b, rng)
+        ind_b = (
+            (perm[:, None, :] == np.arange(tested)[None, :, None])
+            .reshape(b * tested, n)
+            .astype(np.float64)
+        )
+        null[start : start + b] = np.abs(_welch(ind_b, F)[2]).reshape(b, -1)
+    return null
+
+
+def _speaker_bootstrap(F, cell_codes, K, tested, bootstrap, rng) -> dict[str, np.ndarray]:
+    """Intervals from speakers resampled within each class."""
+    n = len(cell_codes)
+    # speakers resampled within each class: W[b, i] = times cell i is drawn
+    W = np.zeros((bootstrap, n))
+    for c in range(K):
+        members = np.flatnonzero(cell_codes == c)
+        if members.size:
+            W[:, members] = rng.multinomial(
+                members.size, np.full(members.size, 1.0 / members.size), size=bootstrap
+            )
+    sums = W @ F  # per draw, over all classes; class parts below
+    fc = np.empty((bootstrap, tested, F.shape[1]))
+    fr = np.empty_like(fc)
+    for c in range(tested):
+        inc = cell_codes == c
+        sc = W[:, inc] @ F[inc]
+        n1 = float(inc.sum())
+        fc[:, c] = sc / max(n1, 1.0)
+        fr[:, c] = (sums - sc) / max(n - n1, 1.0)
+    return _intervals(fc, fr, fc - fr)
 
 
 @threadpool_limits.wrap(
@@ -441,20 +491,84 @@ def associate(
     >>> res.table.loc[res.table["class"] == "W", ["BA", "associated"]].to_dict("records")
     [{'BA': 'BA0', 'associated': True}, {'BA': 'BA1', 'associated': False}]
     """
+    _check_settings(correction, alpha, permutations)
+    need_null = correction == "maxt"
+    d = _design(X, y, speakers, names, unit)
+    rng = np.random.default_rng(seed)
+    res, scheme = _statistics(d, speakers, y, permutations, bootstrap, need_null, rng)
+    stat = np.abs(res["statistic"]).ravel()
+    p = res["p"].ravel()
+    p_adj = _family_adjust(stat, res.get("null"), p, correction).reshape(res["p"].shape)
+    table = _table(res, p_adj, d.names, d.classes, d.tested, d.unit, correction, alpha)
+    n_tests = int(stat.size)
+    assoc = table[table["associated"]]
+    info = {
+        "unit": d.unit,
+        "unit_reason": d.reason,
+        "correction": correction,
+        "alpha": alpha,
+        "permutations": int(permutations) if need_null else 0,
+        "permutation_scheme": scheme if need_null else None,
+        "bootstrap": int(bootstrap),
+        "n_rows": int(len(y)),
+        "n_speakers": int(d.n_spk),
+        "n_classes": int(d.K),
+        "classes": [str(c) for c in d.classes],
+        "n_ba": int(d.X.shape[1]),
+        "n_tests": n_tests,
+        "n_associated_tests": int(np.sum(p_adj <= alpha)),
+        "n_associated_bas": int(assoc["BA"].nunique()),
+        "associated_per_class": {str(c): int((assoc["class"] == c).sum()) for c in d.classes},
+        "min_p_adjusted": float(np.min(p_adj)) if p_adj.size else None,
+    }
+    log.info(
+        "association (%s, %s): %d of %d BAs associated (%s at %.3g, %d tests)",
+        d.unit,
+        d.reason,
+        info["n_associated_bas"],
+        d.X.shape[1],
+        correction,
+        alpha,
+        n_tests,
+    )
+    return AssociationResult(table, info)
+
+
+def _check_settings(correction: str, alpha: float, permutations: int) -> None:
+    """One clear error line for a correction, level or number of permutations that cannot work."""
     if correction not in ASSOCIATION_CORRECTIONS:
         raise UserError(
-            f"association.correction is '{correction}'; use one of {', '.join(ASSOCIATION_CORRECTIONS)} "
-            "in params.yaml"
+            f"association.correction is '{correction}'; use one of "
+            f"{', '.join(ASSOCIATION_CORRECTIONS)} in params.yaml"
         )
     if not 0.0 < alpha < 1.0:
         raise UserError(f"association.alpha is {alpha}; use a level in (0, 1) in params.yaml")
-    need_null = correction == "maxt"
-    if need_null and (permutations + 1) * alpha < 1.0:
+    if correction == "maxt" and (permutations + 1) * alpha < 1.0:
         raise UserError(
             f"association.permutations ({permutations}) is too few for alpha {alpha}: the smallest "
             f"adjusted p would be {1.0 / (permutations + 1):.3g}; use at least "
             f"{int(np.ceil(1.0 / alpha)) - 1} in params.yaml"
         )
+
+
+@dataclass
+class _Design:
+    """The checked, coded inputs of one analysis and its unit."""
+
+    X: np.ndarray
+    names: list[str]
+    codes: np.ndarray
+    classes: np.ndarray
+    K: int
+    spk: np.ndarray
+    n_spk: int
+    unit: str
+    reason: str
+    tested: int
+
+
+def _design(X, y, speakers, names, unit) -> _Design:
+    """Check the shapes and classes, code classes and speakers, and resolve the unit."""
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] != len(y) or len(y) != len(speakers):
         raise UserError("association: the BA matrix, labels and speakers must have the same rows")
@@ -464,96 +578,71 @@ def associate(
     if K < 2:
         raise UserError(f"association needs at least 2 classes, got {list(classes)}")
     spk, spk_names = _codes(speakers, sort=False)
-    n_spk = len(spk_names)
     chosen, reason = resolve_unit(
         unit, np.asarray(speakers, dtype=object), np.asarray(y, dtype=object)
     )
     tested = K if K > 2 else 1  # two classes: one test, the second class mirrors it
-    rng = np.random.default_rng(seed)
-    if chosen == "speaker":
-        Fs, cnt = _cell_sums(X, spk * K + codes, n_spk * K)
-        keep = cnt > 0
-        F = Fs[keep] / cnt[keep, None]
-        cell_codes = (np.flatnonzero(keep) % K).astype(np.int64)
-        if min(np.bincount(cell_codes, minlength=K)) < 2:
-            raise UserError(
-                f"association: every class needs at least 2 speakers for a speaker-level test; "
-                f"speakers per class: {dict(zip(classes, np.bincount(cell_codes, minlength=K).tolist()))}"
-            )
-        res = _speaker(F, cell_codes, K, tested, permutations, bootstrap, need_null, rng)
-        scheme = "over speakers"
-    else:
-        if (
-            chosen == "within_speaker"
-            and mixed_speakers(np.asarray(speakers, dtype=object), np.asarray(y, dtype=object))[0]
-            == 0
-        ):
-            raise UserError(
-                "the label does not vary within any speaker, so unit within_speaker cannot test it; "
-                "set selection.unit to speaker (or auto) in params.yaml"
-            )
-        strata = spk if chosen == "within_speaker" else None
-        res = _within(
-            X, codes, K, tested, spk, n_spk, strata, permutations, bootstrap, need_null, rng
+    return _Design(X, names, codes, classes, K, spk, len(spk_names), chosen, reason, tested)
+
+
+def _statistics(d: _Design, speakers, y, permutations, bootstrap, need_null, rng):
+    """The unit's statistics (and null, intervals), and the permutation scheme's name."""
+    if d.unit == "speaker":
+        return _speaker_cells(d, permutations, bootstrap, need_null, rng), "over speakers"
+    if (
+        d.unit == "within_speaker"
+        and mixed_speakers(np.asarray(speakers, dtype=object), np.asarray(y, dtype=object))[0] == 0
+    ):
+        raise UserError(
+            "the label does not vary within any speaker, so unit within_speaker cannot test it; "
+            "set selection.unit to speaker (or auto) in params.yaml"
         )
-        scheme = "within speakers" if strata is not None else "over utterances"
-    stat = np.abs(res["statistic"]).ravel()
-    p = res["p"].ravel()
-    p_adj = _family_adjust(stat, res.get("null"), p, correction).reshape(res["p"].shape)
-    table = _table(res, p_adj, names, classes, tested, chosen, correction, alpha)
-    n_tests = int(stat.size)
-    assoc = table[table["associated"]]
-    info = {
-        "unit": chosen,
-        "unit_reason": reason,
-        "correction": correction,
-        "alpha": alpha,
-        "permutations": int(permutations) if need_null else 0,
-        "permutation_scheme": scheme if need_null else None,
-        "bootstrap": int(bootstrap),
-        "n_rows": int(len(y)),
-        "n_speakers": int(n_spk),
-        "n_classes": int(K),
-        "classes": [str(c) for c in classes],
-        "n_ba": int(X.shape[1]),
-        "n_tests": n_tests,
-        "n_associated_tests": int(np.sum(p_adj <= alpha)),
-        "n_associated_bas": int(assoc["BA"].nunique()),
-        "associated_per_class": {str(c): int((assoc["class"] == c).sum()) for c in classes},
-        "min_p_adjusted": float(np.min(p_adj)) if p_adj.size else None,
-    }
-    log.info(
-        "association (%s, %s): %d of %d BAs associated (%s at %.3g, %d tests)",
-        chosen,
-        reason,
-        info["n_associated_bas"],
-        X.shape[1],
-        correction,
-        alpha,
-        n_tests,
+    strata = d.spk if d.unit == "within_speaker" else None
+    res = _within(
+        d.X, d.codes, d.K, d.tested, d.spk, d.n_spk, strata, permutations, bootstrap, need_null, rng
     )
-    return AssociationResult(table, info)
+    return res, "within speakers" if strata is not None else "over utterances"
+
+
+def _speaker_cells(d: _Design, permutations, bootstrap, need_null, rng) -> dict[str, np.ndarray]:
+    """The speaker-level test on each speaker's (per class) BA frequencies."""
+    K = d.K
+    Fs, cnt = _cell_sums(d.X, d.spk * K + d.codes, d.n_spk * K)
+    keep = cnt > 0
+    F = Fs[keep] / cnt[keep, None]
+    cell_codes = (np.flatnonzero(keep) % K).astype(np.int64)
+    per_class = np.bincount(cell_codes, minlength=K)
+    if min(per_class) < 2:
+        raise UserError(
+            "association: every class needs at least 2 speakers for a speaker-level test; "
+            f"speakers per class: {dict(zip(d.classes, per_class.tolist()))}"
+        )
+    return _speaker(F, cell_codes, K, d.tested, permutations, bootstrap, need_null, rng)
+
+
+#: statistics columns of one class's block of the table (NaN when not computed)
+_TABLE_KEYS = [
+    "freq_class",
+    "freq_rest",
+    "effect",
+    "statistic",
+    "p",
+    "same_sign",
+    "freq_class_low",
+    "freq_class_high",
+    "freq_rest_low",
+    "freq_rest_high",
+    "effect_low",
+    "effect_high",
+]
 
 
 def _table(res, p_adj, names, classes, tested, unit, correction, alpha) -> pd.DataFrame:
+    """The association table: a block of rows per tested class (two classes: and its mirror)."""
     p = len(names)
     blocks = []
-    keys = [
-        "freq_class",
-        "freq_rest",
-        "effect",
-        "statistic",
-        "p",
-        "same_sign",
-        "freq_class_low",
-        "freq_class_high",
-        "freq_rest_low",
-        "freq_rest_high",
-        "effect_low",
-        "effect_high",
-    ]
     for t in range(tested):
-        cols = {k: (res[k][t] if k in res else np.full(p, np.nan)) for k in keys}
+        cols = {k: (res[k][t] if k in res else np.full(p, np.nan)) for k in _TABLE_KEYS}
         blocks.append(
             pd.DataFrame(
                 {
@@ -566,35 +655,37 @@ def _table(res, p_adj, names, classes, tested, unit, correction, alpha) -> pd.Da
             )
         )
     if tested == 1:  # the second class: the same test seen from the other side
-        a = blocks[0]
-        blocks.append(
-            pd.DataFrame(
-                {
-                    "BA": names,
-                    "class": str(classes[1]),
-                    "versus": str(classes[0]),
-                    "freq_class": a["freq_rest"],
-                    "freq_rest": a["freq_class"],
-                    "effect": -a["effect"],
-                    "statistic": -a["statistic"],
-                    "p": a["p"],
-                    "same_sign": a["same_sign"],
-                    "freq_class_low": a["freq_rest_low"],
-                    "freq_class_high": a["freq_rest_high"],
-                    "freq_rest_low": a["freq_class_low"],
-                    "freq_rest_high": a["freq_class_high"],
-                    "effect_low": -a["effect_high"],
-                    "effect_high": -a["effect_low"],
-                    "p_adjusted": a["p_adjusted"],
-                }
-            )
-        )
+        blocks.append(_mirrored(blocks[0], names, classes))
     table = pd.concat(blocks, ignore_index=True).rename(
         columns={"effect_low": "ci_low", "effect_high": "ci_high"}
     )
     table["associated"] = table["p_adjusted"] <= alpha
     table["unit"], table["correction"], table["alpha"] = unit, correction, alpha
     return table[COLUMNS]
+
+
+def _mirrored(a: pd.DataFrame, names, classes) -> pd.DataFrame:
+    """The first class's block seen from the second class (two classes)."""
+    return pd.DataFrame(
+        {
+            "BA": names,
+            "class": str(classes[1]),
+            "versus": str(classes[0]),
+            "freq_class": a["freq_rest"],
+            "freq_rest": a["freq_class"],
+            "effect": -a["effect"],
+            "statistic": -a["statistic"],
+            "p": a["p"],
+            "same_sign": a["same_sign"],
+            "freq_class_low": a["freq_rest_low"],
+            "freq_class_high": a["freq_rest_high"],
+            "freq_rest_low": a["freq_class_low"],
+            "freq_rest_high": a["freq_class_high"],
+            "effect_low": -a["effect_high"],
+            "effect_high": -a["effect_low"],
+            "p_adjusted": a["p_adjusted"],
+        }
+    )
 
 
 # ------------------------------------------------------------------------------ BA profile
@@ -664,7 +755,7 @@ def ba_profile(
 def profile_summary(
     profile: pd.DataFrame, has_share: float = 0.0, n_speakers: int | None = None
 ) -> dict[str, Any]:
-    """Counts and distribution quantiles of a :func:`ba_profile` table (over the BAs neither dead nor constant)."""
+    """Counts and quantiles of a :func:`ba_profile` table (BAs neither dead nor constant)."""
     live = profile[~(profile["dead"] | profile["constant"])]
 
     def q(col: str) -> dict[str, float | None]:
@@ -754,8 +845,9 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
         pool = pool if len(pool) else table
         best = pool.loc[pool["p"].astype(float).idxmin()] if "p" in pool.columns else pool.iloc[0]
         return [
-            f"association ({question}, {correction} at {rule}): none of the {n_ba} BAs is more or less frequent "
-            f"in one class than in the others beyond chance; the strongest, {best['BA']} in class {best['class']} "
+            f"association ({question}, {correction} at {rule}): none of the {n_ba} BAs is more "
+            "or less frequent in one class than in the others beyond chance; the strongest, "
+            f"{best['BA']} in class {best['class']} "
             f"({float(best['freq_class']):.2f} vs {float(best['freq_rest']):.2f}), has adjusted p "
             f"{float(best['p_adjusted']):.3g} > {alpha:g}"
         ]
@@ -764,8 +856,14 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
     )
     lines = []
     for _, r in assoc.head(int(top)).iterrows():
-        fc = f"{r['class']} {r['freq_class']:.2f}{_fmt_interval(r.get('freq_class_low', np.nan), r.get('freq_class_high', np.nan))}"
-        fr = f"{r.get('versus', 'rest')} {r['freq_rest']:.2f}{_fmt_interval(r.get('freq_rest_low', np.nan), r.get('freq_rest_high', np.nan))}"
+        fc = (
+            f"{r['class']} {r['freq_class']:.2f}"
+            f"{_fmt_interval(r.get('freq_class_low', np.nan), r.get('freq_class_high', np.nan))}"
+        )
+        fr = (
+            f"{r.get('versus', 'rest')} {r['freq_rest']:.2f}"
+            f"{_fmt_interval(r.get('freq_rest_low', np.nan), r.get('freq_rest_high', np.nan))}"
+        )
         extra = f"difference {r['effect']:+.2f}"
         if np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
             extra += f" [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
@@ -776,7 +874,8 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
         lines.append(f"{r['BA']}: {fc} vs {fr} ({extra})")
     if len(assoc) > top:
         lines.append(
-            f"... and {len(assoc) - int(top)} more associated (BA, class) pairs ({question}, {correction} at {rule})"
+            f"... and {len(assoc) - int(top)} more associated (BA, class) pairs "
+            f"({question}, {correction} at {rule})"
         )
     return lines
 

@@ -284,13 +284,7 @@ def bayes_select(
     -------
     BayesResult
     """
-    if method not in METHODS:
-        raise UserError(f"selection.bayes.method is '{method}'; use one of {', '.join(METHODS)}")
-    if not 0.5 < p_direction < 1.0:
-        raise UserError(
-            f"selection.bayes.p_direction is {p_direction}; use a probability in (0.5, 1)"
-        )
-    check_correction(correction)
+    _check_settings(method, p_direction, correction)
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y).astype(str)
     classes = sorted(set(y))
@@ -299,18 +293,8 @@ def bayes_select(
     rng = np.random.default_rng(seed)
     if groups is not None:
         groups = np.asarray(groups)
-    if max_rows is not None and len(y) > max_rows:
-        keep = np.sort(rng.choice(len(y), size=int(max_rows), replace=False))
-        log.info(
-            "bayes: fitting on a random %d of %d rows (selection.bayes.max_rows)", len(keep), len(y)
-        )
-        X, y = X[keep], y[keep]
-        groups = None if groups is None else groups[keep]
-    varying = X.std(axis=0) > 1e-12
-    if not varying.all():
-        log.info("bayes: %d constant BAs left out of the model", int((~varying).sum()))
-    Xv = np.ascontiguousarray(X[:, varying])
-    names_v = [n for n, v in zip(names, varying) if v]
+    X, y, groups = _subsample(X, y, groups, max_rows, rng)
+    Xv, names_v = _varying(X, names)
     if Xv.shape[1] == 0:
         return _empty(classes, len(y), p_direction)
     log.info(
@@ -327,55 +311,145 @@ def bayes_select(
         codes = _class_codes(y, classes)
         mean, sd = laplace_fit(Xv, codes, len(classes), prior_sigma, intercept_sigma)
         if null_fits > 0:
-            z_null = []
-            for _ in tqdm(
-                range(int(null_fits)),
-                desc="bayes null fits",
-                disable=None if progress else True,
-                leave=False,
-            ):
-                m0, s0 = laplace_fit(
-                    Xv,
-                    permute_labels(codes, groups, rng),
-                    len(classes),
-                    prior_sigma,
-                    intercept_sigma,
-                )
-                z_null.append(m0 / np.maximum(s0, 1e-300))
-            s_hat, s_up = null_scale(np.concatenate(z_null, axis=None))
-            scale = max(1.0, s_up)
-            log.info(
-                "bayes: null z scale %.3f (95%% upper bound %.3f) from %d permuted-label fits; p-values from |z| / %.3f",
-                s_hat,
-                s_up,
+            scale = _null_z_scale(
+                Xv,
+                codes,
+                len(classes),
+                prior_sigma,
+                intercept_sigma,
                 null_fits,
-                scale,
+                groups,
+                progress,
+                rng,
             )
     else:
-        model = _model(Xv, y, classes, prior_sigma, intercept_sigma)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if method == "vi":
-                approx = model.fit(
-                    inference_method="vi",
-                    n=int(vi_iterations),
-                    random_seed=seed,
-                    progressbar=progress,
-                )
-                mean, sd = _from_draws(
-                    approx.sample(int(draws), random_seed=seed).posterior, Xv.shape[1]
-                )
-            else:
-                idata = model.fit(
-                    draws=int(draws),
-                    tune=int(draws),
-                    chains=2,
-                    cores=1,
-                    random_seed=seed,
-                    progressbar=progress,
-                )
-                mean, sd = _from_draws(idata.posterior, Xv.shape[1])
+        mean, sd = _sampled_posterior(
+            Xv,
+            y,
+            classes,
+            method,
+            prior_sigma,
+            intercept_sigma,
+            vi_iterations,
+            draws,
+            seed,
+            progress,
+        )
     return _summarise(mean, sd, names_v, classes, p_direction, correction, hdi_prob, len(y), scale)
+
+
+def _check_settings(method: str, p_direction: float, correction: str) -> None:
+    """One clear error line for an unknown method or correction, or a level out of range."""
+    if method not in METHODS:
+        raise UserError(f"selection.bayes.method is '{method}'; use one of {', '.join(METHODS)}")
+    if not 0.5 < p_direction < 1.0:
+        raise UserError(
+            f"selection.bayes.p_direction is {p_direction}; use a probability in (0.5, 1)"
+        )
+    check_correction(correction)
+
+
+def _subsample(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray | None,
+    max_rows: int | None,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A seeded random ``max_rows`` of the rows (in their order) when there are more."""
+    if max_rows is not None and len(y) > max_rows:
+        keep = np.sort(rng.choice(len(y), size=int(max_rows), replace=False))
+        log.info(
+            "bayes: fitting on a random %d of %d rows (selection.bayes.max_rows)", len(keep), len(y)
+        )
+        X, y = X[keep], y[keep]
+        groups = None if groups is None else groups[keep]
+    return X, y, groups
+
+
+def _varying(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The non-constant BAs (a contiguous copy) and their names."""
+    varying = X.std(axis=0) > 1e-12
+    if not varying.all():
+        log.info("bayes: %d constant BAs left out of the model", int((~varying).sum()))
+    Xv = np.ascontiguousarray(X[:, varying])
+    names_v = [n for n, v in zip(names, varying) if v]
+    return Xv, names_v
+
+
+def _null_z_scale(
+    Xv: np.ndarray,
+    codes: np.ndarray,
+    n_classes: int,
+    prior_sigma: float,
+    intercept_sigma: float,
+    null_fits: int,
+    groups: np.ndarray | None,
+    progress: bool,
+    rng: np.random.Generator,
+) -> float:
+    """The divisor of the z-statistics: at least 1, the upper bound of the permuted fits' scale."""
+    z_null = []
+    for _ in tqdm(
+        range(int(null_fits)),
+        desc="bayes null fits",
+        disable=None if progress else True,
+        leave=False,
+    ):
+        m0, s0 = laplace_fit(
+            Xv,
+            permute_labels(codes, groups, rng),
+            n_classes,
+            prior_sigma,
+            intercept_sigma,
+        )
+        z_null.append(m0 / np.maximum(s0, 1e-300))
+    s_hat, s_up = null_scale(np.concatenate(z_null, axis=None))
+    scale = max(1.0, s_up)
+    log.info(
+        "bayes: null z scale %.3f (95%% upper bound %.3f) from %d permuted-label fits; "
+        "p-values from |z| / %.3f",
+        s_hat,
+        s_up,
+        null_fits,
+        scale,
+    )
+    return scale
+
+
+def _sampled_posterior(
+    Xv: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    method: str,
+    prior_sigma: float,
+    intercept_sigma: float,
+    vi_iterations: int,
+    draws: int,
+    seed: int,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and sd from bambi's ADVI (``vi``) or NUTS (``mcmc``) draws."""
+    model = _model(Xv, y, classes, prior_sigma, intercept_sigma)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if method == "vi":
+            approx = model.fit(
+                inference_method="vi",
+                n=int(vi_iterations),
+                random_seed=seed,
+                progressbar=progress,
+            )
+            return _from_draws(approx.sample(int(draws), random_seed=seed).posterior, Xv.shape[1])
+        idata = model.fit(
+            draws=int(draws),
+            tune=int(draws),
+            chains=2,
+            cores=1,
+            random_seed=seed,
+            progressbar=progress,
+        )
+        return _from_draws(idata.posterior, Xv.shape[1])
 
 
 def _empty(classes: list[str], n_rows: int, p_direction: float) -> BayesResult:

@@ -1,4 +1,4 @@
-"""``common``: per label, the BAs present in every selected-feature file whose name matches include/exclude strings."""
+"""``common``: per label, the BAs in every feature file whose name matches include/exclude."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def label_common(
     label : str
         The label; its prefix ``<label>_`` is always required.
     selectors : sequence of str
-        The current ``selection.selectors``: only their files are candidates (stale files never count).
+        The current ``selection.selectors``: only their files are candidates (stale files never
+        count).
     include, exclude : sequence of str
         ``selection.common.include`` / ``exclude`` substrings of the file name.
 
@@ -107,9 +108,10 @@ def label_common(
     ]
     if not files:
         raise UserError(
-            f"selection.common for label '{label}': include/exclude matching no file — no feature file of "
-            f"selectors {list(selectors)} in {folder}/ starts with '{prefix}', contains {list(include)} and none of "
-            f"{list(exclude)}; fix selection.common (include/exclude) or selection.selectors in params.yaml"
+            f"selection.common for label '{label}': include/exclude matching no file — no feature "
+            f"file of selectors {list(selectors)} in {folder}/ starts with '{prefix}', contains "
+            f"{list(include)} and none of {list(exclude)}; fix selection.common (include/exclude) "
+            "or selection.selectors in params.yaml"
         )
     table = intersect(files)
     names = ", ".join(p.name for p in files)

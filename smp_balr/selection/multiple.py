@@ -36,10 +36,11 @@ from smp_balr.core.options import CORRECTIONS
 
 
 def check_correction(correction: str) -> str:
-    """Return ``correction`` if it is one of :data:`CORRECTIONS`, else raise a one-line UserError."""
+    """Return ``correction`` if it is one of :data:`CORRECTIONS`, else raise a one-line error."""
     if correction not in CORRECTIONS:
         raise UserError(
-            f"selection.correction is '{correction}'; use one of {', '.join(CORRECTIONS)} in params.yaml"
+            f"selection.correction is '{correction}'; use one of {', '.join(CORRECTIONS)} "
+            "in params.yaml"
         )
     return correction
 

@@ -1,4 +1,4 @@
-"""``metrics/selection.json``: per label and method, the number selected and quality vs planted truth."""
+"""``metrics/selection.json``: per label and method, how many selected, quality vs planted truth."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ Only the diagonals of the within-class (W) and total (T) scatter matrices are ne
 all candidates, plus one column of W and T per BA that enters; each entry is a rank-one
 (Cholesky / Gram-Schmidt) update of the conditional diagonals, O(n p) for the new column
 and O(p q) for the update, never a determinant from scratch (the full p x p cross-product
-is formed once only if more than ``_Scatter.FULL_AFTER`` BAs enter). After the entries S, ``W_jj.S`` and ``T_jj.S`` are candidate j's
-within-class and total sums of squares given S; its partial Wilks' lambda is
-``W_jj.S / T_jj.S`` and
+is formed once only if more than ``_Scatter.FULL_AFTER`` BAs enter). After the entries S,
+``W_jj.S`` and ``T_jj.S`` are candidate j's within-class and total sums of squares given S;
+its partial Wilks' lambda is ``W_jj.S / T_jj.S`` and
 
     F_to_enter = (1 - lambda_j) / lambda_j * (n - K - q - a) / (K - 1)
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -343,15 +344,7 @@ def forward_stepwise(
     n, p = X.shape
     names = names if names is not None else [f"x{j}" for j in range(p)]
     sc = _Scatter(X, y, groups)
-    K = sc.K
-    if K < 2:
-        raise UserError("stepwise discriminant analysis needs at least 2 classes")
-    df1 = sc.df_hyp
-    if df1 < 1:
-        raise UserError(
-            "the label does not vary within any speaker, so unit within_speaker cannot test it; "
-            "set selection.unit to speaker (or auto) in params.yaml"
-        )
+    df1 = _hypothesis_dof(sc)
     if absorbed_dof is None:
         absorbed_dof = max(sc.n_groups - 1, 0)
     w0, t0 = sc.w_diag, sc.t_diag
@@ -360,104 +353,210 @@ def forward_stepwise(
     m = int(eligible.sum())
     history: list[str] = []
     factor = 1.0
-    if permutations > 0 and correction != "none" and m > 0:
-        df2_0 = n - 1 - df1 - absorbed_dof
-        if df2_0 > 0:
-            null = sc.null_max_ratio(eligible, int(permutations), np.random.default_rng(seed))
-            k = int(np.floor(p_enter * (permutations + 1)))
-            if k < 1:
-                raise UserError(
-                    f"selection.slda.permutations ({permutations}) is too few for p_enter {p_enter}; "
-                    f"use at least {int(np.ceil(1.0 / p_enter)) - 1}"
-                )
-            r_crit = float(np.sort(null)[::-1][k - 1])
-            lam_crit = min(max(1.0 - r_crit, 1e-300), 1.0)
-            t_perm = float(stats.f.sf((1.0 - lam_crit) / lam_crit * df2_0 / df1, df1, df2_0)) * (
-                1.0 - 1e-9
-            )
-            factor = min(1.0, t_perm * m / p_enter)
-            msg = (
-                f"permutation null ({permutations} label permutations{' within speakers' if groups is not None else ''}): "
-                f"per-BA level {t_perm:.3g} vs {p_enter / m:.3g} (Bonferroni); entry levels x {factor:.3g}"
-            )
-            history.append(msg)
-            log.info(msg)
+    df2_0 = n - 1 - df1 - absorbed_dof
+    if permutations > 0 and correction != "none" and m > 0 and df2_0 > 0:
+        factor, msg = _permutation_factor(
+            sc, eligible, df1, df2_0, p_enter, permutations, seed, groups is not None
+        )
+        history.append(msg)
+        log.info(msg)
+    rule = _Rule(
+        n, sc.K, df1, absorbed_dof, eligible, m, tolerance, factor, p_enter, p_remove, correction
+    )
     cap = p if max_features is None else int(max_features)
-    cw = _Conditional(w0, min(cap, 64))
-    ct = _Conditional(t0, min(cap, 64))
-    raw: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    in_set: list[int] = []
-    info: dict[int, tuple[int, float, float, float, float]] = {}
-    wilks = 1.0
-    step = 0
-    max_steps = 3 * p + 10
-    while len(in_set) < cap and step < max_steps:
-        q = len(in_set)
-        df2 = n - 1 - df1 - q - absorbed_dof
+    search = _Search(sc, names, rule, min(cap, 64), history)
+    search.run(cap, 3 * p + 10)
+    return search.result()
+
+
+def _hypothesis_dof(sc: _Scatter) -> int:
+    """The hypothesis degrees of freedom, once checked that there is a class effect to test."""
+    if sc.K < 2:
+        raise UserError("stepwise discriminant analysis needs at least 2 classes")
+    if sc.df_hyp < 1:
+        raise UserError(
+            "the label does not vary within any speaker, so unit within_speaker cannot test it; "
+            "set selection.unit to speaker (or auto) in params.yaml"
+        )
+    return sc.df_hyp
+
+
+def _permutation_factor(
+    sc: _Scatter,
+    eligible: np.ndarray,
+    df1: int,
+    df2_0: int,
+    p_enter: float,
+    permutations: int,
+    seed: int,
+    within: bool,
+) -> tuple[float, str]:
+    """Factor on every level from the first step's permutation max-F null, and its line."""
+    m = int(eligible.sum())
+    null = sc.null_max_ratio(eligible, int(permutations), np.random.default_rng(seed))
+    k = int(np.floor(p_enter * (permutations + 1)))
+    if k < 1:
+        raise UserError(
+            f"selection.slda.permutations ({permutations}) is too few for p_enter {p_enter}; "
+            f"use at least {int(np.ceil(1.0 / p_enter)) - 1}"
+        )
+    r_crit = float(np.sort(null)[::-1][k - 1])
+    lam_crit = min(max(1.0 - r_crit, 1e-300), 1.0)
+    t_perm = float(stats.f.sf((1.0 - lam_crit) / lam_crit * df2_0 / df1, df1, df2_0)) * (1.0 - 1e-9)
+    factor = min(1.0, t_perm * m / p_enter)
+    msg = (
+        f"permutation null ({permutations} label permutations"
+        f"{' within speakers' if within else ''}): "
+        f"per-BA level {t_perm:.3g} vs {p_enter / m:.3g} (Bonferroni); "
+        f"entry levels x {factor:.3g}"
+    )
+    return factor, msg
+
+
+@dataclass
+class _Rule:
+    """What one stepwise search holds fixed: sizes, degrees of freedom, eligibility, levels."""
+
+    n: int
+    K: int
+    df1: int
+    absorbed_dof: int
+    eligible: np.ndarray
+    m: int
+    tolerance: float
+    factor: float
+    p_enter: float
+    p_remove: float | None
+    correction: str
+
+
+class _Candidate(NamedTuple):
+    """The best candidate of a step: column, F-to-enter, partial lambda, p, level, error df."""
+
+    j: int
+    F: float
+    lam: float
+    p_value: float
+    threshold: float
+    df2: int
+
+
+class _Search:
+    """The forward search: entered set, their W and T columns, running Wilks' lambda, history."""
+
+    def __init__(
+        self, sc: _Scatter, names: list[str], rule: _Rule, capacity: int, history: list[str]
+    ) -> None:
+        self.sc, self.names, self.rule, self.history = sc, names, rule, history
+        self.cw = _Conditional(sc.w_diag, capacity)
+        self.ct = _Conditional(sc.t_diag, capacity)
+        self.raw: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.in_set: list[int] = []
+        self.info: dict[int, tuple[int, float, float, float, float]] = {}
+        self.wilks = 1.0
+        self.step = 0
+
+    def run(self, cap: int, max_steps: int) -> None:
+        """Enter BAs (and with ``p_remove`` remove the weakest) until a stop rule holds."""
+        while len(self.in_set) < cap and self.step < max_steps:
+            best = self._best()
+            if best is None:
+                break
+            self._enter(best)
+            if self.rule.p_remove is not None and len(self.in_set) > 1:
+                self._remove_weakest(best.j)
+
+    def result(self) -> StepwiseResult:
+        """The final set as a :class:`StepwiseResult`."""
+        rows = [(self.names[k], *self.info[k]) for k in self.in_set]
+        table = pd.DataFrame(rows, columns=COLUMNS)
+        table["Step"] = table["Step"].astype(int)
+        return StepwiseResult(
+            table=table,
+            wilks_lambda=self.wilks,
+            selected=self.in_set,
+            history=self.history,
+            n_candidates=self.rule.m,
+        )
+
+    def _say(self, line: str) -> None:
+        """One step's line, into the history and the log."""
+        self.history.append(line)
+        log.info(line)
+
+    def _best(self) -> _Candidate | None:
+        """The candidate with the largest F-to-enter if it passes; else None (why in history)."""
+        r, q = self.rule, len(self.in_set)
+        df2 = r.n - 1 - r.df1 - q - r.absorbed_dof
         if df2 <= 0:
-            history.append(
-                f"stop: no error degrees of freedom left (n={n}, K={K}, df_hyp={df1}, q={q}, absorbed={absorbed_dof})"
+            self.history.append(
+                f"stop: no error degrees of freedom left (n={r.n}, K={r.K}, df_hyp={r.df1}, "
+                f"q={q}, absorbed={r.absorbed_dof})"
             )
-            break
-        wd, td = cw.diag, ct.diag
-        ok = eligible.copy()
-        ok[in_set] = False
-        ok &= (wd > tolerance * w0) & (td > 0)
+            return None
+        wd, td = self.cw.diag, self.ct.diag
+        ok = r.eligible.copy()
+        ok[self.in_set] = False
+        ok &= (wd > r.tolerance * self.sc.w_diag) & (td > 0)
         if not ok.any():
-            history.append("stop: no eligible candidate left")
-            break
-        lam = np.ones(p)
+            self.history.append("stop: no eligible candidate left")
+            return None
+        lam = np.ones(len(ok))
         lam[ok] = wd[ok] / td[ok]
         lam = np.clip(lam, 1e-300, 1.0)
-        F = np.where(ok, (1.0 - lam) / lam * df2 / df1, -np.inf)
+        F = np.where(ok, (1.0 - lam) / lam * df2 / r.df1, -np.inf)
         j = int(np.argmax(F))
-        p_val = float(stats.f.sf(F[j], df1, df2))
-        thr = factor * stepwise_threshold(p_enter, correction, m, q)
+        p_val = float(stats.f.sf(F[j], r.df1, df2))
+        thr = r.factor * stepwise_threshold(r.p_enter, r.correction, r.m, q)
         if not p_val <= thr:
-            history.append(
-                f"stop: best candidate {names[j]} F={F[j]:.3f} p={p_val:.3g} > {thr:.3g}"
+            self.history.append(
+                f"stop: best candidate {self.names[j]} F={F[j]:.3f} p={p_val:.3g} > {thr:.3g}"
             )
-            break
-        step += 1
-        raw[j] = sc.columns(j)
-        cw.enter(raw[j][0], j)
-        ct.enter(raw[j][1], j)
-        wilks *= float(lam[j])
-        in_set.append(j)
-        info[j] = (step, wilks, float(F[j]), p_val, thr)
-        line = f"step {step}: enter {names[j]} F={F[j]:.3f} (df {df1}, {df2}) p={p_val:.3g} <= {thr:.3g}, Wilks' lambda {wilks:.6f}"
-        history.append(line)
-        log.info(line)
-        if p_remove is not None and len(in_set) > 1:
-            q_after = len(in_set)
-            df2r = n - 1 - df1 - (q_after - 1) - absorbed_dof
-            Wss = np.array([[raw[a][0][b] for b in in_set] for a in in_set])
-            Tss = np.array([[raw[a][1][b] for b in in_set] for a in in_set])
-            # partial lambda of k given the rest: (1 / inv(W)_kk) / (1 / inv(T)_kk)
-            lam_all = np.diag(np.linalg.inv(Tss)) / np.diag(np.linalg.inv(Wss))
-            cands = [i for i, k in enumerate(in_set) if k != j]
-            lam_r = np.clip(lam_all[cands], 1e-300, 1.0)
-            F_r = (1.0 - lam_r) / lam_r * df2r / df1
-            i = int(np.argmin(F_r))
-            p_r = float(stats.f.sf(F_r[i], df1, df2r))
-            thr_r = factor * stepwise_threshold(p_remove, correction, m, q_after - 1)
-            if p_r > thr_r:
-                k = in_set[cands[i]]
-                step += 1
-                wilks /= float(lam_r[i])
-                in_set.remove(k)
-                del info[k]
-                cw.rebuild([raw[a][0] for a in in_set], in_set)
-                ct.rebuild([raw[a][1] for a in in_set], in_set)
-                line = f"step {step}: remove {names[k]} F={F_r[i]:.3f} p={p_r:.3g} > {thr_r:.3g}, Wilks' lambda {wilks:.6f}"
-                history.append(line)
-                log.info(line)
-    rows = [(names[k], *info[k]) for k in in_set]
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    table["Step"] = table["Step"].astype(int)
-    return StepwiseResult(
-        table=table, wilks_lambda=wilks, selected=in_set, history=history, n_candidates=m
-    )
+            return None
+        return _Candidate(j, F[j], lam[j], p_val, thr, df2)
+
+    def _enter(self, c: _Candidate) -> None:
+        """Enter ``c``: its W and T columns, the conditional diagonals, lambda, its table row."""
+        j = c.j
+        self.step += 1
+        self.raw[j] = self.sc.columns(j)
+        self.cw.enter(self.raw[j][0], j)
+        self.ct.enter(self.raw[j][1], j)
+        self.wilks *= float(c.lam)
+        self.in_set.append(j)
+        self.info[j] = (self.step, self.wilks, float(c.F), c.p_value, c.threshold)
+        self._say(
+            f"step {self.step}: enter {self.names[j]} F={c.F:.3f} (df {self.rule.df1}, {c.df2}) "
+            f"p={c.p_value:.3g} <= {c.threshold:.3g}, Wilks' lambda {self.wilks:.6f}"
+        )
+
+    def _remove_weakest(self, j: int) -> None:
+        """Remove the weakest BA other than ``j`` (just entered) if it fails the removal level."""
+        r, in_set, raw = self.rule, self.in_set, self.raw
+        q_after = len(in_set)
+        df2r = r.n - 1 - r.df1 - (q_after - 1) - r.absorbed_dof
+        Wss = np.array([[raw[a][0][b] for b in in_set] for a in in_set])
+        Tss = np.array([[raw[a][1][b] for b in in_set] for a in in_set])
+        # partial lambda of k given the rest: (1 / inv(W)_kk) / (1 / inv(T)_kk)
+        lam_all = np.diag(np.linalg.inv(Tss)) / np.diag(np.linalg.inv(Wss))
+        cands = [i for i, k in enumerate(in_set) if k != j]
+        lam_r = np.clip(lam_all[cands], 1e-300, 1.0)
+        F_r = (1.0 - lam_r) / lam_r * df2r / r.df1
+        i = int(np.argmin(F_r))
+        p_r = float(stats.f.sf(F_r[i], r.df1, df2r))
+        thr_r = r.factor * stepwise_threshold(r.p_remove, r.correction, r.m, q_after - 1)
+        if p_r > thr_r:
+            k = in_set[cands[i]]
+            self.step += 1
+            self.wilks /= float(lam_r[i])
+            in_set.remove(k)
+            del self.info[k]
+            self.cw.rebuild([raw[a][0] for a in in_set], in_set)
+            self.ct.rebuild([raw[a][1] for a in in_set], in_set)
+            self._say(
+                f"step {self.step}: remove {self.names[k]} F={F_r[i]:.3f} p={p_r:.3g} "
+                f"> {thr_r:.3g}, Wilks' lambda {self.wilks:.6f}"
+            )
 
 
 def wilks_lambda(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> float:

@@ -66,7 +66,7 @@ def make_corpus(
     planted: dict[str, int] | None = None,
     n_constant: int = 12,
 ) -> Corpus:
-    """Generate a demo corpus of the given size (see :class:`smp_balr.core.settings.DemoSettings`)."""
+    """A demo corpus of the given size (see :class:`smp_balr.core.settings.DemoSettings`)."""
     extra = {} if planted is None else {"planted": dict(planted)}
     settings = DemoSettings(
         seed=seed,
@@ -106,12 +106,12 @@ def make_corpus_mid(
 ) -> Corpus:
     """A harder corpus for the posterior: BAs with mid-range activation rates.
 
-    :func:`smp_balr.selection.planted.make_planted` (speaker logits N(0, 1.5) around
+    :func:`benchmarks.support.planted.make_planted` (speaker logits N(0, 1.5) around
     rate 0.5, skewed class mixes, ``n_planted`` BAs with a within-speaker class effect of
     1.0 logit) for the planted within-speaker label; there is no speaker-level truth in
     this generator.
     """
-    from smp_balr.selection.planted import make_planted
+    from benchmarks.support.planted import make_planted
 
     p = make_planted(
         n_speakers=n_speakers,
@@ -374,68 +374,69 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     first = results[0]
     summary: dict[str, Any] = {"null": {}, "verdict": {}, "planted": {}}
     for kind, per in first["null"].items():
-        summary["null"][kind] = {}
-        for m in per:
-            counts = np.concatenate([r["null"][kind][m] for r in results]).astype(int)
-            k, n = int((counts > 0).sum()), int(counts.size)
-            low, high = clopper_pearson(k, n)
-            summary["null"][kind][m] = {
-                "n_labels": n,
-                "with_selection": k,
-                "rate": k / n if n else None,
-                "ci_low": low,
-                "ci_high": high,
-                "false_bas": int(counts.sum()),
-            }
+        summary["null"][kind] = {
+            m: _selection_rate([r["null"][kind][m] for r in results]) for m in per
+        }
     if len(first["null"]) > 1:  # both kinds pooled: the cell's family-wise rate
-        summary["null"]["both"] = {}
-        for m in next(iter(first["null"].values())):
-            counts = np.concatenate(
-                [r["null"][k][m] for r in results for k in first["null"]]
-            ).astype(int)
-            k, n = int((counts > 0).sum()), int(counts.size)
-            low, high = clopper_pearson(k, n)
-            summary["null"]["both"][m] = {
-                "n_labels": n,
-                "with_selection": k,
-                "rate": k / n if n else None,
-                "ci_low": low,
-                "ci_high": high,
-                "false_bas": int(counts.sum()),
-            }
+        summary["null"]["both"] = {
+            m: _selection_rate([r["null"][k][m] for r in results for k in first["null"]])
+            for m in next(iter(first["null"].values()))
+        }
     for kind in first["verdict"]:
         rows = [v for r in results for v in r["verdict"][kind]]
-        if not rows:
-            continue
-        p = np.array([v[0] for v in rows])
-        k, n = int(sum(v[1] for v in rows)), len(rows)
-        low, high = clopper_pearson(k, n)
-        ks = stats.kstest(p, "uniform")
-        summary["verdict"][kind] = {
-            "n_labels": n,
-            "present": k,
-            "rate": k / n,
-            "ci_low": low,
-            "ci_high": high,
-            "p_below_005": int((p < 0.05).sum()),
-            "ks_stat": float(ks.statistic),
-            "ks_p": float(ks.pvalue),
-            "scheme": sorted({v[2] for v in rows}),
-        }
+        if rows:
+            summary["verdict"][kind] = _verdict_rate(rows)
     for kind, per in first["planted"].items():
-        summary["planted"][kind] = {}
-        for m, by_corr in per.items():
-            summary["planted"][kind][m] = {}
-            for corr in by_corr:
-                rows = [r["planted"][kind][m][corr] for r in results]
-                sel = np.array([v[0] for v in rows], dtype=float)
-                tp = np.array([v[1] for v in rows], dtype=float)
-                truth = np.array([v[2] for v in rows], dtype=float)
-                fdp = np.where(sel > 0, (sel - tp) / np.maximum(sel, 1), 0.0)
-                summary["planted"][kind][m][corr] = {
-                    "n_corpora": len(rows),
-                    "recall": float((tp / truth).mean()),
-                    "fdr": float(fdp.mean()),
-                    "mean_selected": float(sel.mean()),
-                }
+        summary["planted"][kind] = {
+            m: {corr: _recovery([r["planted"][kind][m][corr] for r in results]) for corr in by_corr}
+            for m, by_corr in per.items()
+        }
     return summary
+
+
+def _selection_rate(false_bas: list[list[int]]) -> dict[str, Any]:
+    """Share of null labels with a BA selected (and its interval), from false BAs per label."""
+    counts = np.concatenate(false_bas).astype(int)
+    k, n = int((counts > 0).sum()), int(counts.size)
+    low, high = clopper_pearson(k, n)
+    return {
+        "n_labels": n,
+        "with_selection": k,
+        "rate": k / n if n else None,
+        "ci_low": low,
+        "ci_high": high,
+        "false_bas": int(counts.sum()),
+    }
+
+
+def _verdict_rate(rows: list[tuple[float, bool, str]]) -> dict[str, Any]:
+    """Share of "present" verdicts on null labels, and how uniform their p-values are."""
+    p = np.array([v[0] for v in rows])
+    k, n = int(sum(v[1] for v in rows)), len(rows)
+    low, high = clopper_pearson(k, n)
+    ks = stats.kstest(p, "uniform")
+    return {
+        "n_labels": n,
+        "present": k,
+        "rate": k / n,
+        "ci_low": low,
+        "ci_high": high,
+        "p_below_005": int((p < 0.05).sum()),
+        "ks_stat": float(ks.statistic),
+        "ks_p": float(ks.pvalue),
+        "scheme": sorted({v[2] for v in rows}),
+    }
+
+
+def _recovery(rows: list[tuple[int, int, int]]) -> dict[str, Any]:
+    """Mean recall and false discovery proportion on a planted label over corpora."""
+    sel = np.array([v[0] for v in rows], dtype=float)
+    tp = np.array([v[1] for v in rows], dtype=float)
+    truth = np.array([v[2] for v in rows], dtype=float)
+    fdp = np.where(sel > 0, (sel - tp) / np.maximum(sel, 1), 0.0)
+    return {
+        "n_corpora": len(rows),
+        "recall": float((tp / truth).mean()),
+        "fdr": float(fdp.mean()),
+        "mean_selected": float(sel.mean()),
+    }

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline's steps, run as scripts: ``python benchmarks/bench_<name>.py``."""
