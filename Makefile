@@ -11,12 +11,14 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" \
+	  "or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-compile --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --no-compile -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -c "import bambi, shap, dvc, distributed, statsmodels, sklearn, pandas, numpy, joblib, yaml, matplotlib, pyarrow"
+	$(BIN)/python -c "import bambi, shap, dvc, distributed, statsmodels, sklearn, pandas, numpy, \
+	  joblib, yaml, matplotlib, pyarrow, jinja2"
 	touch $(STAMP)
 
 # params.yaml is checked first: DVC itself stops on some mistakes (`labels: EmoClass`, not a list)
@@ -37,7 +39,8 @@ lint: $(STAMP)
 test-fast: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
-# the DVC experiments' presence tables in 80 columns: label, chosen configuration, balanced accuracy, interval, p, verdict
+# the DVC experiments' presence tables in 80 columns: label, chosen configuration, balanced
+# accuracy, interval, p, verdict
 exp: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m smp_balr.report --table
 
@@ -45,7 +48,8 @@ exp: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/python -m smp_balr.docs --collect
 
-# the presence study and its report are pipeline stages (study@<label>, report): `make repro` runs them;
+# the presence study and its report are pipeline stages (study@<label>, report): `make repro`
+# runs them;
 # this target brings reports/presence.{md,html} up to date and nothing else
 report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
@@ -59,7 +63,8 @@ bench: $(STAMP)
 
 # regenerate the pinned set from requirements.txt (needs the network)
 lock:
-	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/pip install --quiet -r requirements.txt
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install --quiet -r requirements.txt
 	.lockenv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lockenv
 
 clean-venv:

@@ -720,8 +720,10 @@ def ba_profile(
     Examples
     --------
     >>> X = np.array([[1, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1]], dtype=np.int8)
-    >>> ba_profile(X, np.array(["a", "a", "b", "b"]))[["BA", "typicality", "dropout", "dead"]].to_dict("list")
-    {'BA': ['BA0', 'BA1', 'BA2'], 'typicality': [0.5, 0.0, 1.0], 'dropout': [0.5, nan, 0.0], 'dead': [False, True, False]}
+    >>> profile = ba_profile(X, np.array(["a", "a", "b", "b"]))
+    >>> profile[["BA", "typicality", "dropout", "dead"]].to_dict("list")
+    {'BA': ['BA0', 'BA1', 'BA2'], 'typicality': [0.5, 0.0, 1.0], 'dropout': [0.5, nan, 0.0],
+     'dead': [False, True, False]}
     """
     X = np.asarray(X)
     names = list(names) if names is not None else [f"BA{j}" for j in range(X.shape[1])]
@@ -814,7 +816,8 @@ def association_lines(table: pd.DataFrame, top: int = 10) -> list[str]:
     Examples
     --------
     >>> t = pd.DataFrame({"BA": ["BA1"], "class": ["W"], "versus": ["rest"], "freq_class": [0.8],
-    ...     "freq_rest": [0.1], "effect": [0.7], "ci_low": [0.6], "ci_high": [0.8], "p_adjusted": [0.001],
+    ...     "freq_rest": [0.1], "effect": [0.7], "ci_low": [0.6], "ci_high": [0.8],
+    ...     "p_adjusted": [0.001],
     ...     "associated": [True]})
     >>> association_lines(t)
     ['BA1: W 0.80 vs rest 0.10 (difference +0.70 [+0.60, +0.80], adjusted p 0.001)']
@@ -900,7 +903,8 @@ def effect_matrix(tables: dict[str, pd.DataFrame], associated_only: bool = True)
     Examples
     --------
     >>> t = pd.DataFrame({"BA": ["BA2", "BA2", "BA10", "BA10"], "class": ["N", "W", "N", "W"],
-    ...     "versus": ["W", "N", "W", "N"], "effect": [-0.5, 0.5, 0.01, -0.01], "associated": [True, True, False, False]})
+    ...     "versus": ["W", "N", "W", "N"], "effect": [-0.5, 0.5, 0.01, -0.01],
+    ...     "associated": [True, True, False, False]})
     >>> effect_matrix({"Style": t}).to_dict()
     {'Style: W': {'BA2': 0.5}}
     """
