@@ -34,6 +34,9 @@ def run_cmd(
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(cwd)
     env["DVC_NO_ANALYTICS"] = "1"
+    # Python writes its bytecode caches beside the code, as on a user's machine (the caches
+    # must not count as changed code deps: .dvcignore)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.setdefault("GIT_AUTHOR_NAME", "test")
     env.setdefault("GIT_AUTHOR_EMAIL", "test@example.org")
     env.setdefault("GIT_COMMITTER_NAME", "test")

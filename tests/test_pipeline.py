@@ -161,3 +161,17 @@ BAD_SETTINGS = [
     ("model.method", "svm", "params.yaml: model.method must be one of logreg, mlp, dt, got 'svm'"),
     ("label", "Noise", "params.yaml: label 'Noise' is not in labels ['EmoClass', 'Modality']"),
 ]
+
+
+@pytest.mark.integration
+def test_bytecode_caches_are_not_code_changes(project_copy):
+    """Python writes __pycache__ beside the code deps: DVC must not see changed code in it."""
+    proj = project_copy(SMALL)
+    run_cmd(["dvc", "repro", "check"], proj)
+    run_cmd(["git", "add", "-A"], proj)
+    run_cmd(["git", "commit", "-qm", "check"], proj)
+    # modules the check stage did not import get their caches written now, as later stages would
+    run_cmd(["python", "-c", "import smp_balr.study.run, smp_balr.report.build"], proj)
+    assert list((proj / "smp_balr" / "core" / "__pycache__").glob("*.pyc"))
+    status = run_cmd(["dvc", "status", "check"], proj)
+    assert "up to date" in status.stdout, status.stdout
