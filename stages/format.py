@@ -23,7 +23,7 @@ def main() -> None:
         # dvc.yaml declares the train/test tables: a single table cannot satisfy them.
         raise UserError(
             "data.split is 0, but the pipeline needs the Train/Test tables of data.split: 1; "
-            "set data.split: 1 for `dvc repro`, or run `python stages/format.py` directly "
+            "set data.split: 1 for `dvc repro`, or run `python -m stages.format` directly "
             f"to write {paths.full_table(data.name)}"
         )
     tables, _ = format_corpus(
