@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -538,3 +539,29 @@ def test_writes_inside_a_temporary_folder_go_straight_in(tmp_path):
         target / "a.png"
     ).read_bytes() == b"png"
     assert [p.name for p in tmp_path.iterdir()] == ["plots"]
+
+
+def test_a_stage_ends_with_its_time_and_peak_memory(tmp_path: Path) -> None:
+    """The last line of a stage that succeeded: its time, its own peak and its workers'."""
+    proc = _run_py(
+        """
+        import numpy as np
+        from joblib import Parallel, delayed
+        from smp_balr.core.cli import run
+
+        def main():
+            Parallel(n_jobs=2)(delayed(lambda: float(np.ones(40_000_000).sum()))() for _ in "ab")
+
+        run(main, "probe")
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    found = re.search(
+        r"probe: done in [\d.]+ s, peak memory ([\d,]+) MB \(its largest worker ([\d,]+) MB\)$",
+        last,
+    )
+    assert found, last
+    # each worker held a 320 MB array: the workers' peak is counted, not only this process's
+    assert int(found.group(2).replace(",", "")) >= 320

@@ -167,8 +167,9 @@ def peak_memory() -> str:
         from joblib.externals.loky import get_reusable_executor
 
         get_reusable_executor().shutdown(wait=True)
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    per_mb = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes / KiB
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / per_mb
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / per_mb
     text = f"{own:,.0f} MB"
     return text if workers == 0 else f"{text} (its largest worker {workers:,.0f} MB)"
 
