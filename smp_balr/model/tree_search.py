@@ -156,41 +156,32 @@ def search_tree(
     n_grid = int(np.prod([len(v) for v in grid.values()]))
     param_grid = [{k: [v] for k, v in c.items()} for c in candidates]
     t0 = time.perf_counter()
-    search_rows = len(y)
+    tree = DecisionTreeClassifier(random_state=seed, class_weight=class_weight)
     try:
         if strategy == "subsample":
             rows = stratified_speaker_subsample(y, groups, int(max_search_rows), seed)
+            sub_copy = None if is_copy is None else np.asarray(is_copy)[rows]
+            folds = grouped_folds(y[rows], groups[rows], n_folds, seed, sub_copy)
+            search = _grid_search(tree, param_grid, folds, scoring, n_jobs, refit=False)
+            search.fit(X[rows], y[rows])
+            best = DecisionTreeClassifier(
+                random_state=seed, class_weight=class_weight, **search.best_params_
+            ).fit(X, y)
             search_rows = len(rows)
-            search, best = _search_subsample(
-                X,
-                y,
-                groups,
-                rows,
-                param_grid,
-                n_folds,
-                scoring,
-                seed,
-                n_jobs,
-                is_copy,
-                class_weight,
-            )
         else:
-            search = _search_all_rows(
-                strategy,
-                X,
-                y,
-                groups,
-                param_grid,
-                n_folds,
-                scoring,
-                seed,
-                n_jobs,
-                is_copy,
-                class_weight,
-                factor,
-                min_resources,
-            )
-            best = search.best_estimator_
+            folds = grouped_folds(y, groups, n_folds, seed, is_copy)
+            if strategy == "full":
+                search = _grid_search(tree, param_grid, folds, scoring, n_jobs, refit=True)
+            else:
+                search = _halving_search(
+                    tree, param_grid, folds, scoring, n_jobs, factor, min_resources, seed
+                )
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message="The least populated class", category=UserWarning
+                )
+                search.fit(X, y)
+            best, search_rows = search.best_estimator_, len(y)
     except ValueError as err:
         reason = " ".join(str(err).split())[:200]
         raise UserError(
@@ -215,70 +206,41 @@ def _checked_input(
     return X, y, groups
 
 
-def _search_subsample(
-    X: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    rows: np.ndarray,
+def _grid_search(
+    tree: DecisionTreeClassifier,
     param_grid: list[dict[str, list[Any]]],
-    n_folds: int,
+    folds: list[tuple[np.ndarray, np.ndarray]],
     scoring: str,
-    seed: int,
     n_jobs: int,
-    is_copy: np.ndarray | None,
-    class_weight: str | None,
-) -> tuple[GridSearchCV, DecisionTreeClassifier]:
-    """``subsample``: the full grid searched on ``rows``, the best point refitted on all rows."""
-    tree = DecisionTreeClassifier(random_state=seed, class_weight=class_weight)
-    sub_copy = None if is_copy is None else np.asarray(is_copy)[rows]
-    folds = grouped_folds(y[rows], groups[rows], n_folds, seed, sub_copy)
-    search = GridSearchCV(tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False)
-    search.fit(X[rows], y[rows])
-    best = DecisionTreeClassifier(
-        random_state=seed, class_weight=class_weight, **search.best_params_
-    ).fit(X, y)
-    return search, best
+    refit: bool,
+) -> GridSearchCV:
+    """Every grid point scored on the given folds (``subsample`` refits the best itself)."""
+    return GridSearchCV(tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=refit)
 
 
-def _search_all_rows(
-    strategy: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
+def _halving_search(
+    tree: DecisionTreeClassifier,
     param_grid: list[dict[str, list[Any]]],
-    n_folds: int,
+    folds: list[tuple[np.ndarray, np.ndarray]],
     scoring: str,
-    seed: int,
     n_jobs: int,
-    is_copy: np.ndarray | None,
-    class_weight: str | None,
     factor: int,
     min_resources: int | str,
-) -> GridSearchCV | HalvingGridSearchCV:
-    """``full`` or ``halving``: the search fitted on all rows, the best refitted (refit=True)."""
-    tree = DecisionTreeClassifier(random_state=seed, class_weight=class_weight)
-    folds = grouped_folds(y, groups, n_folds, seed, is_copy)
-    if strategy == "full":
-        search = GridSearchCV(
-            tree, param_grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=True
-        )
-    else:
-        search = HalvingGridSearchCV(
-            tree,
-            param_grid,
-            factor=factor,
-            resource="n_samples",
-            min_resources=min_resources,
-            scoring=scoring,
-            cv=folds,
-            n_jobs=n_jobs,
-            refit=True,
-            random_state=seed,
-        )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        search.fit(X, y)
-    return search
+    seed: int,
+) -> HalvingGridSearchCV:
+    """``halving``: successive halving over rows, the best refitted on all rows."""
+    return HalvingGridSearchCV(
+        tree,
+        param_grid,
+        factor=factor,
+        resource="n_samples",
+        min_resources=min_resources,
+        scoring=scoring,
+        cv=folds,
+        n_jobs=n_jobs,
+        refit=True,
+        random_state=seed,
+    )
 
 
 def _search_info(
