@@ -90,16 +90,26 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+STAGE_TIMEOUT = 3600  # seconds a stage may take before the benchmark gives up
+
+
 def run_stage(dest: Path, stage: str) -> tuple[float, float]:
     """Run one stage script; return (wall seconds, CPU seconds of it and its workers)."""
     env = dict(os.environ, PYTHONPATH=str(dest))
     cpu0, start = _children_cpu(), time.perf_counter()
-    words = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage][
-        "cmd"
-    ].split()  # python -m stages.x
-    proc = subprocess.run(
-        [sys.executable, *words[1:]], cwd=dest, env=env, capture_output=True, text=True
-    )
+    cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    words = cmd.split()  # python -m stages.x
+    try:
+        proc = subprocess.run(
+            [sys.executable, *words[1:]],
+            cwd=dest,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STAGE_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"{stage} did not finish within {STAGE_TIMEOUT} s") from None
     elapsed = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"{stage} failed:\n{proc.stderr[-2000:]}")
