@@ -6,10 +6,10 @@ import logging
 
 from smp_balr.core import paths
 from smp_balr.core.cli import run
-from smp_balr.core.outputs import write_csv, write_json
 from smp_balr.core.settings import load_settings
 from smp_balr.data.tables import scorable_rows
-from smp_balr.evaluation.scores import headline, plot_confusion, test_model, verdict
+from smp_balr.evaluation.outputs import write_test
+from smp_balr.evaluation.scores import test_model, verdict
 from smp_balr.model.artefacts import load_model
 
 log = logging.getLogger("test")
@@ -19,56 +19,32 @@ def main() -> None:
     s = load_settings()
     model = load_model(paths.MODEL_FILE)
     meta = model.metadata_
-    table = paths.test_table(s.data.name)
     df, dropped, unseen = scorable_rows(
-        table,
+        paths.test_table(s.data.name),
         s.label,
         s.class_filter(s.label),
         meta["label"],
         model.classes_,
         model.feature_names_in_,
     )
-    log.info(
-        "%s: %d rows, %d speakers (%d dropped by the class filter)",
-        table,
-        len(df),
-        df["Speaker"].nunique(),
-        dropped,
-    )
     excluded = {
         "label": s.label,
         "n_excluded_unseen_class": sum(unseen.values()),
         "n_excluded_class_filter": int(dropped),
     }
+    t = s.test
     res = test_model(
         model,
         df,
         s.label,
-        s.test.n_permutations,
-        s.test.n_bootstrap,
+        t.n_permutations,
+        t.n_bootstrap,
         s.seed,
         meta["train_speakers"],
         excluded,
     )
-    log.info("%s", verdict(res.metrics, s.test.alpha))
-    plot_confusion(
-        res.confusion,
-        res.classes,
-        paths.CONFUSION_PNG,
-        title=f"{s.label}: {meta['model_method']} (row-normalised)",
-    )
-    write_csv(res.report, paths.CLASSIFICATION_REPORT, index=True)
-    write_csv(res.predictions, paths.PREDICTIONS)
-    write_json(headline(res.metrics, s.test.alpha), paths.TEST_METRICS)
-    write_json(res.metrics, paths.TEST_DETAILS)
-    outputs = (
-        paths.TEST_METRICS,
-        paths.TEST_DETAILS,
-        paths.CLASSIFICATION_REPORT,
-        paths.PREDICTIONS,
-        paths.CONFUSION_PNG,
-    )
-    log.info("wrote %s", ", ".join(map(str, outputs)))
+    log.info("%s", verdict(res.metrics, t.alpha))
+    write_test(res, s.label, meta["model_method"], t.alpha)
 
 
 if __name__ == "__main__":

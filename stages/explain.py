@@ -32,19 +32,13 @@ def main() -> None:
     model = load_model(paths.MODEL_FILE)
     check_plot_bas(s.explain.ba, model.feature_names_in_)
     label = model.metadata_["label"]
-    df, dropped, unseen = scorable_rows(
+    df, _, _ = scorable_rows(
         paths.test_table(s.data.name),
         s.label,
         s.class_filter(label),
         label,
         model.classes_,
         model.feature_names_in_,
-    )
-    log.info(
-        "test rows of '%s': %d (%d dropped by the class filter)",
-        label,
-        len(df),
-        dropped + sum(unseen.values()),
     )
     truth = (planted_truth(s.data.labels, s.data.ba_dir) or {}).get(label)  # demo corpus only
     with parallel_backend(s.parallel.backend, s.parallel.address):  # the mlp's SHAP chunks

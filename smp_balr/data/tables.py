@@ -353,7 +353,18 @@ def scorable_rows(
             f"{table} cannot be scored: the model was trained for label '{model_label}', params "
             f"has '{label}'; run `dvc repro train`"
         )
-    return scorable_frame(read_table(table), label, keep, classes, features, table)
+    df, dropped, unseen = scorable_frame(read_table(table), label, keep, classes, features, table)
+    log.info(
+        "%s: %d rows of '%s' to score, %d speakers (%d dropped by the class filter, %d of classes "
+        "the model never saw)",
+        table,
+        len(df),
+        label,
+        df["Speaker"].nunique() if "Speaker" in df else 0,
+        dropped,
+        sum(unseen.values()),
+    )
+    return df, dropped, unseen
 
 
 def scorable_frame(

@@ -62,6 +62,25 @@ def check_classes(
         )
 
 
+def check_method(method: str) -> None:
+    """Refuse a selection method other than :data:`METHODS` with one line.
+
+    Examples
+    --------
+    >>> check_method("slda")
+    >>> check_method("lasso")
+    Traceback (most recent call last):
+    ...
+    smp_balr.core.errors.UserError: unknown selection method 'lasso'; use one of all, slda, bayes
+        (selection.selectors)
+    """
+    if method not in METHODS:
+        raise UserError(
+            f"unknown selection method '{method}'; use one of {', '.join(METHODS)} "
+            "(selection.selectors)"
+        )
+
+
 def run_selection(
     df: pd.DataFrame, label: str, method: str, settings: SelectionSettings, seed: int
 ) -> SelectionOutput:
@@ -99,11 +118,7 @@ def run_selection(
     >>> run_selection(df, "Style", "slda", SelectionSettings(), seed=0).features["Feature"].tolist()
     ['BA0']
     """
-    if method not in METHODS:
-        raise UserError(
-            f"unknown selection method '{method}'; use one of {', '.join(METHODS)} "
-            "(selection.selectors)"
-        )
+    check_method(method)
     unit, correction = settings.unit, settings.correction
     require_label(df, label, "the training table")
     names = ba_columns(df)
